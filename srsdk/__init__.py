@@ -1,0 +1,68 @@
+"""srsdk: real-time structure-preserving super-resolution for images and video.
+
+The network is the contextualized multi-task model of Shi et al. (IEEE TMM 2017); the
+trained weights for x2, x3 and x4 ship with the package. Importing ``srsdk`` is cheap:
+the names below load their modules (and torch) on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from srsdk._version import __version__
+
+if TYPE_CHECKING:
+    from srsdk.errors import InputError, SrsdkError, WeightsError
+    from srsdk.evaluate import evaluate
+    from srsdk.model import Architecture, DeployNet, SPNet, cost, receptive_radius
+    from srsdk.pretrained import load_pretrained, load_weights, save_weights
+    from srsdk.train import TrainConfig, train
+
+__all__ = [
+    "Architecture",
+    "DeployNet",
+    "InputError",
+    "SPNet",
+    "SrsdkError",
+    "TrainConfig",
+    "WeightsError",
+    "__version__",
+    "cost",
+    "evaluate",
+    "load_pretrained",
+    "load_weights",
+    "receptive_radius",
+    "save_weights",
+    "train",
+]
+
+_HOMES = {
+    "Architecture": "srsdk.model",
+    "DeployNet": "srsdk.model",
+    "SPNet": "srsdk.model",
+    "cost": "srsdk.model",
+    "receptive_radius": "srsdk.model",
+    "InputError": "srsdk.errors",
+    "SrsdkError": "srsdk.errors",
+    "WeightsError": "srsdk.errors",
+    "TrainConfig": "srsdk.train",
+    "train": "srsdk.train",
+    "evaluate": "srsdk.evaluate",
+    "load_pretrained": "srsdk.pretrained",
+    "load_weights": "srsdk.pretrained",
+    "save_weights": "srsdk.pretrained",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'srsdk' has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return list(__all__)

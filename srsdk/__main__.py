@@ -1,0 +1,5 @@
+import sys
+
+from srsdk.cli.main import main
+
+sys.exit(main())

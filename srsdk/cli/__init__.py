@@ -1,0 +1,1 @@
+"""Command-line entry points: ``srsdk <command>``, one module per command."""

@@ -1,0 +1,56 @@
+"""srsdk: structure-preserving super-resolution (Shi et al., TMM 2017) for images and video."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+
+from srsdk._version import __version__
+
+COMMANDS = {
+    "upscale": "srsdk.cli.upscale",
+    "eval": "srsdk.cli.eval",
+    "train": "srsdk.cli.train",
+    "demo": "srsdk.cli.demo",
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="srsdk", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"srsdk {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    modules = {name: importlib.import_module(path) for name, path in COMMANDS.items()}
+    for name, module in modules.items():
+        doc = (module.__doc__ or "").strip()
+        module.configure(sub.add_parser(name, help=doc.splitlines()[0], description=doc))
+    args = parser.parse_args(argv)
+    return run(lambda: modules[args.command].run(args))
+
+
+def run(command) -> int:  # type: ignore[no-untyped-def]
+    """Run ``command()``; turn srsdk errors and Ctrl-C into one line on stderr."""
+    from srsdk.errors import SrsdkError
+
+    try:
+        return int(command())
+    except SrsdkError as e:
+        print(f"srsdk: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("srsdk: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:
+        if os.environ.get("SRSDK_DEBUG"):
+            raise
+        print(
+            f"srsdk: internal error: {type(e).__name__}: {e} (rerun with SRSDK_DEBUG=1 for a traceback)",
+            file=sys.stderr,
+        )
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,56 @@
+"""Train the multi-task network on photos with human boundary annotations.
+
+Writes OUT/checkpoint.pt (resumable: rerun the same command) and
+OUT/srsdk_x<scale>.safetensors. Ctrl-C saves both before stopping.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    from srsdk.train_config import TrainConfig
+
+    d = TrainConfig()
+    parser.add_argument("-o", "--output", type=Path, required=True, metavar="OUT", help="run folder")
+    parser.add_argument("--scale", type=int, default=d.scale, choices=(2, 3, 4))
+    parser.add_argument("--steps", type=int, default=d.steps)
+    parser.add_argument("--batch", type=int, default=d.batch)
+    parser.add_argument("--patch", type=int, default=d.patch, help="LR patch side (default %(default)s)")
+    parser.add_argument("--lr", type=float, default=d.lr, help="peak learning rate (default %(default)s)")
+    parser.add_argument("--seed", type=int, default=d.seed)
+    parser.add_argument("--image-weight", type=float, default=d.image_weight)
+    parser.add_argument("--boundary-weight", type=float, default=d.boundary_weight)
+    parser.add_argument("--residual-weight", type=float, default=d.residual_weight)
+    parser.add_argument("--final-weight", type=float, default=d.final_weight)
+    parser.add_argument("--single-task", action="store_true", help="image loss only (the ablation)")
+    parser.add_argument("--images", type=Path, default=d.images)
+    parser.add_argument("--boundaries", type=Path, default=d.boundaries)
+    parser.add_argument("--init", type=Path, help="warm start from these weights (matching layers)")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+    parser.add_argument("--threads", type=int, help="CPU threads for torch")
+
+
+def run(args: argparse.Namespace) -> int:
+    from srsdk.cli._common import resolve_device
+    from srsdk.errors import InputError
+    from srsdk.train import TrainConfig, train, write_summary
+
+    for folder in (args.images, args.boundaries):
+        if not folder.is_dir():
+            raise InputError(f"training folder not found: {folder}")
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    options = {k: v for k, v in vars(args).items() if k in fields}
+    config = TrainConfig(**{**options, "device": resolve_device(args.device)})
+    try:
+        result = train(config, args.output, progress=sys.stderr.isatty())
+    except KeyboardInterrupt:
+        print(f"srsdk: interrupted; checkpoint saved in {args.output} (rerun the same command to resume)", file=sys.stderr)
+        return 130
+    write_summary(result, args.output / "summary.json")
+    print(f"trained {result.steps} steps in {result.seconds:.0f} s, final loss {result.final_loss:.5f}: {result.weights}")
+    return 0

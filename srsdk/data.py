@@ -1,0 +1,120 @@
+"""Images, the degradation model, and training patches.
+
+The degradation is the one the SR literature evaluates with: HR cropped to a multiple of
+the scale, LR made by bicubic downscaling with antialiasing as MATLAB ``imresize`` does
+it (PIL's ``BICUBIC`` reproduces it). Training and evaluation share these functions.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from srsdk.errors import InputError
+from srsdk.io.image import image_files, read_rgb
+
+def modcrop(image: Image.Image, scale: int) -> Image.Image:
+    """Crop the right and bottom so both sides are multiples of ``scale``."""
+    w, h = image.size
+    return image.crop((0, 0, w - w % scale, h - h % scale))
+
+
+def downscale(hr: Image.Image, scale: int) -> Image.Image:
+    """Bicubic downscale with antialiasing (MATLAB ``imresize`` semantics)."""
+    w, h = hr.size
+    if w % scale or h % scale:
+        raise ValueError(f"HR size {w}x{h} is not a multiple of the scale {scale}")
+    return hr.resize((w // scale, h // scale), Image.Resampling.BICUBIC)
+
+
+def to_tensor(image: Image.Image) -> torch.Tensor:
+    """PIL RGB -> uint8 tensor ``(3,H,W)``."""
+    return torch.from_numpy(np.array(image, dtype=np.uint8)).permute(2, 0, 1).contiguous()
+
+
+@dataclasses.dataclass(frozen=True)
+class Batch:
+    """A training batch; images in ``[0,1]``."""
+
+    lr: torch.Tensor
+    """``(N,3,p,p)``"""
+    hr: torch.Tensor
+    """``(N,3,sp,sp)``"""
+    boundary: torch.Tensor
+    """``(N,1,sp,sp)``: mean human boundary annotation, aligned with ``hr``."""
+
+
+class TrainingSet:
+    """Photos with aligned boundary maps, degraded once, sampled as random patches.
+
+    Every photo in ``images`` needs a boundary map of the same stem and size in
+    ``boundaries`` (greyscale, 0 = no annotator marked a boundary, 255 = all did).
+    Flips and transposes commute with the symmetric bicubic kernel at an integer factor
+    (up to PIL's rounding between its two passes), so the LR image is computed once per
+    photo and augmented together with its HR and boundary patches.
+    """
+
+    def __init__(self, images: Path, boundaries: Path, *, scale: int) -> None:
+        self.scale = scale
+        self.lr: list[torch.Tensor] = []
+        self.hr: list[torch.Tensor] = []
+        self.boundary: list[torch.Tensor] = []
+        files = image_files(images)
+        if not files:
+            raise InputError(f"no images in {images}")
+        for path in files:
+            edge_path = boundaries / (path.stem + ".png")
+            if not edge_path.is_file():
+                raise InputError(f"no boundary map for {path.name} (expected {edge_path})")
+            hr = modcrop(read_rgb(path), scale)
+            with Image.open(edge_path) as edge_im:
+                edge = edge_im.convert("L")
+            if edge.size[0] < hr.size[0] or edge.size[1] < hr.size[1]:
+                raise InputError(f"boundary map {edge_path} is smaller than its photo")
+            edge = edge.crop((0, 0, *hr.size))
+            self.hr.append(to_tensor(hr))
+            self.lr.append(to_tensor(downscale(hr, scale)))
+            self.boundary.append(torch.from_numpy(np.array(edge, dtype=np.uint8))[None])
+
+    def __len__(self) -> int:
+        return len(self.hr)
+
+    def sample(self, batch: int, patch: int, generator: torch.Generator) -> Batch:
+        """``batch`` random ``patch``-pixel LR patches with their HR and boundary patches."""
+        s = self.scale
+        lrs, hrs, edges = [], [], []
+        picks = torch.randint(len(self), (batch,), generator=generator).tolist()
+        for i in picks:
+            lr = self.lr[i]
+            h, w = lr.shape[1:]
+            if h < patch or w < patch:
+                raise InputError(f"training image {i} is smaller than the {patch}-pixel LR patch")
+            y = int(torch.randint(h - patch + 1, (1,), generator=generator))
+            x = int(torch.randint(w - patch + 1, (1,), generator=generator))
+            flip_h, flip_v, transpose = torch.randint(2, (3,), generator=generator).tolist()
+            crops = (
+                lr[:, y : y + patch, x : x + patch],
+                self.hr[i][:, s * y : s * (y + patch), s * x : s * (x + patch)],
+                self.boundary[i][:, s * y : s * (y + patch), s * x : s * (x + patch)],
+            )
+            out = []
+            for t in crops:
+                if flip_h:
+                    t = t.flip(2)
+                if flip_v:
+                    t = t.flip(1)
+                if transpose:
+                    t = t.transpose(1, 2)
+                out.append(t)
+            lrs.append(out[0])
+            hrs.append(out[1])
+            edges.append(out[2])
+        return Batch(
+            lr=torch.stack(lrs).float().div_(255),
+            hr=torch.stack(hrs).float().div_(255),
+            boundary=torch.stack(edges).float().div_(255),
+        )

@@ -1,0 +1,116 @@
+"""Weights files: safetensors with the architecture in their header, and the shipped set.
+
+A weights file is self-describing: its safetensors metadata holds ``format``,
+``architecture`` (JSON of :class:`srsdk.model.Architecture`) and, for trained files,
+``training``. The shipped files live in ``srsdk/weights/`` with ``manifest.json``
+recording each file's sha256, architecture, training recipe and evaluation; loading a
+shipped file checks both.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from srsdk.errors import WeightsError
+from srsdk.model import SCALES, Architecture, SPNet
+
+FORMAT = "srsdk-weights/1"
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+MANIFEST = WEIGHTS_DIR / "manifest.json"
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def save_weights(net: SPNet, path: Path, *, metadata: dict[str, Any] | None = None) -> Path:
+    """Write ``net``'s training-graph weights to ``path`` atomically; return ``path``."""
+    from safetensors.torch import save_file
+
+    header = {"format": FORMAT, "architecture": json.dumps(net.arch.to_dict())}
+    for key, value in (metadata or {}).items():
+        header[key] = value if isinstance(value, str) else json.dumps(value)
+    tensors = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(tensors, str(tmp), metadata=header)
+    os.replace(tmp, path)
+    return path
+
+
+def read_metadata(path: Path) -> dict[str, str]:
+    """The safetensors header metadata of ``path`` (checked to be an srsdk weights file)."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+    except FileNotFoundError as e:
+        raise WeightsError(f"weights file not found: {path}") from e
+    except Exception as e:  # safetensors raises SafetensorError / OSError for damaged files
+        raise WeightsError(f"not a readable safetensors file: {path} ({e})") from e
+    if meta.get("format") != FORMAT:
+        raise WeightsError(f"{path} is not an srsdk weights file (format {meta.get('format')!r}, expected {FORMAT!r})")
+    return meta
+
+
+def load_weights(path: Path, *, expected_sha256: str | None = None, scale: int | None = None) -> SPNet:
+    """Build the training graph described by ``path`` and load its weights (eval mode)."""
+    path = Path(path)
+    if expected_sha256 is not None:
+        actual = sha256(path) if path.is_file() else "missing"
+        if actual != expected_sha256:
+            raise WeightsError(f"sha256 mismatch for {path}: expected {expected_sha256}, got {actual}")
+    meta = read_metadata(path)
+    try:
+        arch = Architecture(**json.loads(meta["architecture"]))
+    except (KeyError, TypeError, ValueError) as e:
+        raise WeightsError(f"{path} has no valid architecture record: {e}") from e
+    if scale is not None and arch.scale != scale:
+        raise WeightsError(f"{path} is for scale {arch.scale}, expected scale {scale}")
+    from safetensors.torch import load_file
+
+    net = SPNet(arch)
+    try:
+        net.load_state_dict(load_file(str(path)))
+    except RuntimeError as e:
+        first = str(e).strip().splitlines()
+        raise WeightsError(f"{path} does not fit its architecture: {' '.join(first[:3])}") from e
+    return net.eval()
+
+
+def manifest() -> dict[str, Any]:
+    """The shipped weights' manifest."""
+    try:
+        return json.loads(MANIFEST.read_text())
+    except (OSError, ValueError) as e:
+        raise WeightsError(f"cannot read the shipped weights manifest {MANIFEST}: {e}") from e
+
+
+def load_pretrained(scale: int) -> SPNet:
+    """The shipped network for ``scale``, checked against the manifest."""
+    if scale not in SCALES:
+        raise WeightsError(f"no shipped weights for scale {scale}; scales are {SCALES}")
+    entry = manifest()["weights"].get(str(scale))
+    if entry is None:
+        raise WeightsError(f"the manifest has no entry for scale {scale}")
+    net = load_weights(WEIGHTS_DIR / entry["file"], expected_sha256=entry["sha256"], scale=scale)
+    if net.arch.to_dict() != entry["architecture"]:
+        raise WeightsError(
+            f"{entry['file']}: architecture {net.arch.to_dict()} differs from the manifest's {entry['architecture']}"
+        )
+    return net
+
+
+def load(scale: int, weights: Path | None = None) -> SPNet:
+    """``weights`` if given (checked against ``scale``), else the shipped network."""
+    return load_pretrained(scale) if weights is None else load_weights(weights, scale=scale)

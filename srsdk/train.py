@@ -1,0 +1,198 @@
+"""Multi-task training of :class:`srsdk.model.SPNet` on photos with boundary annotations.
+
+Loss (all L1 except the boundary term)::
+
+    image_weight    * |image - hr|
+  + boundary_weight * BCE(boundary_logits, boundary_target)
+  + residual_weight * |residual - (hr - image.detach())|
+  + final_weight    * |image + residual - hr|
+
+``single_task`` keeps only the image term (same network, same budget), which is the
+ablation for the multi-task claim. Training is seeded and reproducible: the model
+initialisation and every batch come from ``seed``, and a checkpoint holds the
+sampler's state, so a resumed run continues the same sequence.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from srsdk.data import Batch, TrainingSet
+from srsdk.errors import InputError
+from srsdk.model import Architecture, SPNet
+from srsdk.pretrained import save_weights
+from srsdk.train_config import TrainConfig
+
+__all__ = ["TrainConfig", "TrainResult", "learning_rate", "losses", "train", "write_summary"]
+
+
+def losses(net: SPNet, batch: Batch, weights: dict[str, float]) -> dict[str, torch.Tensor]:
+    """Each loss term (unweighted) and their weighted ``total``."""
+    out = net(batch.lr)
+    terms = {"image": F.l1_loss(out.image, batch.hr)}
+    if weights["boundary"]:
+        terms["boundary"] = F.binary_cross_entropy_with_logits(out.boundary, batch.boundary)
+    if weights["residual"]:
+        terms["residual"] = F.l1_loss(out.residual, batch.hr - out.image.detach())
+    if weights["final"]:
+        terms["final"] = F.l1_loss(out.image + out.residual, batch.hr)
+    terms["total"] = sum(weights[k] * v for k, v in terms.items())  # type: ignore[assignment]
+    return terms
+
+
+def learning_rate(config: TrainConfig, step: int) -> float:
+    if step < config.warmup:
+        return config.lr * (step + 1) / config.warmup
+    progress = (step - config.warmup) / max(1, config.steps - config.warmup)
+    return config.lr * 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
+
+
+@dataclasses.dataclass
+class TrainResult:
+    weights: Path
+    checkpoint: Path
+    steps: int
+    seconds: float
+    final_loss: float
+    loss_history: list[tuple[int, float]]
+
+
+def train(
+    config: TrainConfig,
+    out_dir: Path,
+    *,
+    progress: bool = True,
+    log_every: int = 100,
+    on_log: Callable[[int, dict[str, float]], None] | None = None,
+) -> TrainResult:
+    """Train (or resume) into ``out_dir``: ``checkpoint.pt`` and ``srsdk_x{scale}.safetensors``.
+
+    A checkpoint already in ``out_dir`` from the same config is resumed. Ctrl-C saves a
+    checkpoint and the weights reached so far before re-raising ``KeyboardInterrupt``.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    device = torch.device(config.device)
+    torch.manual_seed(config.seed)
+    arch = Architecture.default(config.scale)
+    net = SPNet(arch)
+    if config.init is not None:
+        _load_matching(net, config.init)
+    net = net.to(device, memory_format=torch.channels_last)
+    opt = torch.optim.Adam(net.parameters(), lr=config.lr)
+    sampler = torch.Generator().manual_seed(config.seed)
+    data = TrainingSet(config.images, config.boundaries, scale=config.scale)
+
+    ckpt_path = out_dir / "checkpoint.pt"
+    step, seconds, history = 0, 0.0, []
+    if ckpt_path.exists():
+        state = torch.load(ckpt_path, map_location=device, weights_only=True)
+        if state["config"] != config.to_json():
+            raise InputError(f"{ckpt_path} was made with another config; use a new output folder")
+        net.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sampler.set_state(state["sampler"])
+        step, seconds = state["step"], state["seconds"]
+        history = [tuple(h) for h in state["history"]]
+
+    weights = config.loss_weights()
+    net.train()
+
+    def save() -> Path:
+        tmp = ckpt_path.with_suffix(".tmp")
+        torch.save(
+            {
+                "config": config.to_json(),
+                "model": net.state_dict(),
+                "optimizer": opt.state_dict(),
+                "sampler": sampler.get_state(),
+                "step": step,
+                "seconds": seconds,
+                "history": history,
+            },
+            tmp,
+        )
+        tmp.replace(ckpt_path)
+        meta = {"training": {**config.to_json(), "steps_done": step, "seconds": round(seconds, 1)}}
+        return save_weights(net, out_dir / f"srsdk_x{config.scale}.safetensors", metadata=meta)
+
+    bar = _progress(config.steps, step, enabled=progress)
+    running: dict[str, float] = {}
+    started = time.perf_counter() - seconds
+    try:
+        while step < config.steps:
+            for group in opt.param_groups:
+                group["lr"] = learning_rate(config, step)
+            batch = data.sample(config.batch, config.patch, sampler)
+            batch = Batch(
+                *(t.to(device).contiguous(memory_format=torch.channels_last) for t in dataclasses.astuple(batch))
+            )
+            terms = losses(net, batch, weights)
+            opt.zero_grad(set_to_none=True)
+            terms["total"].backward()
+            opt.step()
+            step += 1
+            for k, v in terms.items():
+                running[k] = running.get(k, 0.0) + float(v.detach())
+            if step % log_every == 0 or step == config.steps:
+                n = log_every if step % log_every == 0 else step % log_every
+                avg = {k: v / n for k, v in running.items()}
+                running.clear()
+                history.append((step, avg["total"]))
+                bar.set_postfix(loss=f"{avg['total']:.4f}", img=f"{avg['image']:.4f}")
+                if on_log is not None:
+                    on_log(step, avg)
+            if step % 2000 == 0:
+                seconds = time.perf_counter() - started
+                save()
+            bar.update(1)
+    except KeyboardInterrupt:
+        seconds = time.perf_counter() - started
+        save()
+        bar.close()
+        raise
+    bar.close()
+    seconds = time.perf_counter() - started
+    path = save()
+    return TrainResult(
+        weights=path,
+        checkpoint=ckpt_path,
+        steps=step,
+        seconds=seconds,
+        final_loss=history[-1][1] if history else float("nan"),
+        loss_history=history,
+    )
+
+
+def _load_matching(net: SPNet, path: Path) -> None:
+    """Copy every tensor of ``path`` whose name and shape match ``net`` (warm start)."""
+    from safetensors.torch import load_file
+
+    try:
+        source = load_file(str(path))
+    except Exception as e:  # safetensors raises its own error types
+        raise InputError(f"cannot read weights {path}: {e}") from e
+    own = net.state_dict()
+    matched = {k: v for k, v in source.items() if k in own and own[k].shape == v.shape}
+    if not matched:
+        raise InputError(f"no layer of {path} fits this network")
+    net.load_state_dict(matched, strict=False)
+
+
+def _progress(total: int, initial: int, *, enabled: bool):  # type: ignore[no-untyped-def]
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=initial, disable=not enabled, unit="step", dynamic_ncols=True)
+
+
+def write_summary(result: TrainResult, path: Path) -> None:
+    path.write_text(json.dumps(dataclasses.asdict(result), default=str, indent=2) + "\n")

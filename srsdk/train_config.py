@@ -1,0 +1,56 @@
+"""The training recipe as a frozen config (no torch import: the CLI reads its defaults)."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from srsdk.errors import InputError
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class TrainConfig:
+    """Everything that decides a training run. Defaults are the shipped recipe."""
+
+    scale: int = 2
+    steps: int = 24_000
+    batch: int = 16
+    patch: int = 48
+    """LR patch side in pixels."""
+    lr: float = 2e-3
+    """Peak Adam learning rate; cosine decay to zero after a short warm-up."""
+    warmup: int = 500
+    seed: int = 0
+    image_weight: float = 1.0
+    boundary_weight: float = 0.05
+    residual_weight: float = 1.0
+    final_weight: float = 1.0
+    single_task: bool = False
+    """Image loss only: the ablation baseline."""
+    images: Path = Path("../shared/data/train/bsds500")
+    boundaries: Path = Path("../shared/data/train/bsds500_boundaries")
+    init: Path | None = None
+    """Start from these weights (any scale: layers whose shapes match are copied)."""
+    device: str = "cpu"
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "batch", "patch"):
+            if getattr(self, name) < 1:
+                raise InputError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("image_weight", "boundary_weight", "residual_weight", "final_weight", "lr"):
+            if getattr(self, name) < 0:
+                raise InputError(f"{name} must be >= 0, got {getattr(self, name)}")
+
+    def loss_weights(self) -> dict[str, float]:
+        if self.single_task:
+            return {"image": self.image_weight, "boundary": 0.0, "residual": 0.0, "final": 0.0}
+        return {
+            "image": self.image_weight,
+            "boundary": self.boundary_weight,
+            "residual": self.residual_weight,
+            "final": self.final_weight,
+        }
+
+    def to_json(self) -> dict[str, object]:
+        return {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(self).items()}
