@@ -191,7 +191,9 @@ class DeployNet(nn.Module):
 
 
 def _bicubic(x: torch.Tensor, scale: int) -> torch.Tensor:
-    return F.interpolate(x, scale_factor=float(scale), mode="bicubic", align_corners=False)
+    # An explicit size (not scale_factor) keeps torch.export's shape guards integral.
+    size = [x.shape[2] * scale, x.shape[3] * scale]
+    return F.interpolate(x, size=size, mode="bicubic", align_corners=False)
 
 
 class Cost(NamedTuple):

@@ -1,0 +1,31 @@
+"""Shared fixtures: where ../shared/data is, and CPU-friendly torch settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+torch.set_num_threads(2)
+
+
+def shared(*parts: str) -> Path:
+    """A path under ../shared/data; skips the test where it is absent."""
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"{path} is absent (these tests read the project's shared data)")
+    return path
+
+
+@pytest.fixture
+def set5() -> Path:
+    return shared("eval", "set5")
+
+
+@pytest.fixture
+def bsds_train() -> tuple[Path, Path]:
+    return shared("train", "bsds500"), shared("train", "bsds500_boundaries")

@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from srsdk.data import TrainingSet, downscale, modcrop
+from srsdk.errors import InputError
+
+
+def _write_pair(folder: Path, name: str, rgb: np.ndarray, edges: np.ndarray) -> None:
+    (folder / "img").mkdir(exist_ok=True)
+    (folder / "edge").mkdir(exist_ok=True)
+    Image.fromarray(rgb).save(folder / "img" / f"{name}.png")
+    Image.fromarray(edges).save(folder / "edge" / f"{name}.png")
+
+
+def test_modcrop_and_downscale() -> None:
+    im = Image.new("RGB", (13, 10))
+    assert modcrop(im, 3).size == (12, 9)
+    assert downscale(modcrop(im, 3), 3).size == (4, 3)
+    with pytest.raises(ValueError, match="not a multiple"):
+        downscale(im, 3)
+
+
+@pytest.mark.parametrize("scale", [2, 3])
+def test_patches_stay_aligned_through_augmentation(tmp_path: Path, scale: int) -> None:
+    # The boundary map is the photo's red channel, so any misalignment between the HR
+    # patch and its boundary patch (crop offset, flip, transpose) shows up exactly.
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 256, (60, 84, 3), dtype=np.uint8)
+    _write_pair(tmp_path, "a", rgb, rgb[..., 0].copy())
+    data = TrainingSet(tmp_path / "img", tmp_path / "edge", scale=scale)
+    batch = data.sample(32, 8, torch.Generator().manual_seed(0))
+    assert batch.lr.shape == (32, 3, 8, 8)
+    assert batch.hr.shape == (32, 3, 8 * scale, 8 * scale)
+    assert torch.equal(batch.boundary[:, 0], batch.hr[:, 0])
+    # LR patches are the downscaled HR patches (interior, away from the patch edge).
+    for lr, hr in zip(batch.lr[:4], batch.hr[:4]):
+        hr_img = Image.fromarray((hr.permute(1, 2, 0) * 255).round().byte().numpy())
+        ref = torch.from_numpy(np.array(downscale(hr_img, scale))).permute(2, 0, 1).float() / 255
+        assert (ref - lr)[:, 2:-2, 2:-2].abs().max() <= 2 / 255
+
+
+def test_missing_boundary_map_is_named(tmp_path: Path) -> None:
+    rgb = np.zeros((40, 40, 3), np.uint8)
+    _write_pair(tmp_path, "a", rgb, rgb[..., 0].copy())
+    Image.fromarray(rgb).save(tmp_path / "img" / "b.png")
+    with pytest.raises(InputError, match="no boundary map for b.png"):
+        TrainingSet(tmp_path / "img", tmp_path / "edge", scale=2)
+
+
+@pytest.mark.shared
+def test_real_training_set_loads_with_boundaries(bsds_train) -> None:  # type: ignore[no-untyped-def]
+    images, boundaries = bsds_train
+    data = TrainingSet(images, boundaries, scale=4)
+    assert len(data) == 200
+    batch = data.sample(4, 24, torch.Generator().manual_seed(0))
+    assert batch.hr.shape == (4, 3, 96, 96)
+    assert 0.0 <= float(batch.boundary.min()) and float(batch.boundary.max()) <= 1.0
+    # Human boundaries are sparse but present.
+    assert 0.0 < float((torch.stack(data.boundary) > 0).float().mean()) < 0.3

@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from srsdk import metrics
+from srsdk.evaluate import evaluate
+
+
+def _photo(seed: int = 0, size: tuple[int, int] = (64, 48)) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    base = rng.integers(0, 256, (size[1] // 8, size[0] // 8, 3), dtype=np.uint8)
+    smooth = np.asarray(Image.fromarray(base).resize(size, Image.Resampling.BICUBIC)).astype(np.int16)
+    return np.clip(smooth + rng.integers(-20, 21, smooth.shape), 0, 255).astype(np.uint8)
+
+
+def test_identical_images_score_perfectly() -> None:
+    a = _photo()
+    assert metrics.psnr(a, a) == math.inf
+    assert metrics.ssim(a, a) == pytest.approx(1.0, abs=1e-12)
+    assert metrics.gmsd(a, a) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_psnr_of_a_known_grey_offset() -> None:
+    # Grey pixels (R = G = B = v) have Y = 16 + 219 v / 255, so a 5-level offset is a
+    # luma error of 219 * 5 / 255 everywhere.
+    a = np.full((20, 30, 3), 100, np.uint8)
+    b = a + 5
+    assert metrics.psnr(a, b) == pytest.approx(20 * math.log10(255 / (219 * 5 / 255)), abs=1e-9)
+
+
+def test_ssim_of_a_constant_shift_is_its_luminance_term() -> None:
+    a = np.full((32, 32, 3), 60, np.uint8)
+    b = np.full((32, 32, 3), 90, np.uint8)
+    ya, yb = 16 + 219 * 60 / 255, 16 + 219 * 90 / 255
+    c1 = (0.01 * 255) ** 2
+    expected = (2 * ya * yb + c1) / (ya**2 + yb**2 + c1)
+    assert metrics.ssim(a, b) == pytest.approx(expected, abs=1e-9)
+
+
+def test_luma_uses_bt601_coefficients() -> None:
+    rgb = np.array([[[255, 0, 0], [0, 255, 0], [0, 0, 255], [255, 255, 255]]], np.uint8)
+    assert metrics.luma(rgb)[0] == pytest.approx([16 + 65.481, 16 + 128.553, 16 + 24.966, 235.0])
+
+
+def test_metrics_worsen_monotonically_with_noise() -> None:
+    a = _photo(1)
+    rng = np.random.default_rng(2)
+    noise = rng.standard_normal(a.shape)
+    scores = []
+    for sigma in (2, 6, 15):
+        b = np.clip(a + sigma * noise, 0, 255).astype(np.uint8)
+        scores.append((metrics.psnr(b, a), metrics.ssim(b, a), metrics.gmsd(b, a)))
+    psnrs, ssims, gmsds = zip(*scores)
+    assert psnrs[0] > psnrs[1] > psnrs[2]
+    assert ssims[0] > ssims[1] > ssims[2]
+    assert gmsds[0] < gmsds[1] < gmsds[2]
+
+
+def test_shapes_must_match() -> None:
+    with pytest.raises(ValueError, match="differ in shape"):
+        metrics.psnr(np.zeros((4, 4, 3), np.uint8), np.zeros((4, 5, 3), np.uint8))
+
+
+@pytest.mark.shared
+def test_bicubic_on_set5_x2_matches_the_literature(set5) -> None:  # type: ignore[no-untyped-def]
+    def bicubic(lr: np.ndarray) -> np.ndarray:
+        h, w = lr.shape[:2]
+        return np.asarray(Image.fromarray(lr).resize((2 * w, 2 * h), Image.Resampling.BICUBIC))
+
+    report = evaluate([set5], scale=2, upscale=bicubic)
+    assert report.failures == []
+    assert report.datasets["set5"]["n"] == 5
+    assert report.datasets["set5"]["bicubic"]["psnr_y"] == pytest.approx(33.67, abs=0.02)
+    assert report.datasets["set5"]["psnr_y"] == report.datasets["set5"]["bicubic"]["psnr_y"]

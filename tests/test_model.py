@@ -1,0 +1,112 @@
+from __future__ import annotations
+
+import pytest
+import torch
+
+from srsdk.model import Architecture, DeployNet, SPNet, cost, receptive_radius
+
+
+def _net(scale: int) -> SPNet:
+    torch.manual_seed(scale)
+    net = SPNet(Architecture.default(scale)).eval()
+    # Non-trivial heads, so image and residual both matter in the comparisons below.
+    with torch.no_grad():
+        for head in (net.image_out, net.residual_out):
+            head.weight.normal_(std=0.05)
+            head.bias.normal_(std=0.05)
+    return net
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+@pytest.mark.parametrize(("h", "w"), [(1, 1), (1, 7), (5, 3), (17, 32), (31, 29)])
+def test_every_output_is_exactly_scale_times_the_input(scale: int, h: int, w: int) -> None:
+    net = _net(scale)
+    out = net(torch.rand(2, 3, h, w))
+    assert out.image.shape == (2, 3, h * scale, w * scale)
+    assert out.boundary.shape == (2, 1, h * scale, w * scale)
+    assert out.residual.shape == (2, 3, h * scale, w * scale)
+    assert net.deploy()(torch.rand(1, 3, h, w)).shape == (1, 3, h * scale, w * scale)
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_deploy_graph_equals_image_plus_residual(scale: int) -> None:
+    net = _net(scale)
+    x = torch.rand(2, 3, 23, 18)
+    with torch.no_grad():
+        out = net(x)
+        deployed = net.deploy()(x)
+    assert torch.allclose(deployed, out.image + out.residual, atol=1e-5)
+    # and the residual branch really contributes
+    assert (out.residual.abs().mean() > 1e-3).item()
+
+
+@pytest.mark.parametrize("scale", [2, 3])
+def test_scripted_and_exported_graphs_equal_eager(scale: int) -> None:
+    deploy = _net(scale).deploy()
+    scripted = torch.jit.script(deploy)
+    from torch.export import Dim, export
+
+    n, h, w = Dim("n", min=1, max=64), Dim("h", min=1, max=4096), Dim("w", min=1, max=4096)
+    exported = export(deploy, (torch.rand(2, 3, 16, 16),), dynamic_shapes={"x": {0: n, 2: h, 3: w}})
+    for shape in [(1, 3, 9, 13), (3, 3, 20, 7), (1, 3, 1, 1)]:
+        x = torch.rand(*shape)
+        with torch.no_grad():
+            eager = deploy(x)
+            assert torch.allclose(scripted(x), eager, atol=1e-6)
+            assert torch.allclose(exported.module()(x), eager, atol=1e-5)
+
+
+def test_onnx_export_runs_in_onnxruntime_with_dynamic_size(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    deploy = _net(2).deploy()
+    path = tmp_path / "srsdk_x2.onnx"
+    torch.onnx.export(
+        deploy,
+        (torch.rand(2, 3, 16, 16),),
+        str(path),
+        input_names=["lr"],
+        output_names=["hr"],
+        dynamic_shapes={"x": {0: "n", 2: "h", 3: "w"}},
+        dynamo=True,
+        verbose=False,
+    )
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    for shape in [(1, 3, 11, 17), (2, 3, 24, 9)]:
+        x = torch.rand(*shape)
+        (got,) = session.run(None, {"lr": x.numpy()})
+        with torch.no_grad():
+            assert torch.allclose(torch.from_numpy(got), deploy(x), atol=1e-4)
+
+
+def test_default_x2_cost_is_within_the_budget() -> None:
+    params, macs = cost(SPNet(Architecture.default(2)).deploy())
+    assert macs <= 40_000
+    assert 10_000 < params < 60_000
+    # HR-space layers dominate at larger scales
+    assert cost(DeployNet(Architecture.default(4))).macs_per_lr_pixel > macs
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_measured_receptive_radius_bounds_an_impulse_response(scale: int) -> None:
+    deploy = _net(scale).deploy()
+    r = receptive_radius(deploy)
+    assert 4 <= r <= 16
+    size, py, px = 40, 20, 20
+    x = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(1))
+    bumped = x.clone()
+    bumped[0, :, py, px] += 0.5
+    with torch.no_grad():
+        diff = (deploy(bumped) - deploy(x)).abs().sum(1)[0]
+    ys, xs = torch.nonzero(diff > 0, as_tuple=True)
+    # An output pixel moves only if its LR position is within r of the impulse ...
+    assert ((ys // scale - py).abs().max() <= r) and ((xs // scale - px).abs().max() <= r)
+    # ... and the radius is tight: some output at distance r does move.
+    assert max((ys // scale - py).abs().max(), (xs // scale - px).abs().max()) == r
+
+
+def test_architecture_rejects_bad_values() -> None:
+    with pytest.raises(ValueError, match="scale must be one of"):
+        Architecture(scale=5)
+    with pytest.raises(ValueError, match="trunk must be >= 1"):
+        Architecture(trunk=0)

@@ -1,0 +1,103 @@
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+import torch
+
+from srsdk.errors import InputError
+from srsdk.pretrained import load_weights
+from srsdk.train import TrainConfig, learning_rate, train
+
+
+@pytest.fixture
+def small_bsds(bsds_train, tmp_path: Path) -> tuple[Path, Path]:  # type: ignore[no-untyped-def]
+    """The first 12 real training photos and their boundary maps (linked, not copied)."""
+    images, boundaries = bsds_train
+    img_dir, edge_dir = tmp_path / "img", tmp_path / "edge"
+    img_dir.mkdir()
+    edge_dir.mkdir()
+    for photo in sorted(images.iterdir())[:12]:
+        (img_dir / photo.name).symlink_to(photo)
+        (edge_dir / f"{photo.stem}.png").symlink_to(boundaries / f"{photo.stem}.png")
+    return img_dir, edge_dir
+
+
+def _config(data: tuple[Path, Path], **kw: object) -> TrainConfig:
+    base = dict(images=data[0], boundaries=data[1], batch=4, patch=16, warmup=5, threads=2)
+    return TrainConfig(**{**base, **kw})  # type: ignore[arg-type]
+
+
+@pytest.mark.shared
+def test_a_short_real_run_lowers_the_loss(small_bsds, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    logs: list[dict[str, float]] = []
+    result = train(
+        _config(small_bsds, steps=160, batch=8, patch=20, lr=3e-3),
+        tmp_path / "run",
+        progress=False,
+        log_every=40,
+        on_log=lambda step, avg: logs.append(avg),
+    )
+    assert result.steps == 160 and result.weights.is_file()
+    first, last = logs[0], logs[-1]
+    assert last["total"] < 0.9 * first["total"]
+    assert last["final"] < first["final"]
+    assert set(first) == {"image", "boundary", "residual", "final", "total"}
+    # what it wrote is a loadable x2 network
+    assert load_weights(result.weights, scale=2).arch.scale == 2
+
+
+@pytest.mark.shared
+def test_single_task_trains_the_image_loss_only(small_bsds, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    logs: list[dict[str, float]] = []
+    train(_config(small_bsds, steps=10, single_task=True), tmp_path, progress=False, log_every=10,
+          on_log=lambda step, avg: logs.append(avg))
+    assert set(logs[0]) == {"image", "total"}
+    assert logs[0]["image"] == logs[0]["total"]
+
+
+@pytest.mark.shared
+def test_runs_are_reproducible_and_resume_exactly_after_ctrl_c(small_bsds, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    config = _config(small_bsds, steps=20)
+    straight = train(config, tmp_path / "a", progress=False)
+
+    def interrupt(step: int, avg: dict[str, float]) -> None:
+        if step == 10:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(config, tmp_path / "b", progress=False, log_every=10, on_log=interrupt)
+    state = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=True)
+    assert state["step"] == 10
+    assert (tmp_path / "b" / "srsdk_x2.safetensors").is_file()
+    resumed = train(config, tmp_path / "b", progress=False)
+    assert resumed.steps == 20
+
+    a = load_weights(straight.weights).state_dict()
+    b = load_weights(resumed.weights).state_dict()
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.shared
+def test_resuming_with_another_config_is_refused(small_bsds, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    train(_config(small_bsds, steps=2), tmp_path, progress=False)
+    with pytest.raises(InputError, match="another config"):
+        train(_config(small_bsds, steps=2, seed=1), tmp_path, progress=False)
+
+
+def test_learning_rate_warms_up_then_decays_to_zero() -> None:
+    config = TrainConfig(steps=1000, warmup=100, lr=1e-3)
+    assert learning_rate(config, 0) == pytest.approx(1e-5)
+    assert learning_rate(config, 99) == pytest.approx(1e-3)
+    assert learning_rate(config, 550) == pytest.approx(0.5e-3)
+    assert learning_rate(config, 1000) == pytest.approx(0.0)
+
+
+def test_config_rejects_bad_values() -> None:
+    with pytest.raises(InputError, match="steps must be >= 1"):
+        TrainConfig(steps=0)
+    with pytest.raises(InputError, match="boundary_weight must be >= 0"):
+        TrainConfig(boundary_weight=-1)
+    assert dataclasses.replace(TrainConfig(), single_task=True).loss_weights()["boundary"] == 0.0
