@@ -14,7 +14,7 @@ def upscale_array(net: DeployNet, rgb: np.ndarray) -> np.ndarray:
     if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3 or 0 in rgb.shape:
         raise ValueError(f"expected a non-empty HxWx3 uint8 array, got {rgb.dtype} {rgb.shape}")
     param = next(net.parameters())
-    x = torch.from_numpy(np.ascontiguousarray(rgb)).to(param.device).permute(2, 0, 1)[None]
+    x = torch.from_numpy(np.require(rgb, requirements=['C', 'W'])).to(param.device).permute(2, 0, 1)[None]
     y = net(x.to(param.dtype).div_(255))
     out = y[0].clamp_(0, 1).mul_(255).round_().to(torch.uint8).permute(1, 2, 0)
     return out.cpu().numpy()

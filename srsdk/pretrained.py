@@ -114,3 +114,37 @@ def load_pretrained(scale: int) -> SPNet:
 def load(scale: int, weights: Path | None = None) -> SPNet:
     """``weights`` if given (checked against ``scale``), else the shipped network."""
     return load_pretrained(scale) if weights is None else load_weights(weights, scale=scale)
+
+
+def ship(weights: Path, evaluation: Path | None = None) -> dict[str, Any]:
+    """Maintainers: copy a trained file into ``srsdk/weights/`` and record it in the manifest
+    (architecture, training recipe from its header, sha256, and an ``srsdk eval --json``
+    result when given). Returns the manifest entry."""
+    import shutil
+
+    net = load_weights(weights)
+    meta = read_metadata(weights)
+    scale = net.arch.scale
+    target = WEIGHTS_DIR / f"srsdk_x{scale}.safetensors"
+    shutil.copyfile(weights, target)
+    entry: dict[str, Any] = {
+        "file": target.name,
+        "sha256": sha256(target),
+        "architecture": net.arch.to_dict(),
+        "training": json.loads(meta.get("training", "{}")),
+    }
+    if evaluation is not None:
+        entry["eval"] = json.loads(Path(evaluation).read_text())["datasets"]
+    current = json.loads(MANIFEST.read_text()) if MANIFEST.exists() else {"format": FORMAT, "weights": {}}
+    current["weights"][str(scale)] = entry
+    current["weights"] = dict(sorted(current["weights"].items()))
+    MANIFEST.write_text(json.dumps(current, indent=2) + "\n")
+    return entry
+
+
+if __name__ == "__main__":
+    import sys
+
+    if len(sys.argv) not in (3, 4) or sys.argv[1] != "ship":
+        sys.exit("usage: python -m srsdk.pretrained ship WEIGHTS [EVAL_JSON]")
+    print(json.dumps(ship(Path(sys.argv[2]), Path(sys.argv[3]) if len(sys.argv) == 4 else None), indent=2))

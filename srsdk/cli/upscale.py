@@ -25,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
 
     from srsdk.cli._common import load_deploy_net
     from srsdk.errors import InputError
-    from srsdk.io.image import IMAGE_SUFFIXES, image_files
+    from srsdk.io.image import IMAGE_SUFFIXES, image_files, read_rgb
 
     if args.input.is_dir():
         sources = image_files(args.input)
@@ -38,9 +38,13 @@ def run(args: argparse.Namespace) -> int:
     elif args.input.is_file():
         if args.output.is_dir():
             raise InputError(f"OUTPUT is a folder; give a file name ({', '.join(IMAGE_SUFFIXES)})")
+        if not args.output.parent.is_dir():
+            raise InputError(f"output folder does not exist: {args.output.parent}")
         pairs = [(args.input, args.output)]
     else:
         raise InputError(f"no such file or folder: {args.input}")
+    if len(pairs) == 1:
+        read_rgb(pairs[0][0])  # a bad input fails before the network loads
     net, _, _ = load_deploy_net(args.scale, args.weights, args.device)
     failed = 0
     for src, dst in tqdm(pairs, unit="img", disable=len(pairs) == 1 or not sys.stderr.isatty()):

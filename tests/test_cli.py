@@ -1,0 +1,135 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from srsdk._version import __version__
+from srsdk.cli.main import main
+from srsdk.model import Architecture, SPNet
+from srsdk.pretrained import save_weights
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "srsdk", *args], capture_output=True, text=True, timeout=300)
+
+
+def _open(path: Path) -> tuple[tuple[int, int], str]:
+    with Image.open(path) as im:
+        return im.size, im.mode
+
+
+def _photo(path: Path, size: tuple[int, int] = (40, 30), mode: str = "RGB") -> Path:
+    rng = np.random.default_rng(0)
+    arr = rng.integers(0, 256, (size[1], size[0], len(mode)), dtype=np.uint8)
+    Image.fromarray(arr.squeeze(), mode).save(path)
+    return path
+
+
+@pytest.fixture
+def x3_weights(tmp_path: Path) -> Path:
+    return save_weights(SPNet(Architecture(scale=3)), tmp_path / "x3.safetensors")
+
+
+def test_version_and_help_are_instant_and_import_no_torch() -> None:
+    assert _run("--version").stdout.strip() == f"srsdk {__version__}"
+    code = (
+        "import sys\nfrom srsdk.cli.main import main\n"
+        "for argv in (['--help'], ['eval', '--help'], ['train', '--help'], ['upscale', '--help']):\n"
+        "    try: main(argv)\n    except SystemExit: pass\n"
+        "assert 'torch' not in sys.modules, 'torch imported'\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+
+
+def test_errors_are_one_line_with_exit_code_1(tmp_path: Path) -> None:
+    result = _run("upscale", str(tmp_path / "missing.png"), str(tmp_path / "out.png"))
+    assert result.returncode == 1
+    assert result.stderr == f"srsdk: error: no such file or folder: {tmp_path / 'missing.png'}\n"
+    assert "Traceback" not in result.stderr
+
+
+def test_upscale_an_image_file_and_a_folder(tmp_path: Path, x3_weights: Path) -> None:
+    src = _photo(tmp_path / "in.png")
+    assert main(["upscale", str(src), str(tmp_path / "out.jpg"), "--scale", "3", "--weights", str(x3_weights),
+                 "--device", "cpu"]) == 0
+    assert _open(tmp_path / "out.jpg")[0] == (120, 90)
+    folder = tmp_path / "many"
+    folder.mkdir()
+    _photo(folder / "a.png")
+    _photo(folder / "g.png", mode="L")
+    _photo(folder / "t.png", mode="RGBA")
+    assert main(["upscale", str(folder), str(tmp_path / "up"), "--scale", "3", "--weights", str(x3_weights)]) == 0
+    outs = {p.name: _open(p) for p in (tmp_path / "up").iterdir()}
+    assert sorted(outs) == ["a.png", "g.png", "t.png"]
+    assert all(size == (120, 90) for size, _ in outs.values())
+    assert outs["t.png"][1] == "RGBA"
+
+
+@pytest.mark.parametrize(
+    ("setup", "message"),
+    [
+        (lambda d: (d / "bad.png").write_bytes(b"junk"), "cannot read image"),
+        (lambda d: _photo(d / "in.png"), "output folder does not exist"),
+    ],
+)
+def test_upscale_failures_leave_no_output(tmp_path: Path, capsys, setup, message: str) -> None:  # type: ignore[no-untyped-def]
+    setup(tmp_path)
+    src = next(tmp_path.iterdir())
+    out = tmp_path / ("nope/out.png" if message.startswith("output") else "out.png")
+    assert main(["upscale", str(src), str(out), "--device", "cpu"]) == 1
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+    assert not out.exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".part")]
+
+
+def test_weights_of_the_wrong_scale_are_refused(tmp_path: Path, x3_weights: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    src = _photo(tmp_path / "in.png")
+    assert main(["upscale", str(src), str(tmp_path / "o.png"), "--weights", str(x3_weights)]) == 1
+    assert "is for scale 3, expected scale 2" in capsys.readouterr().err
+
+
+def test_eval_json_has_the_documented_shape_and_reports_bad_files(tmp_path: Path, x3_weights: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    folder = tmp_path / "MySet"
+    folder.mkdir()
+    _photo(folder / "a.png", (60, 45))
+    _photo(folder / "g.png", (60, 45), mode="L")
+    _photo(folder / "t.png", (60, 45), mode="RGBA")
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8 truncated")
+    out = tmp_path / "r.json"
+    code = main(["eval", "--scale", "3", "--weights", str(x3_weights), "--json", str(out), str(folder)])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert "broken.jpg" in captured.err
+    result = json.loads(out.read_text())
+    assert json.loads(captured.out) == result
+    assert set(result) == {"scale", "weights", "weights_sha256", "datasets"}
+    assert result["scale"] == 3 and len(result["weights_sha256"]) == 64
+    entry = result["datasets"]["myset"]
+    assert entry["n"] == 3
+    assert set(entry) == {"n", "psnr_y", "ssim_y", "gmsd", "bicubic"}
+    assert set(entry["bicubic"]) == {"psnr_y", "ssim_y", "gmsd"}
+
+
+def test_train_refuses_a_missing_folder(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    code = main(["train", "-o", str(tmp_path / "run"), "--images", str(tmp_path / "none"), "--steps", "1"])
+    assert code == 1
+    assert "training folder not found" in capsys.readouterr().err
+
+
+def test_demo_writes_the_result_and_the_comparison(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from srsdk.cli.demo import SHIPPED_PHOTO
+
+    assert main(["demo", "--image", str(SHIPPED_PHOTO), "--output", str(tmp_path), "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "PSNR-Y:     srsdk" in out
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["chelsea_x2_comparison.png", "chelsea_x2_srsdk.png"]
+    assert _open(tmp_path / "chelsea_x2_srsdk.png")[0] == (450, 300)

@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from srsdk.errors import InputError
+from srsdk.io.atomic import atomic_output
+from srsdk.io.image import read_rgb, write_image
+
+
+def test_failed_write_leaves_nothing_and_keeps_the_old_file(tmp_path: Path) -> None:
+    target = tmp_path / "out.txt"
+    target.write_text("old")
+    with pytest.raises(RuntimeError), atomic_output(target) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("boom")
+    assert target.read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.txt"]
+
+
+def test_images_round_trip_and_modes_are_converted(tmp_path: Path) -> None:
+    rgba = np.zeros((5, 7, 4), np.uint8)
+    rgba[..., 0], rgba[..., 3] = 200, 128
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "a.png")
+    Image.fromarray(np.full((5, 7), 77, np.uint8), "L").save(tmp_path / "g.png")
+    assert np.asarray(read_rgb(tmp_path / "a.png"))[0, 0].tolist() == [200, 0, 0]
+    assert np.asarray(read_rgb(tmp_path / "g.png"))[0, 0].tolist() == [77, 77, 77]
+    write_image(read_rgb(tmp_path / "a.png"), tmp_path / "b.webp")
+    assert read_rgb(tmp_path / "b.webp").size == (7, 5)
+
+
+def test_bad_paths_give_clear_errors(tmp_path: Path) -> None:
+    (tmp_path / "bad.png").write_bytes(b"not a png")
+    with pytest.raises(InputError, match="cannot read image"):
+        read_rgb(tmp_path / "bad.png")
+    with pytest.raises(InputError, match="no such file"):
+        read_rgb(tmp_path / "missing.png")
+    img = Image.new("RGB", (2, 2))
+    with pytest.raises(InputError, match="unsupported output format '.xyz'"):
+        write_image(img, tmp_path / "o.xyz")
+    with pytest.raises(InputError, match="output folder does not exist"):
+        write_image(img, tmp_path / "nope" / "o.png")

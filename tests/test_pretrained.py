@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from srsdk import pretrained
+from srsdk.errors import WeightsError
+from srsdk.model import SCALES, Architecture, SPNet
+
+
+def test_weights_round_trip_with_architecture_and_metadata(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    net = SPNet(Architecture(scale=3, trunk=12, trunk_layers=2))
+    path = pretrained.save_weights(net, tmp_path / "w.safetensors", metadata={"training": {"steps": 5}})
+    loaded = pretrained.load_weights(path, scale=3)
+    assert loaded.arch == net.arch
+    assert json.loads(pretrained.read_metadata(path)["training"]) == {"steps": 5}
+    x = torch.rand(1, 3, 9, 11)
+    with torch.no_grad():
+        assert torch.equal(loaded.deploy()(x), net.eval().deploy()(x))
+
+
+def test_wrong_scale_checksum_and_foreign_files_are_refused(tmp_path: Path) -> None:
+    path = pretrained.save_weights(SPNet(Architecture(scale=2)), tmp_path / "w.safetensors")
+    with pytest.raises(WeightsError, match="is for scale 2, expected scale 4"):
+        pretrained.load_weights(path, scale=4)
+    with pytest.raises(WeightsError, match="sha256 mismatch"):
+        pretrained.load_weights(path, expected_sha256="0" * 64)
+    garbage = tmp_path / "garbage.safetensors"
+    garbage.write_bytes(b"\x00" * 100)
+    with pytest.raises(WeightsError, match="not a readable safetensors file"):
+        pretrained.load_weights(garbage)
+    with pytest.raises(WeightsError, match="not found"):
+        pretrained.load_weights(tmp_path / "missing.safetensors")
+    from safetensors.torch import save_file
+
+    foreign = tmp_path / "foreign.safetensors"
+    save_file({"w": torch.zeros(2)}, str(foreign))
+    with pytest.raises(WeightsError, match="not an srsdk weights file"):
+        pretrained.load_weights(foreign)
+
+
+def test_weights_that_do_not_fit_their_architecture_are_refused(tmp_path: Path) -> None:
+    path = pretrained.save_weights(SPNet(Architecture(trunk=12)), tmp_path / "w.safetensors")
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    with safe_open(str(path), framework="pt") as f:
+        meta = f.metadata()
+        tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+    meta["architecture"] = json.dumps(Architecture(trunk=16).to_dict())
+    save_file(tensors, str(path), metadata=meta)
+    with pytest.raises(WeightsError, match="does not fit its architecture"):
+        pretrained.load_weights(path)
+
+
+@pytest.mark.parametrize("scale", SCALES)
+def test_shipped_weights_load_and_match_the_manifest(scale: int) -> None:
+    entry = pretrained.manifest()["weights"][str(scale)]
+    net = pretrained.load_pretrained(scale)
+    assert net.arch.scale == scale
+    assert entry["sha256"] == pretrained.sha256(pretrained.WEIGHTS_DIR / entry["file"])
+    assert net.arch.to_dict() == entry["architecture"]
+
+
+def test_a_tampered_shipped_file_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Point the loader at a copy of the shipped folder and flip one byte of the x2 file.
+    copy = tmp_path / "weights"
+    shutil.copytree(pretrained.WEIGHTS_DIR, copy)
+    entry = pretrained.manifest()["weights"]["2"]
+    data = bytearray((copy / entry["file"]).read_bytes())
+    data[-1] ^= 0xFF
+    (copy / entry["file"]).write_bytes(bytes(data))
+    monkeypatch.setattr(pretrained, "WEIGHTS_DIR", copy)
+    monkeypatch.setattr(pretrained, "MANIFEST", copy / "manifest.json")
+    with pytest.raises(WeightsError, match="sha256 mismatch"):
+        pretrained.load_pretrained(2)
+    with pytest.raises(WeightsError, match="no shipped weights for scale 5"):
+        pretrained.load_pretrained(5)
