@@ -24,3 +24,27 @@ test: venv
 
 clean:
 	rm -rf $(VENV) demo-output build
+
+# --- Training on a lent GPU machine (no network there; torch 2.11 is installed) ----------
+# Here:  make gpu-stage    (copies the training photos into .device/, which git ignores)
+# There: run(command="make gpu-train OUT=$OUT", carry=[".device"]) through the device tool;
+#        the trained runs come back under $OUT, ready for `srsdk eval` and shipping.
+GPU_STEPS ?= 60000
+GPU_DATA  := .device/data/train
+GPU_TRAIN  = srsdk train --device cuda --steps $(GPU_STEPS) --batch 32 \
+             --images $(GPU_DATA)/bsds500 --boundaries $(GPU_DATA)/bsds500_boundaries
+
+.PHONY: gpu-stage gpu-train
+gpu-stage:
+	mkdir -p $(GPU_DATA)
+	cp -r ../shared/data/train/bsds500 ../shared/data/train/bsds500_boundaries $(GPU_DATA)/
+
+gpu-train:
+	python3 -m pip install -q --no-build-isolation --no-deps -e .
+	nvidia-smi --query-gpu=name,memory.total --format=csv
+	$(GPU_TRAIN) --scale 2 -o $(OUT)/x2-multi > $(OUT)/x2-multi.log 2>&1 & \
+	$(GPU_TRAIN) --scale 2 --single-task -o $(OUT)/x2-single > $(OUT)/x2-single.log 2>&1 & \
+	$(GPU_TRAIN) --scale 3 --init srsdk/weights/srsdk_x2.safetensors -o $(OUT)/x3 > $(OUT)/x3.log 2>&1 & \
+	$(GPU_TRAIN) --scale 4 --init srsdk/weights/srsdk_x2.safetensors -o $(OUT)/x4 > $(OUT)/x4.log 2>&1 & \
+	wait
+	tail -n 2 $(OUT)/*.log

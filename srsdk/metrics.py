@@ -56,11 +56,12 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
     return math.inf if mse == 0 else 10.0 * math.log10(255.0**2 / mse)
 
 
-def _gaussian(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
+def _gaussian_blur(maps: torch.Tensor, size: int = 11, sigma: float = 1.5) -> torch.Tensor:
+    """'Valid' Gaussian filtering of ``(N,1,H,W)`` maps, as two separable passes."""
     r = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
     g = torch.exp(-(r**2) / (2 * sigma**2))
-    w = torch.outer(g, g)
-    return (w / w.sum())[None, None]
+    g = g / g.sum()
+    return F.conv2d(F.conv2d(maps, g.view(1, 1, 1, size)), g.view(1, 1, size, 1))
 
 
 def ssim(a: np.ndarray, b: np.ndarray) -> float:
@@ -68,12 +69,9 @@ def ssim(a: np.ndarray, b: np.ndarray) -> float:
     x, y = _pair(a, b)
     if min(x.shape[-2:]) < 11:
         raise ValueError(f"SSIM needs images of at least 11x11, got {tuple(x.shape[-2:])}")
-    w = _gaussian()
     c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
-    mx, my = F.conv2d(x, w), F.conv2d(y, w)
-    sxx = F.conv2d(x * x, w) - mx**2
-    syy = F.conv2d(y * y, w) - my**2
-    sxy = F.conv2d(x * y, w) - mx * my
+    mx, my, xx, yy, xy = _gaussian_blur(torch.cat([x, y, x * x, y * y, x * y]))
+    sxx, syy, sxy = xx - mx**2, yy - my**2, xy - mx * my
     m = ((2 * mx * my + c1) * (2 * sxy + c2)) / ((mx**2 + my**2 + c1) * (sxx + syy + c2))
     return float(m.mean())
 

@@ -46,8 +46,14 @@ def run(args: argparse.Namespace) -> int:
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     options = {k: v for k, v in vars(args).items() if k in fields}
     config = TrainConfig(**{**options, "device": resolve_device(args.device)})
+    interactive = sys.stderr.isatty()
+
+    def log(step: int, losses: dict[str, float]) -> None:
+        terms = " ".join(f"{k}={v:.5f}" for k, v in losses.items())
+        print(f"step {step}/{config.steps} {terms}", file=sys.stderr, flush=True)
+
     try:
-        result = train(config, args.output, progress=sys.stderr.isatty())
+        result = train(config, args.output, progress=interactive, log_every=500, on_log=None if interactive else log)
     except KeyboardInterrupt:
         print(f"srsdk: interrupted; checkpoint saved in {args.output} (rerun the same command to resume)", file=sys.stderr)
         return 130
