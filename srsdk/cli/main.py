@@ -15,6 +15,7 @@ COMMANDS = {
     "eval": "srsdk.cli.eval",
     "train": "srsdk.cli.train",
     "demo": "srsdk.cli.demo",
+    "info": "srsdk.cli.info",
 }
 
 
