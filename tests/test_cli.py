@@ -133,3 +133,12 @@ def test_demo_writes_the_result_and_the_comparison(tmp_path: Path, capsys) -> No
     names = sorted(p.name for p in tmp_path.iterdir())
     assert names == ["chelsea_x2_comparison.png", "chelsea_x2_srsdk.png"]
     assert _open(tmp_path / "chelsea_x2_srsdk.png")[0] == (450, 300)
+
+
+def test_info_reports_cost_and_measured_radius(capsys) -> None:  # type: ignore[no-untyped-def]
+    assert main(["info", "--scale", "2"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["scale"] == 2
+    assert row["macs_per_lr_pixel"] <= 40_000
+    assert 4 <= row["receptive_radius_lr_px"] <= 16
+    assert len(row["weights_sha256"]) == 64

@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from srsdk import pretrained
+from srsdk.evaluate import evaluate
+from srsdk.inference import upscale_array
+from srsdk.model import SCALES
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize("scale", SCALES)
+def test_shipped_weights_reproduce_their_manifest_on_set5(set5, scale: int) -> None:  # type: ignore[no-untyped-def]
+    recorded = pretrained.manifest()["weights"][str(scale)]["eval"]["set5"]
+    net = pretrained.load_pretrained(scale).deploy()
+    report = evaluate([set5], scale=scale, upscale=lambda lr: upscale_array(net, lr))
+    got = report.datasets["set5"]
+    assert got["n"] == recorded["n"] == 5
+    assert got["psnr_y"] == pytest.approx(recorded["psnr_y"], abs=0.01)
+    assert got["ssim_y"] == pytest.approx(recorded["ssim_y"], abs=1e-4)
+    assert got["gmsd"] == pytest.approx(recorded["gmsd"], abs=1e-4)
+    # and the network beats bicubic by a wide margin on every metric
+    assert got["psnr_y"] > got["bicubic"]["psnr_y"] + 1.0
+    assert got["ssim_y"] > got["bicubic"]["ssim_y"]
+    assert got["gmsd"] < got["bicubic"]["gmsd"]
+
+
+def test_upscale_array_rejects_bad_arrays() -> None:
+    net = pretrained.load_pretrained(2).deploy()
+    for bad in (np.zeros((4, 4), np.uint8), np.zeros((4, 4, 3), np.float32), np.zeros((0, 4, 3), np.uint8)):
+        with pytest.raises(ValueError, match="expected a non-empty HxWx3 uint8 array"):
+            upscale_array(net, bad)
+    assert upscale_array(net, np.zeros((3, 5, 3), np.uint8)).shape == (6, 10, 3)
