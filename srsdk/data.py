@@ -17,6 +17,7 @@ from PIL import Image
 from srsdk.errors import InputError
 from srsdk.io.image import image_files, read_rgb
 
+
 def modcrop(image: Image.Image, scale: int) -> Image.Image:
     """Crop the right and bottom so both sides are multiples of ``scale``."""
     w, h = image.size

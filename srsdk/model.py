@@ -131,7 +131,7 @@ class SPNet(nn.Module):
         self.residual_out = _conv(a.branch, 3, 3)
         for head in (self.image_out, self.residual_out):
             nn.init.normal_(head.weight, std=1e-3)
-            nn.init.zeros_(head.bias)
+            nn.init.zeros_(head.bias)  # type: ignore[arg-type]
 
     def forward(self, x: torch.Tensor) -> TrainingOutput:
         hr = self.trunk(x)
@@ -171,18 +171,15 @@ class DeployNet(nn.Module):
     @classmethod
     def from_training(cls, net: SPNet) -> DeployNet:
         """Fold a training graph's branches into the deploy graph (exact up to rounding)."""
+        src = net.state_dict()
+        state = {k: v for k, v in src.items() if k.startswith("trunk.")}
+        state["hidden.weight"] = torch.cat([src["image_hidden.weight"], src["residual_hidden.weight"]])
+        state["hidden.bias"] = torch.cat([src["image_hidden.bias"], src["residual_hidden.bias"]])
+        state["hidden_act.weight"] = torch.cat([src["image_act.weight"], src["residual_act.weight"]])
+        state["out.weight"] = torch.cat([src["image_out.weight"], src["residual_out.weight"]], 1)
+        state["out.bias"] = src["image_out.bias"] + src["residual_out.bias"]
         deploy = cls(net.arch)
-        deploy.trunk.load_state_dict(net.trunk.state_dict())
-        with torch.no_grad():
-            deploy.hidden.weight.copy_(
-                torch.cat([net.image_hidden.weight, net.residual_hidden.weight], 0)
-            )
-            deploy.hidden.bias.copy_(torch.cat([net.image_hidden.bias, net.residual_hidden.bias]))
-            deploy.hidden_act.weight.copy_(
-                torch.cat([net.image_act.weight, net.residual_act.weight])
-            )
-            deploy.out.weight.copy_(torch.cat([net.image_out.weight, net.residual_out.weight], 1))
-            deploy.out.bias.copy_(net.image_out.bias + net.residual_out.bias)
+        deploy.load_state_dict(state)
         return deploy.to(next(net.parameters()).device).eval()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

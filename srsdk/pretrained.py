@@ -11,11 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Any
-
-import torch
 
 from srsdk.errors import WeightsError
 from srsdk.model import SCALES, Architecture, SPNet
@@ -27,7 +24,7 @@ MANIFEST = WEIGHTS_DIR / "manifest.json"
 
 def sha256(path: Path) -> str:
     digest = hashlib.sha256()
-    with open(path, "rb") as f:
+    with Path(path).open("rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
@@ -43,7 +40,7 @@ def save_weights(net: SPNet, path: Path, *, metadata: dict[str, Any] | None = No
     tensors = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
     tmp = path.with_name(path.name + ".tmp")
     save_file(tensors, str(tmp), metadata=header)
-    os.replace(tmp, path)
+    tmp.replace(path)
     return path
 
 
@@ -135,7 +132,9 @@ def ship(weights: Path, evaluation: Path | None = None) -> dict[str, Any]:
     }
     if evaluation is not None:
         entry["eval"] = json.loads(Path(evaluation).read_text())["datasets"]
-    current = json.loads(MANIFEST.read_text()) if MANIFEST.exists() else {"format": FORMAT, "weights": {}}
+    current: dict[str, Any] = (
+        json.loads(MANIFEST.read_text()) if MANIFEST.exists() else {"format": FORMAT, "weights": {}}
+    )
     current["weights"][str(scale)] = entry
     current["weights"] = dict(sorted(current["weights"].items()))
     MANIFEST.write_text(json.dumps(current, indent=2) + "\n")

@@ -87,7 +87,7 @@ def train(
     net = SPNet(arch)
     if config.init is not None:
         _load_matching(net, config.init)
-    net = net.to(device, memory_format=torch.channels_last)
+    net = net.to(device, memory_format=torch.channels_last)  # type: ignore[call-overload]
     opt = torch.optim.Adam(net.parameters(), lr=config.lr)
     sampler = torch.Generator().manual_seed(config.seed)
     data = TrainingSet(config.images, config.boundaries, scale=config.scale)

@@ -27,3 +27,14 @@ def set5() -> Path:
 @pytest.fixture
 def bsds_train() -> tuple[Path, Path]:
     return shared("train", "bsds500"), shared("train", "bsds500_boundaries")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU (runs in `make gpu-check` on a lent GPU machine)")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)

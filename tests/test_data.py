@@ -39,7 +39,7 @@ def test_patches_stay_aligned_through_augmentation(tmp_path: Path, scale: int) -
     assert batch.hr.shape == (32, 3, 8 * scale, 8 * scale)
     assert torch.equal(batch.boundary[:, 0], batch.hr[:, 0])
     # LR patches are the downscaled HR patches (interior, away from the patch edge).
-    for lr, hr in zip(batch.lr[:4], batch.hr[:4]):
+    for lr, hr in zip(batch.lr[:4], batch.hr[:4], strict=True):
         hr_img = Image.fromarray((hr.permute(1, 2, 0) * 255).round().byte().numpy())
         ref = torch.from_numpy(np.array(downscale(hr_img, scale))).permute(2, 0, 1).float() / 255
         assert (ref - lr)[:, 2:-2, 2:-2].abs().max() <= 2 / 255
@@ -49,7 +49,7 @@ def test_missing_boundary_map_is_named(tmp_path: Path) -> None:
     rgb = np.zeros((40, 40, 3), np.uint8)
     _write_pair(tmp_path, "a", rgb, rgb[..., 0].copy())
     Image.fromarray(rgb).save(tmp_path / "img" / "b.png")
-    with pytest.raises(InputError, match="no boundary map for b.png"):
+    with pytest.raises(InputError, match=r"no boundary map for b\.png"):
         TrainingSet(tmp_path / "img", tmp_path / "edge", scale=2)
 
 
@@ -60,6 +60,6 @@ def test_real_training_set_loads_with_boundaries(bsds_train) -> None:  # type: i
     assert len(data) == 200
     batch = data.sample(4, 24, torch.Generator().manual_seed(0))
     assert batch.hr.shape == (4, 3, 96, 96)
-    assert 0.0 <= float(batch.boundary.min()) and float(batch.boundary.max()) <= 1.0
+    assert float(batch.boundary.min()) >= 0.0 and float(batch.boundary.max()) <= 1.0
     # Human boundaries are sparse but present.
     assert 0.0 < float((torch.stack(data.boundary) > 0).float().mean()) < 0.3

@@ -39,7 +39,7 @@ def test_bad_paths_give_clear_errors(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="no such file"):
         read_rgb(tmp_path / "missing.png")
     img = Image.new("RGB", (2, 2))
-    with pytest.raises(InputError, match="unsupported output format '.xyz'"):
+    with pytest.raises(InputError, match=r"unsupported output format '\.xyz'"):
         write_image(img, tmp_path / "o.xyz")
     with pytest.raises(InputError, match="output folder does not exist"):
         write_image(img, tmp_path / "nope" / "o.png")

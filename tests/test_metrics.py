@@ -54,7 +54,7 @@ def test_metrics_worsen_monotonically_with_noise() -> None:
     for sigma in (2, 6, 15):
         b = np.clip(a + sigma * noise, 0, 255).astype(np.uint8)
         scores.append((metrics.psnr(b, a), metrics.ssim(b, a), metrics.gmsd(b, a)))
-    psnrs, ssims, gmsds = zip(*scores)
+    psnrs, ssims, gmsds = zip(*scores, strict=True)
     assert psnrs[0] > psnrs[1] > psnrs[2]
     assert ssims[0] > ssims[1] > ssims[2]
     assert gmsds[0] < gmsds[1] < gmsds[2]

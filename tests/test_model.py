@@ -110,3 +110,13 @@ def test_architecture_rejects_bad_values() -> None:
         Architecture(scale=5)
     with pytest.raises(ValueError, match="trunk must be >= 1"):
         Architecture(trunk=0)
+
+
+@pytest.mark.gpu
+def test_cuda_fp32_matches_cpu() -> None:
+    deploy = _net(2).deploy()
+    x = torch.rand(1, 3, 40, 56)
+    with torch.no_grad():
+        cpu = deploy(x)
+        gpu = deploy.cuda()(x.cuda()).cpu()
+    assert torch.allclose(gpu, cpu, atol=1e-4)

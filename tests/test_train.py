@@ -25,7 +25,7 @@ def small_bsds(bsds_train, tmp_path: Path) -> tuple[Path, Path]:  # type: ignore
 
 
 def _config(data: tuple[Path, Path], **kw: object) -> TrainConfig:
-    base = dict(images=data[0], boundaries=data[1], batch=4, patch=16, warmup=5, threads=2)
+    base = {"images": data[0], "boundaries": data[1], "batch": 4, "patch": 16, "warmup": 5, "threads": 2}
     return TrainConfig(**{**base, **kw})  # type: ignore[arg-type]
 
 
@@ -101,3 +101,11 @@ def test_config_rejects_bad_values() -> None:
     with pytest.raises(InputError, match="boundary_weight must be >= 0"):
         TrainConfig(boundary_weight=-1)
     assert dataclasses.replace(TrainConfig(), single_task=True).loss_weights()["boundary"] == 0.0
+
+
+@pytest.mark.gpu
+@pytest.mark.shared
+def test_training_runs_on_cuda(small_bsds, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    result = train(_config(small_bsds, steps=20, device="cuda"), tmp_path, progress=False)
+    assert result.steps == 20
+    assert load_weights(result.weights).arch.scale == 2

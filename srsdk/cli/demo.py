@@ -15,7 +15,7 @@ SHIPPED_PHOTO = Path(__file__).resolve().parent.parent / "assets" / "chelsea.png
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--image", type=Path, help="photo to use (default: %s, else the shipped one)" % SHARED_PHOTO)
+    parser.add_argument("--image", type=Path, help=f"photo to use (default: {SHARED_PHOTO}, else the shipped one)")
     parser.add_argument("--output", type=Path, default=Path("demo-output"), help="folder (default %(default)s)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
 
@@ -69,7 +69,7 @@ def side_by_side(lr, bicubic, ours, scale: int, size: int = 192):  # type: ignor
     ]
     strip = Image.new("RGB", (3 * side * zoom + 8, side * zoom + 20), "white")
     draw = ImageDraw.Draw(strip)
-    for i, (panel, label) in enumerate(zip(panels, ("input", "bicubic", "srsdk"))):
+    for i, (panel, label) in enumerate(zip(panels, ("input", "bicubic", "srsdk"), strict=True)):
         tile = panel.crop((x, y, x + side, y + side)).resize((side * zoom, side * zoom), Image.Resampling.NEAREST)
         strip.paste(tile, (i * (side * zoom + 4), 20))
         draw.text((i * (side * zoom + 4) + 4, 4), label, fill="black")

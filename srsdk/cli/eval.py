@@ -23,9 +23,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from srsdk.cli._common import load_deploy_net
-    from srsdk.io.atomic import write_text
     from srsdk.evaluate import evaluate
     from srsdk.inference import upscale_array
+    from srsdk.io.atomic import write_text
 
     net, weights, weights_sha = load_deploy_net(args.scale, args.weights, args.device)
     report = evaluate(

@@ -27,7 +27,7 @@ def atomic_output(path: Path) -> Iterator[Path]:
     tmp = Path(name)
     try:
         yield tmp
-        os.replace(tmp, path)
+        tmp.replace(path)
     except OSError as e:
         raise InputError(f"cannot write {path}: {e.strerror or e}") from e
     finally:

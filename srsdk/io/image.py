@@ -26,9 +26,10 @@ def read_rgb(path: Path) -> Image.Image:
         with Image.open(path) as im:
             im.load()
             if im.mode in ("I;16", "I;16B", "I", "F"):
+                # 16-bit and float images: stretch to 8 bits by their maximum.
                 arr = np.asarray(im, dtype=np.float64)
                 scaled = np.clip(arr / max(float(arr.max()), 1.0) * 255.0, 0, 255)
-                im = Image.fromarray(scaled.astype(np.uint8))
+                return Image.fromarray(scaled.astype(np.uint8)).convert("RGB")
             return im.convert("RGB")
     except FileNotFoundError as e:
         raise InputError(f"no such file: {path}") from e
