@@ -2,7 +2,8 @@
 
 The network is the contextualized multi-task model of Shi et al. (IEEE TMM 2017); the
 trained weights for x2, x3 and x4 ship with the package. Importing ``srsdk`` is cheap:
-the names below load their modules (and torch) on first use.
+the names below load their modules (and torch) on first use. Training and evaluation
+live in ``srsdk.train`` and ``srsdk.evaluate``.
 """
 
 from __future__ import annotations
@@ -13,28 +14,28 @@ from typing import TYPE_CHECKING, Any
 from srsdk._version import __version__
 
 if TYPE_CHECKING:
-    from srsdk.errors import InputError, SrsdkError, WeightsError
-    from srsdk.evaluate import evaluate
+    from srsdk.errors import InputError, ShapeError, SrsdkError, WeightsError
+    from srsdk.inference import upscale_array
     from srsdk.model import Architecture, DeployNet, SPNet, cost, receptive_radius
     from srsdk.pretrained import load_pretrained, load_weights, save_weights
-    from srsdk.train import TrainConfig, train
+    from srsdk.train_config import TrainConfig
 
 __all__ = [
     "Architecture",
     "DeployNet",
     "InputError",
     "SPNet",
+    "ShapeError",
     "SrsdkError",
     "TrainConfig",
     "WeightsError",
     "__version__",
     "cost",
-    "evaluate",
     "load_pretrained",
     "load_weights",
     "receptive_radius",
     "save_weights",
-    "train",
+    "upscale_array",
 ]
 
 _HOMES = {
@@ -46,9 +47,9 @@ _HOMES = {
     "InputError": "srsdk.errors",
     "SrsdkError": "srsdk.errors",
     "WeightsError": "srsdk.errors",
-    "TrainConfig": "srsdk.train",
-    "train": "srsdk.train",
-    "evaluate": "srsdk.evaluate",
+    "ShapeError": "srsdk.errors",
+    "TrainConfig": "srsdk.train_config",
+    "upscale_array": "srsdk.inference",
     "load_pretrained": "srsdk.pretrained",
     "load_weights": "srsdk.pretrained",
     "save_weights": "srsdk.pretrained",

@@ -71,15 +71,17 @@ class TrainingSet:
             edge_path = boundaries / (path.stem + ".png")
             if not edge_path.is_file():
                 raise InputError(f"no boundary map for {path.name} (expected {edge_path})")
-            hr = modcrop(read_rgb(path), scale)
-            with Image.open(edge_path) as edge_im:
-                edge = edge_im.convert("L")
-            if edge.size[0] < hr.size[0] or edge.size[1] < hr.size[1]:
-                raise InputError(f"boundary map {edge_path} is smaller than its photo")
+            photo = read_rgb(path)
+            edge = read_rgb(edge_path).convert("L")
+            if edge.size != photo.size:
+                raise InputError(f"boundary map {edge_path} is {edge.size}, its photo {photo.size}")
+            hr = modcrop(photo, scale)
             edge = edge.crop((0, 0, *hr.size))
             self.hr.append(to_tensor(hr))
             self.lr.append(to_tensor(downscale(hr, scale)))
             self.boundary.append(torch.from_numpy(np.array(edge, dtype=np.uint8))[None])
+
+        self.min_side = min(min(t.shape[1:]) for t in self.lr)
 
     def __len__(self) -> int:
         return len(self.hr)
@@ -87,13 +89,13 @@ class TrainingSet:
     def sample(self, batch: int, patch: int, generator: torch.Generator) -> Batch:
         """``batch`` random ``patch``-pixel LR patches with their HR and boundary patches."""
         s = self.scale
+        if patch > self.min_side:
+            raise InputError(f"the {patch}-pixel LR patch is larger than the smallest training image ({self.min_side})")
         lrs, hrs, edges = [], [], []
         picks = torch.randint(len(self), (batch,), generator=generator).tolist()
         for i in picks:
             lr = self.lr[i]
             h, w = lr.shape[1:]
-            if h < patch or w < patch:
-                raise InputError(f"training image {i} is smaller than the {patch}-pixel LR patch")
             y = int(torch.randint(h - patch + 1, (1,), generator=generator))
             x = int(torch.randint(w - patch + 1, (1,), generator=generator))
             flip_h, flip_v, transpose = torch.randint(2, (3,), generator=generator).tolist()

@@ -17,3 +17,7 @@ class InputError(SrsdkError, ValueError):
 
 class WeightsError(SrsdkError, ValueError):
     """A weights file is corrupt, does not match its checksum, or does not fit the network."""
+
+
+class ShapeError(SrsdkError, ValueError):
+    """An array or tensor has the wrong shape, dtype or size."""

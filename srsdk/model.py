@@ -112,79 +112,67 @@ class TrainingOutput(NamedTuple):
 class SPNet(nn.Module):
     """Training graph: LR RGB in ``[0,1]`` ``(N,3,H,W)`` -> :class:`TrainingOutput`.
 
-    Any ``H, W >= 1``; every output is exactly ``(scale*H, scale*W)``. The image branch
-    adds its prediction to a bicubic upsampling of the input, so a freshly initialised
-    network starts at bicubic quality.
+    Any ``H, W >= 1``; every output is exactly ``(scale*H, scale*W)``.
+
+    The image branch adds its prediction to a bicubic upsampling of the input (a fresh
+    network starts at bicubic quality) and predicts salient-boundary logits from the same
+    hidden layer. The residual branch is *contextualized*: it sees the HR feature maps
+    together with the image branch's HR image and boundary probabilities, and predicts
+    what that image still misses. (A residual branch that saw only the shared feature
+    maps learned nothing: the image branch already minimises the same error from the same
+    features.)
     """
 
-    def __init__(self, arch: Architecture | None = None) -> None:
-        super().__init__()
-        self.arch = arch if arch is not None else Architecture()
-        a = self.arch
-        self.trunk = _Trunk(a)
-        self.image_hidden = _conv(a.hr_features, a.branch, 3)
-        self.image_act = nn.PReLU(a.branch)
-        self.image_out = _conv(a.branch, 3, 3)
-        self.boundary_out = _conv(a.branch, 1, 3)
-        self.residual_hidden = _conv(a.hr_features, a.branch, 3)
-        self.residual_act = nn.PReLU(a.branch)
-        self.residual_out = _conv(a.branch, 3, 3)
-        for head in (self.image_out, self.residual_out):
-            nn.init.normal_(head.weight, std=1e-3)
-            nn.init.zeros_(head.bias)  # type: ignore[arg-type]
-
-    def forward(self, x: torch.Tensor) -> TrainingOutput:
-        hr = self.trunk(x)
-        base = _bicubic(x, self.arch.scale)
-        h_image = self.image_act(self.image_hidden(hr))
-        h_residual = self.residual_act(self.residual_hidden(hr))
-        return TrainingOutput(
-            image=base + self.image_out(h_image),
-            boundary=self.boundary_out(h_image),
-            residual=self.residual_out(h_residual),
-        )
-
-    def deploy(self) -> DeployNet:
-        """The inference graph with these weights (a new module; ``self`` is untouched)."""
-        return DeployNet.from_training(self)
-
-
-class DeployNet(nn.Module):
-    """Inference graph: LR RGB ``(N,3,H,W)`` in ``[0,1]`` -> HR RGB ``(N,3,sH,sW)``.
-
-    Equals ``SPNet``'s ``image + residual`` (not clamped). The boundary head is gone and
-    the two branches run as one convolution pair: hidden layers concatenated, output
-    layers summed. Scriptable with ``torch.jit.script`` and exportable with dynamic
-    H and W.
-    """
-
-    def __init__(self, arch: Architecture | None = None) -> None:
+    def __init__(self, *, arch: Architecture | None = None) -> None:
         super().__init__()
         self.arch = arch if arch is not None else Architecture()
         a = self.arch
         self.scale = a.scale
         self.trunk = _Trunk(a)
-        self.hidden = _conv(a.hr_features, 2 * a.branch, 3)
-        self.hidden_act = nn.PReLU(2 * a.branch)
-        self.out = _conv(2 * a.branch, 3, 3)
+        self.image_hidden = _conv(a.hr_features, a.branch, 3)
+        self.image_act = nn.PReLU(a.branch)
+        self.image_heads = _conv(a.branch, 3 + 1, 3)
+        """Output channels 0-2: the image (over bicubic); channel 3: boundary logits."""
+        self.residual_hidden = _conv(a.hr_features + 3 + 1, a.branch, 3)
+        self.residual_act = nn.PReLU(a.branch)
+        self.residual_out = _conv(a.branch, 3, 3)
+        for head in (self.image_heads, self.residual_out):
+            nn.init.normal_(head.weight, std=1e-3)
+            nn.init.zeros_(head.bias)  # type: ignore[arg-type]
 
-    @classmethod
-    def from_training(cls, net: SPNet) -> DeployNet:
-        """Fold a training graph's branches into the deploy graph (exact up to rounding)."""
-        src = net.state_dict()
-        state = {k: v for k, v in src.items() if k.startswith("trunk.")}
-        state["hidden.weight"] = torch.cat([src["image_hidden.weight"], src["residual_hidden.weight"]])
-        state["hidden.bias"] = torch.cat([src["image_hidden.bias"], src["residual_hidden.bias"]])
-        state["hidden_act.weight"] = torch.cat([src["image_act.weight"], src["residual_act.weight"]])
-        state["out.weight"] = torch.cat([src["image_out.weight"], src["residual_out.weight"]], 1)
-        state["out.bias"] = src["image_out.bias"] + src["residual_out.bias"]
-        deploy = cls(net.arch)
-        deploy.load_state_dict(state)
-        return deploy.to(next(net.parameters()).device).eval()
+    def branches(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(image, boundary logits, residual)`` for LR ``x``."""
+        features = self.trunk(x)
+        heads = self.image_heads(self.image_act(self.image_hidden(features)))
+        image = _bicubic(x, self.scale) + heads[:, :3]
+        boundary = heads[:, 3:]
+        context = torch.cat([features, image, torch.sigmoid(boundary)], 1)
+        residual = self.residual_out(self.residual_act(self.residual_hidden(context)))
+        return image, boundary, residual
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        hr = self.trunk(x)
-        return _bicubic(x, self.scale) + self.out(self.hidden_act(self.hidden(hr)))
+    def forward(self, x: torch.Tensor) -> TrainingOutput:
+        image, boundary, residual = self.branches(x)
+        return TrainingOutput(image=image, boundary=boundary, residual=residual)
+
+    def deploy(self) -> DeployNet:
+        """The inference graph with these weights (a new module; ``self`` is untouched)."""
+        deploy = DeployNet(arch=self.arch)
+        deploy.load_state_dict(self.state_dict())
+        return deploy.to(next(self.parameters()).device).eval()
+
+
+class DeployNet(SPNet):
+    """Inference graph: LR RGB ``(N,3,H,W)`` in ``[0,1]`` -> HR RGB ``(N,3,sH,sW)``.
+
+    The same layers and weights as :class:`SPNet`, returning only ``image + residual``
+    (not clamped). The boundary map is still computed, as the residual branch's context,
+    but is not an output. Scriptable with ``torch.jit.script`` and exportable with dynamic
+    batch, H and W.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        image, _, residual = self.branches(x)
+        return image + residual
 
 
 def _bicubic(x: torch.Tensor, scale: int) -> torch.Tensor:
@@ -239,7 +227,7 @@ def receptive_radius(net: DeployNet, *, size: int = 48) -> int:
     ``net``. The result ``r`` means: HR pixel ``(y, x)`` depends only on LR pixels within
     ``r`` of ``(y // scale, x // scale)`` in both axes, which is the halo tiling needs.
     """
-    probe = DeployNet(net.arch).double()
+    probe = DeployNet(arch=net.arch).double()
     probe.load_state_dict(net.state_dict())
     s = net.arch.scale
     centre = size // 2

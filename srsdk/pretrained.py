@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from srsdk.errors import WeightsError
+from srsdk.io.atomic import atomic_output, write_text
 from srsdk.model import SCALES, Architecture, SPNet
 
 FORMAT = "srsdk-weights/1"
@@ -38,9 +39,8 @@ def save_weights(net: SPNet, path: Path, *, metadata: dict[str, Any] | None = No
     for key, value in (metadata or {}).items():
         header[key] = value if isinstance(value, str) else json.dumps(value)
     tensors = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(tensors, str(tmp), metadata=header)
-    tmp.replace(path)
+    with atomic_output(path) as tmp:
+        save_file(tensors, str(tmp), metadata=header)
     return path
 
 
@@ -76,7 +76,7 @@ def load_weights(path: Path, *, expected_sha256: str | None = None, scale: int |
         raise WeightsError(f"{path} is for scale {arch.scale}, expected scale {scale}")
     from safetensors.torch import load_file
 
-    net = SPNet(arch)
+    net = SPNet(arch=arch)
     try:
         net.load_state_dict(load_file(str(path)))
     except RuntimeError as e:
@@ -122,6 +122,9 @@ def ship(weights: Path, evaluation: Path | None = None) -> dict[str, Any]:
     net = load_weights(weights)
     meta = read_metadata(weights)
     scale = net.arch.scale
+    result = json.loads(Path(evaluation).read_text()) if evaluation is not None else None
+    if result is not None and (result["scale"], result["weights_sha256"]) != (scale, sha256(weights)):
+        raise WeightsError(f"{evaluation} evaluated other weights (scale {result['scale']}, {result['weights_sha256']})")
     target = WEIGHTS_DIR / f"srsdk_x{scale}.safetensors"
     shutil.copyfile(weights, target)
     entry: dict[str, Any] = {
@@ -130,14 +133,14 @@ def ship(weights: Path, evaluation: Path | None = None) -> dict[str, Any]:
         "architecture": net.arch.to_dict(),
         "training": json.loads(meta.get("training", "{}")),
     }
-    if evaluation is not None:
-        entry["eval"] = json.loads(Path(evaluation).read_text())["datasets"]
+    if result is not None:
+        entry["eval"] = result["datasets"]
     current: dict[str, Any] = (
         json.loads(MANIFEST.read_text()) if MANIFEST.exists() else {"format": FORMAT, "weights": {}}
     )
     current["weights"][str(scale)] = entry
     current["weights"] = dict(sorted(current["weights"].items()))
-    MANIFEST.write_text(json.dumps(current, indent=2) + "\n")
+    write_text(MANIFEST, json.dumps(current, indent=2) + "\n")
     return entry
 
 

@@ -7,8 +7,8 @@ Loss (all L1 except the boundary term)::
   + residual_weight * |residual - (hr - image.detach())|
   + final_weight    * |image + residual - hr|
 
-``single_task`` keeps only the image term (same network, same budget), which is the
-ablation for the multi-task claim. Training is seeded and reproducible: the model
+``single_task`` trains the same network with one SR loss on its output, ``|image +
+residual - hr|``, and nothing else: the ablation for the multi-task claim. Training is seeded and reproducible: the model
 initialisation and every batch come from ``seed``, and a checkpoint holds the
 sampler's state, so a resumed run continues the same sequence.
 """
@@ -27,6 +27,7 @@ import torch.nn.functional as F
 
 from srsdk.data import Batch, TrainingSet
 from srsdk.errors import InputError
+from srsdk.io.atomic import atomic_output
 from srsdk.model import Architecture, SPNet
 from srsdk.pretrained import save_weights
 from srsdk.train_config import TrainConfig
@@ -37,7 +38,9 @@ __all__ = ["TrainConfig", "TrainResult", "learning_rate", "losses", "train", "wr
 def losses(net: SPNet, batch: Batch, weights: dict[str, float]) -> dict[str, torch.Tensor]:
     """Each loss term (unweighted) and their weighted ``total``."""
     out = net(batch.lr)
-    terms = {"image": F.l1_loss(out.image, batch.hr)}
+    terms: dict[str, torch.Tensor] = {}
+    if weights["image"]:
+        terms["image"] = F.l1_loss(out.image, batch.hr)
     if weights["boundary"]:
         terms["boundary"] = F.binary_cross_entropy_with_logits(out.boundary, batch.boundary)
     if weights["residual"]:
@@ -84,7 +87,7 @@ def train(
     device = torch.device(config.device)
     torch.manual_seed(config.seed)
     arch = Architecture.default(config.scale)
-    net = SPNet(arch)
+    net = SPNet(arch=arch)
     if config.init is not None:
         _load_matching(net, config.init)
     net = net.to(device, memory_format=torch.channels_last)  # type: ignore[call-overload]
@@ -95,8 +98,8 @@ def train(
     ckpt_path = out_dir / "checkpoint.pt"
     step, seconds, history = 0, 0.0, []
     if ckpt_path.exists():
-        state = torch.load(ckpt_path, map_location=device, weights_only=True)
-        if state["config"] != config.to_json():
+        state = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+        if _recipe(state["config"]) != _recipe(config.to_json()):
             raise InputError(f"{ckpt_path} was made with another config; use a new output folder")
         net.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
@@ -108,25 +111,25 @@ def train(
     net.train()
 
     def save() -> Path:
-        tmp = ckpt_path.with_suffix(".tmp")
-        torch.save(
-            {
-                "config": config.to_json(),
-                "model": net.state_dict(),
-                "optimizer": opt.state_dict(),
-                "sampler": sampler.get_state(),
-                "step": step,
-                "seconds": seconds,
-                "history": history,
-            },
-            tmp,
-        )
-        tmp.replace(ckpt_path)
+        with atomic_output(ckpt_path) as tmp:
+            torch.save(
+                {
+                    "config": config.to_json(),
+                    "model": net.state_dict(),
+                    "optimizer": opt.state_dict(),
+                    "sampler": sampler.get_state(),
+                    "step": step,
+                    "seconds": seconds,
+                    "history": history,
+                },
+                tmp,
+            )
         meta = {"training": {**config.to_json(), "steps_done": step, "seconds": round(seconds, 1)}}
         return save_weights(net, out_dir / f"srsdk_x{config.scale}.safetensors", metadata=meta)
 
     bar = _progress(config.steps, step, enabled=progress)
-    running: dict[str, float] = {}
+    running: dict[str, torch.Tensor] = {}
+    since_log = 0
     started = time.perf_counter() - seconds
     try:
         while step < config.steps:
@@ -141,14 +144,15 @@ def train(
             terms["total"].backward()
             opt.step()
             step += 1
-            for k, v in terms.items():
-                running[k] = running.get(k, 0.0) + float(v.detach())
+            since_log += 1
+            for k, v in terms.items():  # summed on the device: no host sync every step
+                running[k] = running[k] + v.detach() if k in running else v.detach()
             if step % log_every == 0 or step == config.steps:
-                n = log_every if step % log_every == 0 else step % log_every
-                avg = {k: v / n for k, v in running.items()}
+                avg = {k: float(v) / since_log for k, v in running.items()}
                 running.clear()
+                since_log = 0
                 history.append((step, avg["total"]))
-                bar.set_postfix(loss=f"{avg['total']:.4f}", img=f"{avg['image']:.4f}")
+                bar.set_postfix(loss=f"{avg['total']:.4f}")
                 if on_log is not None:
                     on_log(step, avg)
             if step % 2000 == 0:
@@ -171,6 +175,11 @@ def train(
         final_loss=history[-1][1] if history else float("nan"),
         loss_history=history,
     )
+
+
+def _recipe(config: dict[str, object]) -> dict[str, object]:
+    """The fields of a config that decide the result (not where or how fast it runs)."""
+    return {k: v for k, v in config.items() if k not in ("device", "threads")}
 
 
 def _load_matching(net: SPNet, path: Path) -> None:

@@ -34,7 +34,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
     if torch.cuda.is_available():
         return
-    skip = pytest.mark.skip(reason="needs a CUDA GPU (runs in `make gpu-check` on a lent GPU machine)")
+    skip = pytest.mark.skip(reason="needs a CUDA GPU (none here; these run on a lent GPU machine)")
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)

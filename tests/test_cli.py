@@ -33,7 +33,7 @@ def _photo(path: Path, size: tuple[int, int] = (40, 30), mode: str = "RGB") -> P
 
 @pytest.fixture
 def x3_weights(tmp_path: Path) -> Path:
-    return save_weights(SPNet(Architecture(scale=3)), tmp_path / "x3.safetensors")
+    return save_weights(SPNet(arch=Architecture(scale=3)), tmp_path / "x3.safetensors")
 
 
 def test_version_and_help_are_instant_and_import_no_torch() -> None:
@@ -142,3 +142,37 @@ def test_info_reports_cost_and_measured_radius(capsys) -> None:  # type: ignore[
     assert row["macs_per_lr_pixel"] <= 40_000
     assert 4 <= row["receptive_radius_lr_px"] <= 16
     assert len(row["weights_sha256"]) == 64
+
+
+def test_usage_errors_are_one_line_with_exit_code_1() -> None:
+    result = _run("eval", "--scale", "5", "somewhere")
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1 and "invalid choice: 5" in result.stderr
+
+
+def test_upscale_refuses_to_overwrite_its_input_folder(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    _photo(tmp_path / "a.png")
+    before = (tmp_path / "a.png").read_bytes()
+    assert main(["upscale", str(tmp_path), str(tmp_path)]) == 1
+    assert "refusing to overwrite the originals" in capsys.readouterr().err
+    assert (tmp_path / "a.png").read_bytes() == before
+
+
+def test_outputs_have_ordinary_permissions(tmp_path: Path, x3_weights: Path) -> None:
+    import os
+
+    src = _photo(tmp_path / "in.png")
+    assert main(["upscale", str(src), str(tmp_path / "o.png"), "--scale", "3", "--weights", str(x3_weights)]) == 0
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "o.png").stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_eval_checks_every_folder_before_it_starts(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    good = tmp_path / "good"
+    good.mkdir()
+    _photo(good / "a.png", (60, 45))
+    (tmp_path / "empty").mkdir()
+    assert main(["eval", str(good), str(tmp_path / "empty")]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == "" and "no images in" in captured.err

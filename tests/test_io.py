@@ -43,3 +43,8 @@ def test_bad_paths_give_clear_errors(tmp_path: Path) -> None:
         write_image(img, tmp_path / "o.xyz")
     with pytest.raises(InputError, match="output folder does not exist"):
         write_image(img, tmp_path / "nope" / "o.png")
+
+
+def test_sixteen_bit_images_are_scaled_not_stretched(tmp_path: Path) -> None:
+    Image.fromarray(np.full((4, 4), 257 * 100, np.uint16)).save(tmp_path / "deep.png")
+    assert np.asarray(read_rgb(tmp_path / "deep.png"))[0, 0].tolist() == [100, 100, 100]

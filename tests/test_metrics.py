@@ -41,6 +41,35 @@ def test_ssim_of_a_constant_shift_is_its_luminance_term() -> None:
     assert metrics.ssim(a, b) == pytest.approx(expected, abs=1e-9)
 
 
+def test_ssim_of_one_window_equals_the_formula() -> None:
+    # An 11x11 image is exactly one window: SSIM is the formula with Gaussian-weighted
+    # means, variances and covariance (sigma 1.5, population statistics).
+    rng = np.random.default_rng(3)
+    x = rng.uniform(0, 255, (11, 11))
+    y = np.clip(0.8 * x + rng.normal(0, 20, x.shape) + 10, 0, 255)
+    r = np.arange(11) - 5
+    w = np.outer(np.exp(-(r**2) / 4.5), np.exp(-(r**2) / 4.5))
+    w /= w.sum()
+    mx, my = (w * x).sum(), (w * y).sum()
+    vx, vy = (w * (x - mx) ** 2).sum(), (w * (y - my) ** 2).sum()
+    cxy = (w * (x - mx) * (y - my)).sum()
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    expected = (2 * mx * my + c1) * (2 * cxy + c2) / ((mx**2 + my**2 + c1) * (vx + vy + c2))
+    assert metrics.ssim(x, y) == pytest.approx(expected, rel=1e-9)
+
+
+def test_gmsd_of_a_single_bright_pixel_by_hand() -> None:
+    # 4x4 luma, one pixel of 40 against a flat reference. The 2x2 mean and stride-2
+    # downsampling give [[10, 0], [0, 0]]; Prewitt / 3 with zero padding gives gradient
+    # magnitudes [[0, 10/3], [10/3, 10*sqrt(2)/3]] and 0 for the reference, so the
+    # similarity map is c / (g^2 + c), c = 170, and GMSD is its sample std.
+    distorted = np.zeros((4, 4))
+    distorted[0, 0] = 40
+    g = np.array([0, 10 / 3, 10 / 3, 10 * math.sqrt(2) / 3])
+    expected = float(np.std(170 / (g**2 + 170), ddof=1))
+    assert metrics.gmsd(distorted, np.zeros((4, 4))) == pytest.approx(expected, rel=1e-12)
+
+
 def test_luma_uses_bt601_coefficients() -> None:
     rgb = np.array([[[255, 0, 0], [0, 255, 0], [0, 0, 255], [255, 255, 255]]], np.uint8)
     assert metrics.luma(rgb)[0] == pytest.approx([16 + 65.481, 16 + 128.553, 16 + 24.966, 235.0])

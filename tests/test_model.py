@@ -8,10 +8,10 @@ from srsdk.model import Architecture, DeployNet, SPNet, cost, receptive_radius
 
 def _net(scale: int) -> SPNet:
     torch.manual_seed(scale)
-    net = SPNet(Architecture.default(scale)).eval()
+    net = SPNet(arch=Architecture.default(scale)).eval()
     # Non-trivial heads, so image and residual both matter in the comparisons below.
     with torch.no_grad():
-        for head in (net.image_out, net.residual_out):
+        for head in (net.image_heads, net.residual_out):
             head.weight.normal_(std=0.05)
             head.bias.normal_(std=0.05)
     return net
@@ -40,7 +40,7 @@ def test_deploy_graph_equals_image_plus_residual(scale: int) -> None:
     assert (out.residual.abs().mean() > 1e-3).item()
 
 
-@pytest.mark.parametrize("scale", [2, 3])
+@pytest.mark.parametrize("scale", [2, 3, 4])
 def test_scripted_and_exported_graphs_equal_eager(scale: int) -> None:
     deploy = _net(scale).deploy()
     scripted = torch.jit.script(deploy)
@@ -80,11 +80,11 @@ def test_onnx_export_runs_in_onnxruntime_with_dynamic_size(tmp_path) -> None:  #
 
 
 def test_default_x2_cost_is_within_the_budget() -> None:
-    params, macs = cost(SPNet(Architecture.default(2)).deploy())
+    params, macs = cost(SPNet(arch=Architecture.default(2)).deploy())
     assert macs <= 40_000
     assert 10_000 < params < 60_000
     # HR-space layers dominate at larger scales
-    assert cost(DeployNet(Architecture.default(4))).macs_per_lr_pixel > macs
+    assert cost(DeployNet(arch=Architecture.default(4))).macs_per_lr_pixel > macs
 
 
 @pytest.mark.parametrize("scale", [2, 3, 4])

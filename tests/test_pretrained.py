@@ -14,7 +14,7 @@ from srsdk.model import SCALES, Architecture, SPNet
 
 def test_weights_round_trip_with_architecture_and_metadata(tmp_path: Path) -> None:
     torch.manual_seed(0)
-    net = SPNet(Architecture(scale=3, trunk=12, trunk_layers=2))
+    net = SPNet(arch=Architecture(scale=3, trunk=12, trunk_layers=2))
     path = pretrained.save_weights(net, tmp_path / "w.safetensors", metadata={"training": {"steps": 5}})
     loaded = pretrained.load_weights(path, scale=3)
     assert loaded.arch == net.arch
@@ -25,7 +25,7 @@ def test_weights_round_trip_with_architecture_and_metadata(tmp_path: Path) -> No
 
 
 def test_wrong_scale_checksum_and_foreign_files_are_refused(tmp_path: Path) -> None:
-    path = pretrained.save_weights(SPNet(Architecture(scale=2)), tmp_path / "w.safetensors")
+    path = pretrained.save_weights(SPNet(arch=Architecture(scale=2)), tmp_path / "w.safetensors")
     with pytest.raises(WeightsError, match="is for scale 2, expected scale 4"):
         pretrained.load_weights(path, scale=4)
     with pytest.raises(WeightsError, match="sha256 mismatch"):
@@ -45,7 +45,7 @@ def test_wrong_scale_checksum_and_foreign_files_are_refused(tmp_path: Path) -> N
 
 
 def test_weights_that_do_not_fit_their_architecture_are_refused(tmp_path: Path) -> None:
-    path = pretrained.save_weights(SPNet(Architecture(trunk=12)), tmp_path / "w.safetensors")
+    path = pretrained.save_weights(SPNet(arch=Architecture(trunk=12)), tmp_path / "w.safetensors")
     from safetensors import safe_open
     from safetensors.torch import save_file
 
@@ -81,3 +81,11 @@ def test_a_tampered_shipped_file_is_refused(tmp_path: Path, monkeypatch: pytest.
         pretrained.load_pretrained(2)
     with pytest.raises(WeightsError, match="no shipped weights for scale 5"):
         pretrained.load_pretrained(5)
+
+
+def test_ship_refuses_an_evaluation_of_other_weights(tmp_path: Path) -> None:
+    path = pretrained.save_weights(SPNet(arch=Architecture(scale=2)), tmp_path / "w.safetensors")
+    other = {"scale": 2, "weights": "x", "weights_sha256": "0" * 64, "datasets": {}}
+    (tmp_path / "eval.json").write_text(json.dumps(other))
+    with pytest.raises(WeightsError, match="evaluated other weights"):
+        pretrained.ship(path, tmp_path / "eval.json")

@@ -42,19 +42,20 @@ def test_a_short_real_run_lowers_the_loss(small_bsds, tmp_path: Path) -> None:  
     assert result.steps == 160 and result.weights.is_file()
     first, last = logs[0], logs[-1]
     assert last["total"] < 0.9 * first["total"]
-    assert last["final"] < first["final"]
+    # the SR output itself improves, not only the easy boundary term
+    assert last["final"] < 0.9 * first["final"]
     assert set(first) == {"image", "boundary", "residual", "final", "total"}
     # what it wrote is a loadable x2 network
     assert load_weights(result.weights, scale=2).arch.scale == 2
 
 
 @pytest.mark.shared
-def test_single_task_trains_the_image_loss_only(small_bsds, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_single_task_trains_one_loss_on_the_output(small_bsds, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     logs: list[dict[str, float]] = []
     train(_config(small_bsds, steps=10, single_task=True), tmp_path, progress=False, log_every=10,
           on_log=lambda step, avg: logs.append(avg))
-    assert set(logs[0]) == {"image", "total"}
-    assert logs[0]["image"] == logs[0]["total"]
+    assert set(logs[0]) == {"final", "total"}
+    assert logs[0]["final"] == logs[0]["total"]
 
 
 @pytest.mark.shared
@@ -81,10 +82,12 @@ def test_runs_are_reproducible_and_resume_exactly_after_ctrl_c(small_bsds, tmp_p
 
 
 @pytest.mark.shared
-def test_resuming_with_another_config_is_refused(small_bsds, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_resuming_with_another_recipe_is_refused_but_threads_may_change(small_bsds, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     train(_config(small_bsds, steps=2), tmp_path, progress=False)
     with pytest.raises(InputError, match="another config"):
         train(_config(small_bsds, steps=2, seed=1), tmp_path, progress=False)
+    assert train(_config(small_bsds, steps=3, threads=1), tmp_path / "b", progress=False).steps == 3
+    assert train(_config(small_bsds, steps=3, threads=2), tmp_path / "b", progress=False).steps == 3
 
 
 def test_learning_rate_warms_up_then_decays_to_zero() -> None:

@@ -23,10 +23,20 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from srsdk.cli._common import load_deploy_net
+    from srsdk.errors import InputError
     from srsdk.evaluate import evaluate
     from srsdk.inference import upscale_array
     from srsdk.io.atomic import write_text
+    from srsdk.io.image import image_files
 
+    names = [folder.resolve().name.lower() for folder in args.folders]
+    for folder in args.folders:
+        if not image_files(folder):
+            raise InputError(f"no images in {folder}")
+    if len(set(names)) != len(names):
+        raise InputError(f"folder names must differ (case-insensitively): {', '.join(names)}")
+    if args.json and not args.json.parent.is_dir():
+        raise InputError(f"output folder does not exist: {args.json.parent}")
     net, weights, weights_sha = load_deploy_net(args.scale, args.weights, args.device)
     report = evaluate(
         args.folders, scale=args.scale, upscale=lambda lr: upscale_array(net, lr), progress=sys.stderr.isatty()

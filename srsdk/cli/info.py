@@ -11,16 +11,20 @@ from pathlib import Path
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--scale", type=int, action="append", choices=(2, 3, 4), help="default: all")
+    parser.add_argument(
+        "--scale", type=int, action="append", choices=(2, 3, 4), help="default: all, or the scale of --weights"
+    )
     parser.add_argument("--weights", type=Path, help="a weights file (default: the shipped weights)")
 
 
 def run(args: argparse.Namespace) -> int:
     from srsdk.cli._common import load_deploy_net
     from srsdk.model import cost, receptive_radius
+    from srsdk.pretrained import load_weights
 
+    scales = args.scale or ([load_weights(args.weights).arch.scale] if args.weights else [2, 3, 4])
     rows = []
-    for scale in args.scale or [2, 3, 4]:
+    for scale in scales:
         net, weights, sha = load_deploy_net(scale, args.weights, "cpu")
         params, macs = cost(net)
         rows.append(

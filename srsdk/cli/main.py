@@ -7,6 +7,7 @@ import importlib
 import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from srsdk._version import __version__
 
@@ -19,10 +20,17 @@ COMMANDS = {
 }
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line on stderr and exit code 1, like every other error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(1, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="srsdk", description=__doc__)
+    parser = _Parser(prog="srsdk", description=__doc__)
     parser.add_argument("--version", action="version", version=f"srsdk {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_Parser)
     modules = {name: importlib.import_module(path) for name, path in COMMANDS.items()}
     for name, module in modules.items():
         doc = (module.__doc__ or "").strip()

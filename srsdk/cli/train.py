@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import signal
 import sys
 from pathlib import Path
 
@@ -52,10 +53,16 @@ def run(args: argparse.Namespace) -> int:
         terms = " ".join(f"{k}={v:.5f}" for k, v in losses.items())
         print(f"step {step}/{config.steps} {terms}", file=sys.stderr, flush=True)
 
+    # A batch scheduler's (or the device tool's) SIGTERM saves a checkpoint just like Ctrl-C.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         result = train(config, args.output, progress=interactive, log_every=500, on_log=None if interactive else log)
     except KeyboardInterrupt:
-        print(f"srsdk: interrupted; checkpoint saved in {args.output} (rerun the same command to resume)", file=sys.stderr)
+        if (args.output / "checkpoint.pt").is_file():
+            print(f"srsdk: interrupted; checkpoint saved in {args.output} (rerun the same command to resume)",
+                  file=sys.stderr)
+        else:
+            print("srsdk: interrupted before the first step; nothing saved", file=sys.stderr)
         return 130
     write_summary(result, args.output / "summary.json")
     print(f"trained {result.steps} steps in {result.seconds:.0f} s, final loss {result.final_loss:.5f}: {result.weights}")

@@ -33,6 +33,8 @@ def run(args: argparse.Namespace) -> int:
             raise InputError(f"no images in {args.input}")
         if args.output.exists() and not args.output.is_dir():
             raise InputError(f"INPUT is a folder, so OUTPUT must be a folder: {args.output}")
+        if args.output.resolve() == args.input.resolve():
+            raise InputError("OUTPUT is the INPUT folder; refusing to overwrite the originals")
         args.output.mkdir(parents=True, exist_ok=True)
         pairs = [(p, args.output / p.name) for p in sources]
     elif args.input.is_file():
@@ -40,6 +42,8 @@ def run(args: argparse.Namespace) -> int:
             raise InputError(f"OUTPUT is a folder; give a file name ({', '.join(IMAGE_SUFFIXES)})")
         if not args.output.parent.is_dir():
             raise InputError(f"output folder does not exist: {args.output.parent}")
+        if args.output.suffix.lower() not in IMAGE_SUFFIXES:
+            raise InputError(f"unsupported output format {args.output.suffix!r}; use one of {', '.join(IMAGE_SUFFIXES)}")
         pairs = [(args.input, args.output)]
     else:
         raise InputError(f"no such file or folder: {args.input}")
@@ -62,7 +66,6 @@ def upscale_file(net, src: Path, dst: Path) -> None:  # type: ignore[no-untyped-
     import numpy as np
     from PIL import Image
 
-    from srsdk.errors import InputError
     from srsdk.inference import upscale_array
     from srsdk.io.image import read_rgb, write_image
 
@@ -73,6 +76,4 @@ def upscale_file(net, src: Path, dst: Path) -> None:  # type: ignore[no-untyped-
         alpha = original.convert("RGBA").getchannel("A") if has_alpha else None
     if alpha is not None and dst.suffix.lower() in (".png", ".webp", ".tif", ".tiff"):
         out.putalpha(alpha.resize(out.size, Image.Resampling.BICUBIC))
-    if 0 in out.size:
-        raise InputError(f"{src}: empty image")
     write_image(out, dst)

@@ -25,6 +25,9 @@ def atomic_output(path: Path) -> Iterator[Path]:
         raise InputError(f"cannot write in {path.parent}: {e.strerror}") from e
     os.close(fd)
     tmp = Path(name)
+    umask = os.umask(0)
+    os.umask(umask)
+    tmp.chmod(0o666 & ~umask)  # mkstemp makes 0600; outputs get the usual permissions
     try:
         yield tmp
         tmp.replace(path)

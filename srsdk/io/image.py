@@ -25,15 +25,15 @@ def read_rgb(path: Path) -> Image.Image:
     try:
         with Image.open(path) as im:
             im.load()
-            if im.mode in ("I;16", "I;16B", "I", "F"):
-                # 16-bit and float images: stretch to 8 bits by their maximum.
-                arr = np.asarray(im, dtype=np.float64)
-                scaled = np.clip(arr / max(float(arr.max()), 1.0) * 255.0, 0, 255)
-                return Image.fromarray(scaled.astype(np.uint8)).convert("RGB")
+            if im.mode.startswith("I;16"):
+                arr = np.asarray(im, dtype=np.float64) / 257.0  # 16-bit to 8-bit, 65535 -> 255
+                return Image.fromarray(np.round(arr).astype(np.uint8)).convert("RGB")
+            if im.mode in ("I", "F"):
+                raise InputError(f"{path}: {im.mode!r} (32-bit) images are not supported")
             return im.convert("RGB")
     except FileNotFoundError as e:
         raise InputError(f"no such file: {path}") from e
-    except (OSError, UnidentifiedImageError, ValueError) as e:
+    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as e:
         raise InputError(f"cannot read image {path}: {e}") from e
 
 
