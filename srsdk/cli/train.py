@@ -10,6 +10,7 @@ import argparse
 import dataclasses
 import signal
 import sys
+import time
 from pathlib import Path
 
 
@@ -48,10 +49,12 @@ def run(args: argparse.Namespace) -> int:
     options = {k: v for k, v in vars(args).items() if k in fields}
     config = TrainConfig(**{**options, "device": resolve_device(args.device)})
     interactive = sys.stderr.isatty()
+    started = time.perf_counter()
 
     def log(step: int, losses: dict[str, float]) -> None:
         terms = " ".join(f"{k}={v:.5f}" for k, v in losses.items())
-        print(f"step {step}/{config.steps} {terms}", file=sys.stderr, flush=True)
+        elapsed = time.perf_counter() - started
+        print(f"step {step}/{config.steps} {terms} ({elapsed:.0f} s)", file=sys.stderr, flush=True)
 
     # A batch scheduler's (or the device tool's) SIGTERM saves a checkpoint just like Ctrl-C.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
