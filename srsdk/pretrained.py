@@ -108,11 +108,6 @@ def load_pretrained(scale: int) -> SPNet:
     return net
 
 
-def load(scale: int, weights: Path | None = None) -> SPNet:
-    """``weights`` if given (checked against ``scale``), else the shipped network."""
-    return load_pretrained(scale) if weights is None else load_weights(weights, scale=scale)
-
-
 def ship(weights: Path, evaluation: Path | None = None) -> dict[str, Any]:
     """Maintainers: copy a trained file into ``srsdk/weights/`` and record it in the manifest
     (architecture, training recipe from its header, sha256, and an ``srsdk eval --json``
