@@ -10,14 +10,14 @@ by the scale, and two branches work on the high-resolution (HR) feature maps:
   and the ground truth.
 
 The deployed output is image + residual. :class:`SPNet` is the training graph (all
-three heads); :class:`DeployNet` is the inference graph, with the boundary head
-dropped and the two branches folded into one pair of convolutions, which is
-numerically the same image + residual.
+three heads); :class:`DeployNet` is the inference graph: the same layers returning
+image + residual.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 from typing import NamedTuple
 
@@ -69,6 +69,50 @@ def _deconv_geometry(scale: int) -> tuple[int, int]:
     return scale + 2 * padding, padding
 
 
+class Deconv(nn.ConvTranspose2d):
+    """The learned deconvolution (a stride-``scale`` transposed convolution), computed as the
+    equivalent 3x3 convolution followed by a pixel shuffle.
+
+    Parameters and semantics are :class:`torch.nn.ConvTranspose2d`'s; only the evaluation
+    differs. HR pixel ``scale * m + phase`` of a transposed convolution sums LR pixels
+    ``m - 1 .. m + 1`` through kernel taps that depend only on ``phase``, so rearranging the
+    kernel into ``scale**2`` output phases of a 3x3 convolution gives the same sums (up to
+    float rounding). Why: oneDNN evaluates multi-threaded transposed convolutions with a
+    work split that depends on the input's size, so one tile and the whole frame came out
+    up to 1e-6 apart, flipping uint8 rounding ties in tiled inference; its convolutions
+    compute each output pixel the same way at any size, which makes tiling exact. It also
+    maps onto TensorRT's fastest kernels (convolution + depth-to-space).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, scale: int) -> None:
+        kernel, padding = _deconv_geometry(scale)
+        super().__init__(in_channels, out_channels, kernel, stride=scale, padding=padding)
+        # taps[phase_y, phase_x, 1 + dy, 1 + dx] = flat kernel index feeding that phase from LR
+        # offset (dy, dx), or kernel**2 (a zero) where no tap does.
+        taps = torch.full((scale, scale, 3, 3), kernel * kernel, dtype=torch.long)
+        for py, px, dy, dx in itertools.product(range(scale), range(scale), (-1, 0, 1), (-1, 0, 1)):
+            ky, kx = py + padding - scale * dy, px + padding - scale * dx
+            if 0 <= ky < kernel and 0 <= kx < kernel:
+                taps[py, px, dy + 1, dx + 1] = ky * kernel + kx
+        self.register_buffer("taps", taps.flatten(), persistent=False)
+
+    def subpixel_weight(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The 3x3 convolution's weight ``(out * scale**2, in, 3, 3)`` and bias."""
+        s = self.stride[0]
+        cin, cout = self.weight.shape[0], self.weight.shape[1]
+        flat = self.weight.permute(1, 0, 2, 3).reshape(cout, cin, -1)
+        flat = torch.cat([flat, flat.new_zeros(cout, cin, 1)], dim=2)
+        weight = flat[:, :, self.taps].reshape(cout, cin, s, s, 3, 3).permute(0, 2, 3, 1, 4, 5)
+        bias = self.bias
+        if bias is None:
+            bias = self.weight.new_zeros(cout)
+        return weight.reshape(cout * s * s, cin, 3, 3), bias.repeat_interleave(s * s)
+
+    def forward(self, input: torch.Tensor, output_size: list[int] | None = None) -> torch.Tensor:  # noqa: A002
+        weight, bias = self.subpixel_weight()
+        return F.pixel_shuffle(F.conv2d(input, weight, bias, padding=1), self.stride[0])
+
+
 def _conv(cin: int, cout: int, k: int) -> nn.Conv2d:
     return nn.Conv2d(cin, cout, k, padding=k // 2)
 
@@ -86,10 +130,7 @@ class _Trunk(nn.Module):
         for _ in range(arch.trunk_layers):
             layers += [_conv(arch.trunk, arch.trunk, 3), nn.PReLU(arch.trunk)]
         self.body = nn.Sequential(*layers)
-        kernel, padding = _deconv_geometry(arch.scale)
-        self.deconv = nn.ConvTranspose2d(
-            arch.trunk, arch.hr_features, kernel, stride=arch.scale, padding=padding
-        )
+        self.deconv = Deconv(arch.trunk, arch.hr_features, arch.scale)
         self.deconv_act = nn.PReLU(arch.hr_features)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -129,6 +170,7 @@ class SPNet(nn.Module):
         a = self.arch
         self.scale = a.scale
         self.trunk = _Trunk(a)
+        self.bicubic = Bicubic(a.scale)
         self.image_hidden = _conv(a.hr_features, a.branch, 3)
         self.image_act = nn.PReLU(a.branch)
         self.image_heads = _conv(a.branch, 3 + 1, 3)
@@ -144,7 +186,7 @@ class SPNet(nn.Module):
         """``(image, boundary logits, residual)`` for LR ``x``."""
         features = self.trunk(x)
         heads = self.image_heads(self.image_act(self.image_hidden(features)))
-        image = _bicubic(x, self.scale) + heads[:, :3]
+        image = self.bicubic(x) + heads[:, :3]
         boundary = heads[:, 3:]
         context = torch.cat([features, image, torch.sigmoid(boundary)], 1)
         residual = self.residual_out(self.residual_act(self.residual_hidden(context)))
@@ -175,10 +217,36 @@ class DeployNet(SPNet):
         return image + residual
 
 
-def _bicubic(x: torch.Tensor, scale: int) -> torch.Tensor:
-    # An explicit size (not scale_factor) keeps torch.export's shape guards integral.
-    size = [x.shape[2] * scale, x.shape[3] * scale]
-    return F.interpolate(x, size=size, mode="bicubic", align_corners=False)
+class Bicubic(nn.Module):
+    """Bicubic upsampling by an integer ``scale``: the same result as
+    ``F.interpolate(x, scale_factor=scale, mode="bicubic", align_corners=False)`` (Keys
+    kernel, a = -0.75, edge pixels repeated), up to float rounding.
+
+    Written as a fixed 5x5 depthwise convolution per output phase plus a pixel shuffle, so
+    every HR pixel is computed from its LR neighbours the same way wherever it sits.
+    ``F.interpolate`` maps HR coordinates to LR in float; at x3 (1/3 is inexact) its cubic
+    weights then depend on a pixel's absolute position, so a tile and the whole frame
+    disagreed in the last bit and tiled inference was not exact.
+    """
+
+    def __init__(self, scale: int) -> None:
+        super().__init__()
+        self.scale = scale
+        taps = torch.zeros(scale, 5, dtype=torch.float64)  # LR offsets -2..2 for each phase
+        for phase in range(scale):
+            source = (phase + 0.5) / scale - 0.5
+            base = math.floor(source)
+            t = source - base
+            for k, d in enumerate((1 + t, t, 1 - t, 2 - t)):  # distances to base-1 .. base+2
+                a = -0.75
+                w = ((a + 2) * d - (a + 3)) * d * d + 1 if d <= 1 else ((a * d - 5 * a) * d + 8 * a) * d - 4 * a
+                taps[phase, base - 1 + k + 2] = w
+        kernel = (taps[:, None, :, None] * taps[None, :, None, :]).reshape(scale * scale, 1, 5, 5)
+        self.register_buffer("weight", kernel.repeat(3, 1, 1, 1).float(), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        padded = F.pad(x, [2, 2, 2, 2], mode="replicate")
+        return F.pixel_shuffle(F.conv2d(padded, self.weight, groups=3), self.scale)
 
 
 class Cost(NamedTuple):

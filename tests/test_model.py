@@ -2,8 +2,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 
-from srsdk.model import Architecture, DeployNet, SPNet, cost, receptive_radius
+from srsdk.model import Architecture, Bicubic, Deconv, DeployNet, SPNet, cost, receptive_radius
 
 
 def _net(scale: int) -> SPNet:
@@ -77,6 +78,23 @@ def test_onnx_export_runs_in_onnxruntime_with_dynamic_size(tmp_path) -> None:  #
         (got,) = session.run(None, {"lr": x.numpy()})
         with torch.no_grad():
             assert torch.allclose(torch.from_numpy(got), deploy(x), atol=1e-4)
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_deconv_computes_a_transposed_convolution(scale: int) -> None:
+    deconv = Deconv(5, 4, scale)
+    reference = torch.nn.ConvTranspose2d(5, 4, deconv.kernel_size, stride=scale, padding=deconv.padding)
+    reference.load_state_dict(deconv.state_dict())
+    x = torch.rand(2, 5, 7, 11, generator=torch.Generator().manual_seed(scale))
+    torch.testing.assert_close(deconv(x), reference(x), rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+@pytest.mark.parametrize(("h", "w"), [(1, 1), (2, 5), (13, 8)])
+def test_bicubic_matches_torch_interpolate(scale: int, h: int, w: int) -> None:
+    x = torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(h * w))
+    expected = F.interpolate(x, scale_factor=scale, mode="bicubic", align_corners=False)
+    torch.testing.assert_close(Bicubic(scale)(x), expected, rtol=0, atol=2e-6)
 
 
 def test_default_x2_cost_is_within_the_budget() -> None:
