@@ -10,8 +10,8 @@ PIP    := $(BIN)/python -m pip install -q -c constraints-cpu.txt
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.installed: $(BIN)/python pyproject.toml constraints-cpu.txt CMakeLists.txt
-	$(PIP) -e '.[test]'
+$(VENV)/.installed: $(BIN)/python pyproject.toml constraints-cpu.txt CMakeLists.txt $(wildcard csrc/*.?pp)
+	$(PIP) -e '.[test]' -Ccmake.define.SRSDK_WERROR=ON
 	touch $@
 
 venv: $(VENV)/.installed

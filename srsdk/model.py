@@ -102,13 +102,15 @@ class Deconv(nn.ConvTranspose2d):
         cin, cout = self.weight.shape[0], self.weight.shape[1]
         flat = self.weight.permute(1, 0, 2, 3).reshape(cout, cin, -1)
         flat = torch.cat([flat, flat.new_zeros(cout, cin, 1)], dim=2)
-        weight = flat[:, :, self.taps].reshape(cout, cin, s, s, 3, 3).permute(0, 2, 3, 1, 4, 5)
+        taps = self.taps
+        assert isinstance(taps, torch.Tensor)  # a buffer (narrows the type for mypy)
+        weight = flat[:, :, taps].reshape(cout, cin, s, s, 3, 3).permute(0, 2, 3, 1, 4, 5)
         bias = self.bias
         if bias is None:
             bias = self.weight.new_zeros(cout)
         return weight.reshape(cout * s * s, cin, 3, 3), bias.repeat_interleave(s * s)
 
-    def forward(self, input: torch.Tensor, output_size: list[int] | None = None) -> torch.Tensor:  # noqa: A002
+    def forward(self, input: torch.Tensor, output_size: list[int] | None = None) -> torch.Tensor:
         weight, bias = self.subpixel_weight()
         return F.pixel_shuffle(F.conv2d(input, weight, bias, padding=1), self.stride[0])
 
@@ -246,7 +248,9 @@ class Bicubic(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         padded = F.pad(x, [2, 2, 2, 2], mode="replicate")
-        return F.pixel_shuffle(F.conv2d(padded, self.weight, groups=3), self.scale)
+        weight = self.weight
+        assert isinstance(weight, torch.Tensor)  # a buffer (narrows the type for mypy)
+        return F.pixel_shuffle(F.conv2d(padded, weight, groups=3), self.scale)
 
 
 class Cost(NamedTuple):

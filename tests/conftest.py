@@ -25,6 +25,11 @@ def set5() -> Path:
 
 
 @pytest.fixture
+def set14() -> Path:
+    return shared("eval", "set14")
+
+
+@pytest.fixture
 def bsds_train() -> tuple[Path, Path]:
     return shared("train", "bsds500"), shared("train", "bsds500_boundaries")
 

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from srsdk import pretrained
+from srsdk.errors import ShapeError
 from srsdk.evaluate import evaluate
 from srsdk.inference import upscale_array
-from srsdk.errors import ShapeError
 from srsdk.model import SCALES, Architecture, SPNet
 
 

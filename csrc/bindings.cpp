@@ -1,0 +1,149 @@
+// srsdk._native: argument checks and conversions around csrc/tiling.hpp, nothing else.
+//
+// Every check that guards memory happens here, holding the GIL, and raises
+// srsdk.errors.ShapeError (a ValueError) naming the argument, what was expected and what came.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <sstream>
+#include <string>
+#include <tuple>
+
+#include "tiling.hpp"
+
+namespace py = pybind11;
+using Ints = py::array_t<std::int32_t, py::array::c_style | py::array::forcecast>;
+using Floats = py::array_t<float, py::array::c_style | py::array::forcecast>;
+using Table = std::tuple<Ints, Ints, Ints, Floats>;
+
+namespace {
+
+[[noreturn]] void fail(const std::string& argument, const std::string& expected, const std::string& got) {
+    const py::object error = py::module_::import("srsdk.errors").attr("ShapeError");
+    const std::string message = argument + ": expected " + expected + ", got " + got;
+    PyErr_SetString(error.ptr(), message.c_str());
+    throw py::error_already_set();
+}
+
+std::string describe(const py::array& a) {
+    std::ostringstream s;
+    s << py::str(a.dtype()).cast<std::string>() << " (";
+    for (py::ssize_t i = 0; i < a.ndim(); ++i) s << (i ? ", " : "") << a.shape(i);
+    s << (a.ndim() == 1 ? ",)" : ")");
+    if (!(a.flags() & py::array::c_style)) s << " non-contiguous";
+    return s.str();
+}
+
+srsdk::FloatType float_type(const py::array& a, const char* argument) {
+    if (a.dtype().is(py::dtype::of<float>())) return srsdk::FloatType::f32;
+    if (a.dtype().kind() == 'f' && a.dtype().itemsize() == 2) return srsdk::FloatType::f16;
+    fail(argument, "float32 or float16", describe(a));
+}
+
+void require_buffer(const py::array& a, const char* argument, std::initializer_list<py::ssize_t> shape,
+                    bool writeable) {
+    bool ok = a.ndim() == static_cast<py::ssize_t>(shape.size()) && (a.flags() & py::array::c_style);
+    py::ssize_t i = 0;
+    for (const py::ssize_t n : shape) ok = ok && a.shape(i++) == n;
+    if (ok && (!writeable || a.writeable())) return;
+    std::ostringstream s;
+    s << "a " << (writeable ? "writeable " : "") << "C-contiguous array of shape (";
+    i = 0;
+    for (const py::ssize_t n : shape) s << (i++ ? ", " : "") << n;
+    s << ")";
+    fail(argument, s.str(), describe(a) + (a.writeable() ? "" : " read-only"));
+}
+
+void require_origins(const Ints& origins, const char* argument, std::int64_t tile, std::int64_t size) {
+    for (py::ssize_t i = 0; i < origins.size(); ++i) {
+        const std::int64_t o = origins.at(i);
+        if (o < 0 || o + tile > size) {
+            fail(argument, "tile origins in [0, " + std::to_string(size - tile) + "]", std::to_string(o));
+        }
+    }
+}
+
+srsdk::BlendAxis blend_axis(const Table& table, const char* argument, std::int64_t size, std::int64_t grid,
+                            std::int64_t tile, bool crop) {
+    const auto& [offsets, index, local, weight] = table;
+    const std::string name(argument);
+    if (offsets.ndim() != 1 || offsets.size() != size + 1) {
+        fail(name + " offsets", std::to_string(size + 1) + " entries", std::to_string(offsets.size()));
+    }
+    const std::int64_t count = index.size();
+    if (local.size() != count || weight.size() != count || offsets.at(0) != 0 || offsets.at(size) != count) {
+        fail(name, "offsets from 0 to len(index) == len(local) == len(weight)", "inconsistent lengths");
+    }
+    for (std::int64_t i = 0; i < size; ++i) {
+        const std::int64_t n = offsets.at(i + 1) - offsets.at(i);
+        if (crop ? n != 1 : n < 1) {
+            fail(name + " offsets", crop ? "one source per pixel (crop)" : "at least one source per pixel",
+                 std::to_string(n) + " at " + std::to_string(i));
+        }
+    }
+    for (std::int64_t k = 0; k < count; ++k) {
+        if (index.at(k) < 0 || index.at(k) >= grid) fail(name + " index", "< " + std::to_string(grid), std::to_string(index.at(k)));
+        if (local.at(k) < 0 || local.at(k) >= tile) fail(name + " local", "< " + std::to_string(tile), std::to_string(local.at(k)));
+    }
+    return {offsets.data(), index.data(), local.data(), weight.data(), size};
+}
+
+void pack(const py::array& frame, const Ints& ys, const Ints& xs, std::int64_t tile_h, std::int64_t tile_w,
+          py::array out, int threads) {
+    if (!frame.dtype().is(py::dtype::of<std::uint8_t>()) || frame.ndim() != 3 || frame.shape(2) != 3 ||
+        frame.shape(0) < 1 || frame.shape(1) < 1) {
+        fail("frame", "a non-empty H x W x 3 uint8 array", describe(frame));
+    }
+    for (py::ssize_t i = 0; i < 3; ++i) {
+        if (frame.strides(i) < 0) fail("frame", "non-negative strides", "stride " + std::to_string(frame.strides(i)));
+    }
+    if (tile_h < 1 || tile_w < 1) fail("tile", "at least 1 x 1", std::to_string(tile_h) + " x " + std::to_string(tile_w));
+    require_origins(ys, "ys", tile_h, frame.shape(0));
+    require_origins(xs, "xs", tile_w, frame.shape(1));
+    const srsdk::FloatType type = float_type(out, "out");
+    require_buffer(out, "out", {ys.size() * xs.size(), 3, tile_h, tile_w}, true);
+    const srsdk::FrameView view{static_cast<const std::uint8_t*>(frame.data()), frame.shape(0), frame.shape(1),
+                                frame.strides(0), frame.strides(1), frame.strides(2)};
+    const srsdk::TileGrid grid{ys.data(), ys.size(), xs.data(), xs.size(), tile_h, tile_w};
+    void* data = out.mutable_data();
+    // Safe without the GIL: every bound was checked above and the arrays outlive the call.
+    py::gil_scoped_release release;
+    srsdk::pack(view, grid, data, type, threads);
+}
+
+void blend(const py::array& batch, std::int64_t grid_rows, std::int64_t grid_cols, const Table& rows,
+           const Table& cols, bool crop, py::array out, int threads) {
+    const srsdk::FloatType type = float_type(batch, "batch");
+    if (batch.ndim() != 4) fail("batch", "N x 3 x TH x TW", describe(batch));
+    require_buffer(batch, "batch", {grid_rows * grid_cols, 3, batch.shape(2), batch.shape(3)}, false);
+    const std::int64_t tile_h = batch.shape(2), tile_w = batch.shape(3);
+    if (!out.dtype().is(py::dtype::of<std::uint8_t>())) fail("out", "uint8", describe(out));
+    if (out.ndim() != 3) fail("out", "H x W x 3", describe(out));
+    require_buffer(out, "out", {out.shape(0), out.shape(1), 3}, true);
+    const srsdk::BlendAxis ry = blend_axis(rows, "rows", out.shape(0), grid_rows, tile_h, crop);
+    const srsdk::BlendAxis rx = blend_axis(cols, "cols", out.shape(1), grid_cols, tile_w, crop);
+    const void* data = batch.data();
+    auto* target = static_cast<std::uint8_t*>(out.mutable_data());
+    // Safe without the GIL: every index was checked above and the arrays outlive the call.
+    py::gil_scoped_release release;
+    srsdk::blend(data, type, tile_h, tile_w, grid_cols, ry, rx, crop, target, threads);
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_native, m, py::mod_gil_not_used()) {
+    m.doc() = "srsdk's compiled tiling kernels (private: use srsdk.tiling).";
+    m.def("pack", &pack, py::arg("frame"), py::arg("ys"), py::arg("xs"), py::arg("tile_h"), py::arg("tile_w"),
+          py::arg("out"), py::arg("threads") = 0,
+          R"doc(Copy every tile of a uint8 HxWx3 frame into ``out`` (N x 3 x tile_h x tile_w, float32 or
+float16), divided by 255. Tile n = r * len(xs) + c starts at (ys[r], xs[c]).)doc");
+    m.def("blend", &blend, py::arg("batch"), py::arg("grid_rows"), py::arg("grid_cols"), py::arg("rows"),
+          py::arg("cols"), py::arg("crop"), py::arg("out"), py::arg("threads") = 0,
+          R"doc(Write a batch of output tiles into the uint8 frame ``out`` through per-axis source tables
+(offsets, index, local, weight); crop takes one source per pixel, otherwise a weighted mean.)doc");
+#ifdef SRSDK_OPENMP
+    m.attr("parallel") = "openmp";
+#else
+    m.attr("parallel") = "std::thread";
+#endif
+}
