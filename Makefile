@@ -1,5 +1,6 @@
 # Two commands do all set-up on a fresh machine: `make demo` and `make test`.
 # Torch is pinned to the local CPU build through constraints-cpu.txt (pyproject.toml keeps a range).
+SHELL  := /bin/bash
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -10,7 +11,7 @@ PIP    := $(BIN)/python -m pip install -q -c constraints-cpu.txt
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.installed: $(BIN)/python pyproject.toml constraints-cpu.txt CMakeLists.txt $(wildcard csrc/*.?pp)
+$(VENV)/.installed: $(BIN)/python pyproject.toml constraints-cpu.txt CMakeLists.txt $(wildcard csrc/*.?pp csrc/cuda/*.cu)
 	$(PIP) -e '.[test]' -Ccmake.define.SRSDK_WERROR=ON
 	touch $@
 
@@ -25,25 +26,35 @@ test: venv
 clean:
 	rm -rf $(VENV) demo-output build
 
-# --- Training on a lent GPU machine (no network there; torch 2.11 is installed) ----------
-# Here:  make gpu-stage    (copies the training photos into .device/, which git ignores)
-# There: run(command="make gpu-train OUT=$OUT", carry=[".device"]) through the device tool;
-#        the trained runs come back under $OUT, ready for `srsdk eval` and shipping.
+# --- A lent GPU machine (no network there; torch 2.11, pytest, cuda-bindings installed) ---
+# Here:  make gpu-stage    (copies training photos and Set5/Set14 into .device/, git-ignored)
+# There: run(command="make gpu-check OUT=$OUT", carry=[".device"]) through the device tool:
+#        CUDA tests + GPU benchmarks, JSON under $OUT (about 2 minutes; see benchmarks/README.md).
+#        run(command="make gpu-train OUT=$OUT", carry=[".device"]) trains instead.
 # Size GPU_STEPS so four runs finish well inside one 600-second call: the log lines give
 # the rate. A SIGTERM at the limit still saves a checkpoint and weights.
 GPU_STEPS ?= 30000
-GPU_DATA  := .device/data/train
+GPU_DATA  := .device/data
+GPU_PY    := python3
 GPU_TRAIN  = srsdk train --device cuda --threads 4 --steps $(GPU_STEPS) --batch 32 \
-             --images $(GPU_DATA)/bsds500 --boundaries $(GPU_DATA)/bsds500_boundaries
+             --images $(GPU_DATA)/train/bsds500 --boundaries $(GPU_DATA)/train/bsds500_boundaries
 
-.PHONY: gpu-stage gpu-train
+.PHONY: gpu-stage gpu-install gpu-check gpu-train
 gpu-stage:
-	mkdir -p $(GPU_DATA)
-	cp -r ../shared/data/train/bsds500 ../shared/data/train/bsds500_boundaries $(GPU_DATA)/
+	mkdir -p $(GPU_DATA)/train $(GPU_DATA)/eval
+	cp -r ../shared/data/train/bsds500 ../shared/data/train/bsds500_boundaries $(GPU_DATA)/train/
+	cp -r ../shared/data/eval/set5 ../shared/data/eval/set14 $(GPU_DATA)/eval/
 
-gpu-train:
-	python3 -m pip install -q --no-build-isolation --no-deps -e .
-	nvidia-smi --query-gpu=name,memory.total --format=csv
+gpu-install:
+	$(GPU_PY) -m pip install -q --no-build-isolation --no-deps -e .
+	nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv | tee $(OUT)/nvidia-smi.csv
+
+gpu-check: gpu-install
+	set -o pipefail; SRSDK_SHARED_DATA=$(GPU_DATA) PYTHONUNBUFFERED=1 $(GPU_PY) -m pytest -q -p no:cacheprovider \
+	  -m gpu --junitxml=$(OUT)/gpu-tests.xml tests 2>&1 | tee $(OUT)/gpu-tests.log
+	$(GPU_PY) benchmarks/tiling.py --device cuda --json $(OUT)/tiling-cuda.json
+
+gpu-train: gpu-install
 	$(GPU_TRAIN) --scale 2 -o $(OUT)/x2-multi > $(OUT)/x2-multi.log 2>&1 & \
 	$(GPU_TRAIN) --scale 2 --single-task -o $(OUT)/x2-single > $(OUT)/x2-single.log 2>&1 & \
 	$(GPU_TRAIN) --scale 3 --init srsdk/weights/srsdk_x2.safetensors -o $(OUT)/x3 > $(OUT)/x3.log 2>&1 & \

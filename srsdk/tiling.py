@@ -23,7 +23,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import numpy as np
 
@@ -225,17 +225,35 @@ def check_batch(shape: Sequence[int], dtype: str, plan: TilePlan, scale: int) ->
         raise ShapeError(f"batch: expected float32/float16 of shape {expected}, got {dtype} {tuple(shape)}")
 
 
+def _as_array(value: Any) -> Any:
+    """numpy arrays and tensors as they are; other device arrays as zero-copy torch tensors."""
+    import torch
+
+    if isinstance(value, (np.ndarray, torch.Tensor)):
+        return value
+    if hasattr(value, "__cuda_array_interface__"):
+        return torch.as_tensor(value, device="cuda")
+    if hasattr(value, "__dlpack__"):
+        return torch.from_dlpack(value)
+    return value
+
+
 def _dtype_name(dtype: object) -> str:
     return str(dtype).removeprefix("torch.")
 
 
 def pack(frame: Frame, plan: TilePlan, *, dtype: Literal["float32", "float16"] = "float32") -> Frame:
-    """Tiles of a uint8 ``HxWx3`` frame (numpy array or torch tensor, CPU or CUDA, any
-    non-negative strides) as a contiguous ``N x 3 x th x tw`` batch, divided by 255."""
+    """Tiles of a uint8 ``HxWx3`` frame as a contiguous ``N x 3 x th x tw`` batch, divided by 255.
+
+    The frame is a numpy array or torch tensor (CPU or CUDA, any non-negative strides), or
+    any object with ``__cuda_array_interface__`` or DLPack (used without a copy; the batch
+    is then a torch tensor on its device). CUDA work runs on torch's current stream.
+    """
     import torch
 
     if dtype not in ("float32", "float16"):
         raise ShapeError(f"dtype: expected 'float32' or 'float16', got {dtype!r}")
+    frame = _as_array(frame)
     if isinstance(frame, torch.Tensor):
         check_frame(frame.shape, frame.stride(), _dtype_name(frame.dtype), plan)
         if frame.is_cuda:
@@ -266,6 +284,7 @@ def blend(batch: Frame, plan: TilePlan, *, scale: int, mode: BlendMode = "crop")
 
     if mode not in BLEND_MODES:
         raise ShapeError(f"blend: expected one of {BLEND_MODES}, got {mode!r}")
+    batch = _as_array(batch)
     if isinstance(batch, torch.Tensor):
         check_batch(batch.shape, _dtype_name(batch.dtype), plan, scale)
         if batch.is_cuda:

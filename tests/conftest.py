@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED_DATA = ROOT.parent / "shared" / "data"
+# ../shared/data beside the checkout; a GPU machine gets a copy under .device/ (make gpu-stage).
+SHARED_DATA = Path(os.environ.get("SRSDK_SHARED_DATA", ROOT.parent / "shared" / "data"))
 
 
 

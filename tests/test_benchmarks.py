@@ -1,0 +1,33 @@
+"""The benchmark scripts run end to end on tiny sizes (no timing is asserted)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from types import ModuleType
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+def _script(name: str) -> ModuleType:
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        spec = importlib.util.spec_from_file_location(f"benchmark_{name}", BENCHMARKS / f"{name}.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+
+
+def test_tiling_benchmark_writes_its_ratios(tmp_path: Path) -> None:
+    out = tmp_path / "tiling.json"
+    assert _script("tiling").main(["--size", "96x64", "--tile", "40", "--repeats", "1", "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["frame"] == [64, 96] and result["tiles"] == 12
+    for key in ("pack_blend_speedup_vs_torch", "pack_blend_vs_memcpy"):
+        assert isinstance(result[key], float) and result[key] > 0
+    assert result["environment"]["git_commit"]

@@ -1,0 +1,95 @@
+"""The NVRTC kernels: compiled on every machine, run where a GPU is (``make gpu-check``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from srsdk import tiling, tiling_cuda
+from srsdk.inference import upscale_array
+from srsdk.model import receptive_radius
+from srsdk.pretrained import load_pretrained
+
+
+def test_kernels_compile_to_ptx_without_a_gpu() -> None:
+    ptx = tiling_cuda.compile_kernels("compute_90").decode()
+    for name in tiling_cuda.KERNELS:
+        assert f".entry {name}(" in ptx
+    assert "fma.rn.f32" not in ptx  # --fmad=false: no contraction that torch and C++ do not do
+
+
+def test_a_kernel_that_does_not_compile_reports_nvrtcs_log(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    broken = tmp_path / "tiling.cu"
+    broken.write_text(tiling_cuda.source_path().read_text().replace("return value;", "return valeu;", 1))
+    monkeypatch.setattr(tiling_cuda, "source_path", lambda: broken)
+    with pytest.raises(tiling_cuda.CudaKernelError, match=r"(?s)could not compile tiling.cu for compute_90.*valeu"):
+        tiling_cuda.compile_kernels("compute_90")
+
+
+def _frame(height: int, width: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_cuda_pack_equals_native_bit_for_bit(dtype: str) -> None:
+    big = _frame(120, 170, 0)
+    view = big[5:110:2, 3:160]  # strided rows
+    plan = tiling.plan_tiles(*view.shape[:2], tile=32, halo=5)
+    native = tiling.pack(view, plan, dtype=dtype)  # type: ignore[arg-type]
+    cuda = tiling.pack(torch.from_numpy(big).cuda()[5:110:2, 3:160], plan, dtype=dtype)  # type: ignore[arg-type]
+    assert cuda.is_cuda
+    np.testing.assert_array_equal(cuda.cpu().numpy().view(np.uint16 if dtype == "float16" else np.uint32),
+                                  native.view(np.uint16 if dtype == "float16" else np.uint32))
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("scale", [2, 3])
+@pytest.mark.parametrize("mode", ["crop", "feather"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+def test_cuda_blend_equals_native_bit_for_bit(scale: int, mode: tiling.BlendMode, dtype: torch.dtype) -> None:
+    plan = tiling.plan_tiles(77, 101, tile=40, halo=6)
+    th, tw = plan.tile_shape
+    g = torch.Generator().manual_seed(scale)
+    batch = (torch.rand((len(plan), 3, th * scale, tw * scale), generator=g) * 1.2 - 0.1).to(dtype)
+    native = tiling.blend(batch.numpy(), plan, scale=scale, mode=mode)
+    cuda = tiling.blend(batch.cuda(), plan, scale=scale, mode=mode)
+    reference = tiling.blend(batch, plan, scale=scale, mode=mode)
+    np.testing.assert_array_equal(cuda.cpu().numpy(), native)
+    np.testing.assert_array_equal(reference.numpy(), native)
+
+
+@pytest.mark.gpu
+def test_cuda_kernels_run_on_the_callers_stream_and_take_cuda_array_interface() -> None:
+    frame = torch.from_numpy(_frame(64, 80, 1)).cuda()
+
+    class Foreign:  # a device array that is not a torch tensor
+        __cuda_array_interface__ = frame.__cuda_array_interface__
+
+    plan = tiling.plan_tiles(64, 80, tile=32, halo=4)
+    side = torch.cuda.Stream()
+    with torch.cuda.stream(side):
+        batch = tiling.pack(Foreign(), plan)
+        out = tiling.blend(batch, plan, scale=1)
+    side.synchronize()
+    torch.testing.assert_close(out, frame, rtol=0, atol=0)
+
+
+@pytest.mark.gpu
+@pytest.mark.shared
+def test_cuda_tiled_is_within_one_of_whole_frame(set14: Path) -> None:
+    net = load_pretrained(2).deploy().cuda()
+    rgb = np.asarray(Image.open(set14 / "comic.png").convert("RGB"))
+    whole = upscale_array(net, rgb)
+    plan = tiling.plan_tiles(*rgb.shape[:2], tile=96, halo=receptive_radius(net))
+    with torch.inference_mode():
+        batch = tiling.pack(torch.from_numpy(rgb).cuda(), plan)
+        tiled = tiling.blend(net(batch), plan, scale=2).cpu().numpy()
+    # cuDNN may pick another algorithm per input shape: <= 1 is the bound on GPUs.
+    assert np.abs(tiled.astype(np.int16) - whole).max() <= 1
