@@ -26,6 +26,16 @@ test: venv
 clean:
 	rm -rf $(VENV) demo-output build
 
+# The native tiling tests against an AddressSanitizer build of srsdk._native, then back to
+# the normal build. libstdc++ is preloaded too: python does not link it, and ASan's
+# exception interceptor needs it loaded first.
+.PHONY: asan
+asan: venv
+	$(PIP) --no-deps -e . -Ccmake.define.SRSDK_ASAN=ON -Cbuild-dir=build/asan
+	LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libstdc++.so)" \
+	  ASAN_OPTIONS=detect_leaks=0 $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_tiling.py; \
+	  status=$$?; $(PIP) --no-deps -e . -Ccmake.define.SRSDK_WERROR=ON; exit $$status
+
 # --- A lent GPU machine (no network there; torch 2.11, pytest, cuda-bindings installed) ---
 # Here:  make gpu-stage    (copies training photos and Set5/Set14 into .device/, git-ignored)
 # There: run(command="make gpu-check OUT=$OUT", carry=[".device"]) through the device tool:
