@@ -9,6 +9,7 @@ not run: the blend reads a batch of the right shape filled with values in [0, 1]
 Reported, all in the same process on the same buffers:
 
 * ``pack_blend_speedup_vs_torch``: torch-reference time / native time (pack + blend);
+* ``pack_1_thread``, ``blend_1_thread`` (CPU): the native kernels on one thread;
 * ``pack_blend_vs_memcpy``: native time / the time to copy the same bytes, i.e. one numpy
   copy of the pack's output batch plus one of the blend's input batch (the two large
   streams the kernels must move; numpy's copy runs on one core). On CUDA the floor is
@@ -77,6 +78,13 @@ def main(argv: list[str] | None = None) -> int:
         measure("torch_blend", lambda: tiling_torch.blend(batch_t, plan, scale=scale))
         measure("memcpy_pack_bytes", lambda: np.copyto(packed_copy, packed))
         measure("memcpy_blend_bytes", lambda: np.copyto(batch_copy_np, batch))
+        # The same kernels on one thread, to show what the second core buys.
+        native = tiling._load_native()
+        ys, xs = (np.array([s.start for s in axis.spans], np.int32) for axis in (plan.rows, plan.cols))
+        rows, cols = (tiling.blend_table(axis, scale, "crop").as_tuple() for axis in (plan.rows, plan.cols))
+        out = np.empty((height * scale, width * scale, 3), np.uint8)
+        measure("pack_1_thread", lambda: native.pack(frame, ys, xs, th, tw, packed_copy, threads=1))
+        measure("blend_1_thread", lambda: native.blend(batch, *plan.grid, rows, cols, True, out, threads=1))
 
     def total(*names: str) -> float:
         return sum(timed[n]["median_ms"] for n in names)
