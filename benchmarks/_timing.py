@@ -50,7 +50,7 @@ def environment() -> dict[str, Any]:
         ).stdout.strip()
         dirty = bool(
             subprocess.run(
-                ["git", "-C", str(root), "status", "--porcelain"], capture_output=True, text=True, check=True
+                ["git", "-C", str(root), "status", "--porcelain", "--", ".", ":!benchmarks/results"], capture_output=True, text=True, check=True
             ).stdout
         )
     except (OSError, subprocess.CalledProcessError):
