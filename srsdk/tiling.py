@@ -140,7 +140,7 @@ def feather_weights(axis: AxisPlan, scale: int) -> list[np.ndarray]:
     centred on each seam crop mode would cut; 1 inside the interior, 0 beyond the ramp.
     Neighbouring tiles' weights sum to 1 everywhere. Why so narrow: a tile's output gets
     worse towards its edge, so mixing in more of the neighbour's outer pixels costs more
-    than it hides (measured in tests/test_tiling.py: wider ramps raised the error).
+    than it hides (wider ramps raised the error; see the README).
     """
     length = axis.tile * scale
     ramp = min(scale, 2 * axis.halo * scale)

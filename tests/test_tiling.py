@@ -125,21 +125,22 @@ def test_tiled_equals_whole_frame_on_a_real_odd_sized_image(x2_net, set14: Path,
 
 
 @pytest.mark.shared
-def test_feather_softens_the_seam_a_too_small_halo_leaves(x2_net, set14: Path) -> None:  # type: ignore[no-untyped-def]
-    rgb = np.asarray(Image.open(set14 / "zebra.png").convert("RGB"))[:240, :240]
-    whole = upscale_array(x2_net, rgb).astype(np.float64)
-    found = {}
-    for mode in ("crop", "feather"):
-        error = upscale_tiled(x2_net, rgb, tile=48, halo=2, blend=mode) - whole  # type: ignore[arg-type]
-        # A seam is a step in the error field: the largest jump between neighbouring pixels.
-        step = max(np.abs(np.diff(error, axis=0)).max(), np.abs(np.diff(error, axis=1)).max())
-        found[mode] = {"rms": round(float(np.sqrt(np.mean(error**2))), 4), "max_step": float(step)}
-    print(f"\nzebra 240x240 x2, tile 48, halo 2 (receptive radius 9), error vs whole frame: {found}")
-    assert found["crop"]["rms"] > 0
-    # Measured: the step shrinks (23 -> 21 here; 20-30% on BSDS500 crops at halo 1-2), the RMS
-    # error barely moves. Wider ramps were worse on both counts.
-    assert found["feather"]["max_step"] < found["crop"]["max_step"]
-    assert found["feather"]["rms"] <= found["crop"]["rms"]
+def test_feather_versus_crop_at_a_too_small_halo(x2_net, set14: Path) -> None:  # type: ignore[no-untyped-def]
+    """Reports the seam error of both modes (run with -s). Measured: they are within ~2 % of
+    each other, neither mode winning everywhere, so this only guards against regressions."""
+    rms: dict[str, list[float]] = {"crop": [], "feather": []}
+    steps: dict[str, list[float]] = {"crop": [], "feather": []}
+    for name in ("zebra", "comic", "baboon", "barbara", "lenna"):
+        rgb = np.asarray(Image.open(set14 / f"{name}.png").convert("RGB"))[:240, :240]
+        whole = upscale_array(x2_net, rgb).astype(np.float64)
+        for mode in ("crop", "feather"):
+            error = upscale_tiled(x2_net, rgb, tile=48, halo=2, blend=mode) - whole  # type: ignore[arg-type]
+            rms[mode].append(float(np.sqrt(np.mean(error**2))))
+            # A seam is a step in the error field: the largest jump between neighbouring pixels.
+            steps[mode].append(float(max(np.abs(np.diff(error, axis=0)).max(), np.abs(np.diff(error, axis=1)).max())))
+    print(f"\nSet14 240x240 crops, x2, tile 48, halo 2 (radius 9): RMS error {rms}, largest step {steps}")
+    assert min(rms["crop"]) > 0
+    assert np.mean(rms["feather"]) <= 1.02 * np.mean(rms["crop"])
 
 
 @pytest.mark.parametrize("halo", [0, 1, 3])
