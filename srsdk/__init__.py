@@ -14,28 +14,48 @@ from typing import TYPE_CHECKING, Any
 from srsdk._version import __version__
 
 if TYPE_CHECKING:
-    from srsdk.errors import InputError, ShapeError, SrsdkError, WeightsError
-    from srsdk.inference import upscale_array
+    from srsdk.engine.build import build_engine
+    from srsdk.engine.config import Backend, BuildConfig, Precision, ShapeProfile
+    from srsdk.engine.load import Engine, load_engine
+    from srsdk.errors import (
+        EngineBuildError,
+        EngineMismatchError,
+        InputError,
+        ShapeError,
+        SrsdkError,
+        WeightsError,
+    )
+    from srsdk.inference import upscale_array, upscale_tiled
     from srsdk.model import Architecture, DeployNet, SPNet, cost, receptive_radius
     from srsdk.pretrained import load_pretrained, load_weights, save_weights
     from srsdk.train_config import TrainConfig
 
 __all__ = [
     "Architecture",
+    "Backend",
+    "BuildConfig",
     "DeployNet",
+    "Engine",
+    "EngineBuildError",
+    "EngineMismatchError",
     "InputError",
+    "Precision",
     "SPNet",
     "ShapeError",
+    "ShapeProfile",
     "SrsdkError",
     "TrainConfig",
     "WeightsError",
     "__version__",
+    "build_engine",
     "cost",
+    "load_engine",
     "load_pretrained",
     "load_weights",
     "receptive_radius",
     "save_weights",
     "upscale_array",
+    "upscale_tiled",
 ]
 
 _HOMES = {
@@ -48,6 +68,16 @@ _HOMES = {
     "SrsdkError": "srsdk.errors",
     "WeightsError": "srsdk.errors",
     "ShapeError": "srsdk.errors",
+    "EngineBuildError": "srsdk.errors",
+    "EngineMismatchError": "srsdk.errors",
+    "Backend": "srsdk.engine.config",
+    "BuildConfig": "srsdk.engine.config",
+    "Precision": "srsdk.engine.config",
+    "ShapeProfile": "srsdk.engine.config",
+    "build_engine": "srsdk.engine.build",
+    "Engine": "srsdk.engine.load",
+    "load_engine": "srsdk.engine.load",
+    "upscale_tiled": "srsdk.inference",
     "TrainConfig": "srsdk.train_config",
     "upscale_array": "srsdk.inference",
     "load_pretrained": "srsdk.pretrained",

@@ -21,3 +21,11 @@ class WeightsError(SrsdkError, ValueError):
 
 class ShapeError(SrsdkError, ValueError):
     """An array or tensor has the wrong shape, dtype or size."""
+
+
+class EngineBuildError(SrsdkError, RuntimeError):
+    """An engine could not be built here, or failed its quality gate."""
+
+
+class EngineMismatchError(SrsdkError, ValueError):
+    """An engine file is corrupt, or was built for another scale, format, software or GPU."""

@@ -21,12 +21,12 @@ def shared(*parts: str) -> Path:
     return path
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def set5() -> Path:
     return shared("eval", "set5")
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def set14() -> Path:
     return shared("eval", "set14")
 

@@ -15,8 +15,10 @@ from pathlib import Path
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("folders", nargs="+", type=Path, metavar="DIR", help="folders of HR images")
-    parser.add_argument("--scale", type=int, default=2, choices=(2, 3, 4))
-    parser.add_argument("--weights", type=Path, help="a weights file (default: the shipped weights)")
+    parser.add_argument("--scale", type=int, choices=(2, 3, 4), help="default: 2, or the engine's scale")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--weights", type=Path, help="a weights file (default: the shipped weights)")
+    source.add_argument("--engine", type=Path, help="a built engine (srsdk-build-engine), manifest-checked")
     parser.add_argument("--json", type=Path, metavar="OUT", help="also write the results here")
     parser.add_argument("--device", default="cpu", help="torch device (default: cpu)")
 
@@ -37,11 +39,29 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"folder names must differ (case-insensitively): {', '.join(names)}")
     if args.json and not args.json.parent.is_dir():
         raise InputError(f"output folder does not exist: {args.json.parent}")
-    net, weights, weights_sha = load_deploy_net(args.scale, args.weights, args.device)
-    report = evaluate(
-        args.folders, scale=args.scale, upscale=lambda lr: upscale_array(net, lr), progress=sys.stderr.isatty()
-    )
-    result = {"scale": args.scale, "weights": weights, "weights_sha256": weights_sha, "datasets": report.datasets}
+    if args.engine is not None:
+        from srsdk.engine import load_engine
+
+        engine = load_engine(args.engine, scale=args.scale, device=None if args.device == "cpu" else args.device)
+        scale, upscale = engine.scale, engine.upscale
+        provenance = {
+            "engine": str(args.engine),
+            "engine_sha256": engine.manifest["engine_sha256"],
+            "backend": engine.backend.value,
+            "precision": engine.precision.value,
+            "weights": engine.manifest["weights"],
+            "weights_sha256": engine.manifest["weights_sha256"],
+        }
+    else:
+        scale = args.scale or 2
+        net, weights, weights_sha = load_deploy_net(scale, args.weights, args.device)
+        provenance = {"weights": weights, "weights_sha256": weights_sha}
+
+        def upscale(lr):  # type: ignore[no-untyped-def]
+            return upscale_array(net, lr)
+
+    report = evaluate(args.folders, scale=scale, upscale=upscale, progress=sys.stderr.isatty())
+    result = {"scale": scale, **provenance, "datasets": report.datasets}
     text = json.dumps(result, indent=2)
     if args.json:
         write_text(args.json, text + "\n")

@@ -17,6 +17,7 @@ COMMANDS = {
     "train": "srsdk.cli.train",
     "demo": "srsdk.cli.demo",
     "info": "srsdk.cli.info",
+    "build-engine": "srsdk.cli.build_engine",
 }
 
 

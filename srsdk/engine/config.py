@@ -1,0 +1,102 @@
+"""What decides an engine: :class:`BuildConfig` (shared by the CLI and the Python API)."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from pathlib import Path
+
+from srsdk.errors import InputError
+
+ENGINE_DIR = Path("trt/engines")
+DEFAULT_CALIBRATION = Path("../shared/data/train/bsds500")
+
+
+class Precision(str, enum.Enum):
+    FP32 = "fp32"
+    FP16 = "fp16"
+    INT8 = "int8"
+
+
+class Backend(str, enum.Enum):
+    AUTO = "auto"
+    """TensorRT where torch-tensorrt and a CUDA GPU are present, else TorchScript."""
+    TENSORRT = "tensorrt"
+    TORCHSCRIPT = "torchscript"
+    ONNX = "onnx"
+
+
+QUALITY_LIMIT_DB = {Precision.FP32: 0.01, Precision.FP16: 0.1, Precision.INT8: 0.3}
+"""Largest PSNR-Y loss on Set5 against the FP32 weights an engine may have without --force."""
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """``"HxW"`` -> ``(H, W)``."""
+    try:
+        h, w = (int(v) for v in text.lower().split("x"))
+    except ValueError as e:
+        raise InputError(f"expected a size as HxW (e.g. 540x960), got {text!r}") from e
+    if h < 1 or w < 1:
+        raise InputError(f"sizes must be at least 1x1, got {text!r}")
+    return h, w
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ShapeProfile:
+    """LR input sizes ``(H, W)`` an engine accepts: ``min <= opt <= max`` in both axes."""
+
+    min: tuple[int, int] = (16, 16)
+    opt: tuple[int, int] = (540, 960)
+    max: tuple[int, int] = (1080, 1920)
+
+    def __post_init__(self) -> None:
+        for axis, name in ((0, "height"), (1, "width")):
+            if not 1 <= self.min[axis] <= self.opt[axis] <= self.max[axis]:
+                raise InputError(
+                    f"shape profile {name}: expected 1 <= min <= opt <= max, got "
+                    f"{self.min[axis]}, {self.opt[axis]}, {self.max[axis]}"
+                )
+
+    def accepts(self, height: int, width: int) -> bool:
+        return self.min[0] <= height <= self.max[0] and self.min[1] <= width <= self.max[1]
+
+    def to_json(self) -> dict[str, list[int]]:
+        return {"min": list(self.min), "opt": list(self.opt), "max": list(self.max)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, list[int]]) -> ShapeProfile:
+        return cls(min=tuple(data["min"]), opt=tuple(data["opt"]), max=tuple(data["max"]))  # type: ignore[arg-type]
+
+    def label(self) -> str:
+        return "-".join(f"{h}x{w}" for h, w in (self.min, self.opt, self.max))
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class BuildConfig:
+    """Everything that decides an engine, and where it goes.
+
+    ``weights=None`` means the shipped weights for ``scale``; ``output=None`` puts the engine
+    under ``trt/engines/`` with a name derived from everything that decides it.
+    """
+
+    scale: int = 2
+    precision: Precision = Precision.FP32
+    backend: Backend = Backend.AUTO
+    profile: ShapeProfile = dataclasses.field(default_factory=ShapeProfile)
+    weights: Path | None = None
+    calib: Path = DEFAULT_CALIBRATION
+    """INT8 only: folder of real photos to calibrate activation ranges on."""
+    calib_images: int = 64
+    quality_set: Path | None = None
+    """Images for the quality gate; None = ../shared/data/eval/set5, else the packaged image."""
+    output: Path | None = None
+    force: bool = False
+    """Keep an engine that fails the quality gate (the loss is still recorded)."""
+
+    def __post_init__(self) -> None:
+        if self.scale not in (2, 3, 4):
+            raise InputError(f"scale must be 2, 3 or 4, got {self.scale}")
+        if self.calib_images < 1:
+            raise InputError(f"calib_images must be >= 1, got {self.calib_images}")
+        object.__setattr__(self, "precision", Precision(self.precision))
+        object.__setattr__(self, "backend", Backend(self.backend))

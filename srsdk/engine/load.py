@@ -1,0 +1,98 @@
+"""Loading a built engine: manifest first, then the file; no compiler is imported."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from srsdk.engine import manifest
+from srsdk.engine.config import Backend, Precision, ShapeProfile
+from srsdk.errors import EngineMismatchError, ShapeError
+
+
+class Engine:
+    """A loaded engine: LR RGB ``(N,3,H,W)`` floats in ``[0,1]`` -> HR ``(N,3,sH,sW)``.
+
+    ``H, W`` must lie inside the engine's shape profile. Inputs are moved to the engine's
+    device and precision; outputs stay there (float32 for ONNX, the engine's dtype
+    otherwise). Not thread-safe: give each thread its own Engine.
+    """
+
+    def __init__(self, path: Path, data: dict[str, Any], runner: Any, device: torch.device) -> None:
+        self.path = path
+        self.manifest = data
+        self.scale: int = data["scale"]
+        self.backend = Backend(data["backend"])
+        self.precision = Precision(data["precision"])
+        self.profile = ShapeProfile.from_json(data["profile"])
+        self.device = device
+        self.dtype = torch.float16 if self.precision == Precision.FP16 else torch.float32
+        self._runner = runner
+
+    def __repr__(self) -> str:
+        return f"Engine({str(self.path)!r}, x{self.scale}, {self.backend.value}, {self.precision.value}, {self.device})"
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim != 4 or x.shape[1] != 3:
+            raise ShapeError(f"engine input: expected (N, 3, H, W), got {tuple(x.shape)}")
+        if not self.profile.accepts(x.shape[2], x.shape[3]):
+            raise ShapeError(
+                f"engine input: {x.shape[2]}x{x.shape[3]} is outside the engine's profile "
+                f"{self.profile.min[0]}x{self.profile.min[1]} .. {self.profile.max[0]}x{self.profile.max[1]} (HxW)"
+            )
+        if self.backend == Backend.ONNX:
+            (out,) = self._runner.run(None, {"lr": x.detach().float().cpu().numpy()})
+            return torch.from_numpy(out)
+        with torch.inference_mode():
+            return self._runner(x.to(self.device, self.dtype))
+
+    def upscale(self, rgb: np.ndarray) -> np.ndarray:
+        """uint8 ``HxWx3`` RGB -> uint8 ``(sH)x(sW)x3``, rounded as :func:`srsdk.inference.upscale_array`."""
+        if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3 or 0 in rgb.shape:
+            raise ShapeError(f"expected a non-empty HxWx3 uint8 array, got {rgb.dtype} {rgb.shape}")
+        x = torch.from_numpy(np.require(rgb, requirements=["C", "W"])).permute(2, 0, 1)[None].float().div(255)
+        with torch.inference_mode():
+            y = self(x)[0].float()
+            return y.clamp_(0, 1).mul_(255).round_().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+
+
+def open_engine(path: Path, data: dict[str, Any], device: str | torch.device | None = None) -> Engine:
+    """Load ``path`` as described by ``data`` without checking them against each other."""
+    backend = Backend(data["backend"])
+    if device is None:
+        device = "cpu" if data.get("device", "cpu") == "cpu" or not torch.cuda.is_available() else "cuda"
+    target = torch.device(device)
+    try:
+        if backend == Backend.ONNX:
+            import onnxruntime as ort
+
+            runner: Any = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+            target = torch.device("cpu")
+        else:
+            if backend == Backend.TENSORRT:
+                import torch_tensorrt  # noqa: F401 - registers the TensorRT runtime ops TorchScript needs
+
+            runner = torch.jit.load(str(path), map_location=target)
+            runner.eval()
+    except ImportError as e:
+        extra = "onnx" if backend == Backend.ONNX else "trt"
+        raise EngineMismatchError(f"{path}: a {backend.value} engine needs {e.name}: pip install 'srsdk[{extra}]'") from e
+    except (RuntimeError, ValueError) as e:
+        raise EngineMismatchError(f"{path}: cannot be loaded as a {backend.value} engine ({e})") from e
+    return Engine(path, data, runner, target)
+
+
+def load_engine(path: str | Path, *, scale: int | None = None, device: str | None = None) -> Engine:
+    """Load an engine built by ``srsdk-build-engine``, after checking its manifest.
+
+    Refuses (:class:`~srsdk.errors.EngineMismatchError`, naming the field) an engine whose
+    file does not match its recorded sha256, whose format version, scale (when ``scale`` is
+    given), torch / Torch-TensorRT / TensorRT versions or GPU differ from this machine's.
+    """
+    path = Path(path)
+    data = manifest.read(path)
+    manifest.check(data, path, scale=scale)
+    return open_engine(path, data, device)

@@ -1,0 +1,123 @@
+"""The JSON manifest beside every engine (``<engine path>.json``), and the checks that
+refuse an engine built for another scale, format, software or GPU, or damaged since."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from srsdk import _features
+from srsdk._version import __version__
+from srsdk.engine.config import ENGINE_DIR, Backend, BuildConfig
+from srsdk.errors import EngineMismatchError
+from srsdk.pretrained import sha256
+
+FORMAT = "srsdk-engine/1"
+SUFFIX = {Backend.TORCHSCRIPT: ".ts", Backend.TENSORRT: ".ts", Backend.ONNX: ".onnx"}
+
+
+def manifest_path(engine: Path) -> Path:
+    return engine.with_name(engine.name + ".json")
+
+
+def _base(version: str | None) -> str | None:
+    return None if version is None else version.split("+")[0]
+
+
+def software(backend: Backend) -> dict[str, str | None]:
+    """The versions an engine of ``backend`` depends on, as installed here."""
+    import torch
+
+    found: dict[str, str | None] = {"srsdk": __version__, "torch": _base(torch.__version__)}
+    if backend == Backend.TENSORRT:
+        found["torch_tensorrt"] = _base(_features.version("torch-tensorrt") or _features.version("torch_tensorrt"))
+        found["tensorrt"] = _base(_tensorrt_version())
+    if backend == Backend.ONNX:
+        found["onnxruntime"] = _features.version("onnxruntime")
+    return found
+
+
+def _tensorrt_version() -> str | None:
+    for name in ("tensorrt", "tensorrt-cu13", "tensorrt-cu12", "tensorrt_cu13_libs", "tensorrt-cu13-libs"):
+        if found := _features.version(name):
+            return found
+    return None
+
+
+def gpu(device: str) -> dict[str, str] | None:
+    """Name and compute capability of a CUDA ``device``; None for the CPU."""
+    import torch
+
+    if not device.startswith("cuda"):
+        return None
+    props = torch.cuda.get_device_properties(torch.device(device))
+    return {"name": props.name, "compute_capability": f"{props.major}.{props.minor}"}
+
+
+def engine_key(config: BuildConfig, backend: Backend, weights_sha256: str, device: str) -> str:
+    """A short hash of everything that decides the engine's bytes."""
+    decides = {
+        "format": FORMAT,
+        "scale": config.scale,
+        "backend": backend.value,
+        "precision": config.precision.value,
+        "profile": config.profile.to_json(),
+        "weights_sha256": weights_sha256,
+        "software": software(backend),
+        "gpu": gpu(device),
+        "calibration": str(config.calib) if config.precision.value == "int8" else None,
+    }
+    return hashlib.sha256(json.dumps(decides, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def default_path(config: BuildConfig, backend: Backend, key: str) -> Path:
+    name = f"srsdk_x{config.scale}_{backend.value}_{config.precision.value}_{config.profile.label()}_{key}"
+    return ENGINE_DIR / (name + SUFFIX[backend])
+
+
+def read(engine: Path) -> dict[str, Any]:
+    """The manifest of ``engine``, or :class:`EngineMismatchError` saying what is wrong."""
+    path = manifest_path(engine)
+    if not engine.is_file():
+        raise EngineMismatchError(f"{engine}: no such engine file")
+    if not path.is_file():
+        raise EngineMismatchError(f"{engine}: its manifest {path.name} is missing (rebuild with srsdk-build-engine)")
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise EngineMismatchError(f"{path}: not a readable manifest ({e})") from e
+    if not isinstance(data, dict):
+        raise EngineMismatchError(f"{path}: not a manifest")
+    return data
+
+
+def check(data: dict[str, Any], engine: Path, *, scale: int | None = None) -> None:
+    """Refuse, naming the field, an engine this machine should not run."""
+    import torch
+
+    def refuse(field: str, found: object, expected: object) -> None:
+        raise EngineMismatchError(f"{engine}: {field} is {found!r}, expected {expected!r}; rebuild the engine here")
+
+    if data.get("format") != FORMAT:
+        refuse("format", data.get("format"), FORMAT)
+    if data.get("engine_sha256") != sha256(engine):
+        raise EngineMismatchError(
+            f"{engine}: engine_sha256 does not match the file (corrupted or truncated?); rebuild it"
+        )
+    if scale is not None and data.get("scale") != scale:
+        refuse("scale", data.get("scale"), scale)
+    try:
+        backend = Backend(data.get("backend"))
+    except ValueError:
+        refuse("backend", data.get("backend"), [b.value for b in Backend if b != Backend.AUTO])
+    built = data.get("software", {})
+    for name, here in software(backend).items():
+        if name != "srsdk" and built.get(name) != here:
+            refuse(f"software.{name}", built.get(name), here)
+    needs_gpu = backend == Backend.TENSORRT or data.get("precision") != "fp32"
+    if needs_gpu and not torch.cuda.is_available():
+        refuse("device", "cuda", "cpu (this machine has no CUDA GPU)")
+    if backend == Backend.TENSORRT and data.get("gpu") != gpu("cuda"):
+        refuse("gpu", data.get("gpu"), gpu("cuda"))

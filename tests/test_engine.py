@@ -1,0 +1,217 @@
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from srsdk.engine import (
+    Backend,
+    BuildConfig,
+    Precision,
+    ShapeProfile,
+    build,
+    build_engine,
+    load_engine,
+    manifest,
+)
+from srsdk.engine.calibration import calibration_batches
+from srsdk.engine.config import parse_size
+from srsdk.errors import EngineBuildError, EngineMismatchError, InputError, ShapeError
+from srsdk.inference import upscale_array
+from srsdk.pretrained import load_pretrained
+
+PROFILE = ShapeProfile(min=(8, 8), opt=(64, 64), max=(400, 400))
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory, set5: Path) -> dict[str, Path]:
+    """One TorchScript and one ONNX engine for x2, gated on Set5."""
+    folder = tmp_path_factory.mktemp("engines")
+    return {
+        backend: build_engine(
+            BuildConfig(scale=2, backend=backend, profile=PROFILE, quality_set=set5, output=folder / f"x2.{backend}")
+        ).path
+        for backend in ("torchscript", "onnx")
+    }
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize("backend", ["torchscript", "onnx"])
+def test_built_engine_equals_the_weights(built: dict[str, Path], backend: str) -> None:
+    engine = load_engine(built[backend], scale=2)
+    net = load_pretrained(2).deploy()
+    x = torch.rand(2, 3, 37, 51, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        torch.testing.assert_close(engine(x).float(), net(x), rtol=0, atol=1e-4)
+    gate = engine.manifest["quality"]
+    assert gate["n"] == 5 and gate["passed"] and not gate["forced"]
+    assert abs(gate["psnr_y_engine"] - gate["psnr_y_fp32_weights"]) < 0.01
+    rgb = np.asarray(Image.open(Path(gate["images"]) / "bird.png").convert("RGB"))[:96, :80]
+    assert np.abs(engine.upscale(rgb).astype(int) - upscale_array(net, rgb)).max() <= 1
+
+
+@pytest.mark.shared
+def test_manifest_records_what_decides_the_engine(built: dict[str, Path]) -> None:
+    path = built["torchscript"]
+    data = json.loads(manifest.manifest_path(path).read_text())
+    assert data["format"] == manifest.FORMAT
+    assert (data["scale"], data["backend"], data["precision"], data["device"]) == (2, "torchscript", "fp32", "cpu")
+    assert data["profile"] == {"min": [8, 8], "opt": [64, 64], "max": [400, 400]}
+    assert data["weights_sha256"] == json.loads(Path("srsdk/weights/manifest.json").read_text())["weights"]["2"]["sha256"]
+    assert data["engine_sha256"] == manifest.sha256(path)
+    assert data["software"]["torch"] == torch.__version__.split("+")[0]
+    assert data["gpu"] is None and data["build_seconds"] > 0 and data["built_at"]
+    assert data["quality"]["limit_db"] == 0.01
+    onnx_data = json.loads(manifest.manifest_path(built["onnx"]).read_text())
+    assert onnx_data["software"]["onnxruntime"]
+
+
+def _copy(src: Path, folder: Path) -> Path:
+    dst = folder / src.name
+    dst.write_bytes(src.read_bytes())
+    manifest.manifest_path(dst).write_text(manifest.manifest_path(src).read_text())
+    return dst
+
+
+def _edit(path: Path, **fields: object) -> None:
+    target = manifest.manifest_path(path)
+    data = json.loads(target.read_text())
+    for key, value in fields.items():
+        if "." in key:
+            outer, inner = key.split(".")
+            data[outer][inner] = value
+        else:
+            data[key] = value
+    target.write_text(json.dumps(data))
+
+
+@pytest.mark.shared
+def test_mismatched_or_damaged_engines_are_refused(built: dict[str, Path], tmp_path: Path) -> None:
+    engine = _copy(built["torchscript"], tmp_path)
+    with pytest.raises(EngineMismatchError, match="scale is 2, expected 3"):
+        load_engine(engine, scale=3)
+    _edit(engine, **{"software.torch": "1.0.0"})
+    with pytest.raises(EngineMismatchError, match=r"software.torch is '1.0.0', expected '2\."):
+        load_engine(engine)
+    _edit(engine, format="srsdk-engine/0", **{"software.torch": torch.__version__.split("+")[0]})
+    with pytest.raises(EngineMismatchError, match="format is 'srsdk-engine/0', expected 'srsdk-engine/1'"):
+        load_engine(engine)
+    _edit(engine, format=manifest.FORMAT)
+    load_engine(engine)  # back to a good one
+
+    engine.write_bytes(engine.read_bytes()[: engine.stat().st_size // 2])  # truncated
+    with pytest.raises(EngineMismatchError, match="engine_sha256 does not match the file"):
+        load_engine(engine)
+    _edit(engine, engine_sha256=manifest.sha256(engine))  # a manifest that vouches for garbage
+    with pytest.raises(EngineMismatchError, match="cannot be loaded as a torchscript engine"):
+        load_engine(engine)
+    manifest.manifest_path(engine).unlink()
+    with pytest.raises(EngineMismatchError, match=r"manifest x2\.torchscript\.json is missing"):
+        load_engine(engine)
+
+
+@pytest.mark.shared
+def test_the_quality_gate_refuses_a_damaged_engine(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, set5: Path
+) -> None:
+    export = build._export_torchscript
+
+    def damaged(net: torch.nn.Module, path: Path) -> None:
+        with torch.no_grad():
+            net.residual_out.bias.add_(0.01)  # type: ignore[union-attr, operator]  # a 2.55-level colour shift
+        export(net, path)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(build, "_export_torchscript", damaged)
+    config = BuildConfig(scale=2, backend="torchscript", profile=PROFILE, quality_set=set5,
+                         output=tmp_path / "damaged.ts")  # fmt: skip
+    with pytest.raises(EngineBuildError, match=r"quality gate: the engine loses \d+\.\d+ dB PSNR-Y on .*set5 \(limit 0.01 dB for fp32\); not kept"):
+        build_engine(config)
+    assert list(tmp_path.iterdir()) == []  # nothing half-written
+    kept = build_engine(dataclasses.replace(config, force=True))
+    gate = kept.manifest["quality"]
+    assert gate["forced"] and not gate["passed"] and gate["loss_db"] > 0.01
+
+
+@pytest.mark.shared
+def test_an_identical_engine_is_reused(built: dict[str, Path], set5: Path) -> None:
+    path = built["torchscript"]
+    before = path.stat().st_mtime_ns
+    again = build_engine(BuildConfig(scale=2, backend="torchscript", profile=PROFILE, quality_set=set5, output=path))
+    assert again.reused and path.stat().st_mtime_ns == before
+
+
+@pytest.mark.shared
+def test_eval_reports_an_engine_like_weights(built: dict[str, Path], set5: Path) -> None:
+    def run(*args: str) -> dict:  # type: ignore[type-arg]
+        done = subprocess.run([sys.executable, "-m", "srsdk", "eval", *args, str(set5)],
+                              capture_output=True, text=True, check=True)  # fmt: skip
+        return json.loads(done.stdout)
+
+    engine, weights = run("--engine", str(built["onnx"])), run("--scale", "2")
+    assert engine["backend"] == "onnx" and engine["weights_sha256"] == weights["weights_sha256"]
+    assert abs(engine["datasets"]["set5"]["psnr_y"] - weights["datasets"]["set5"]["psnr_y"]) < 0.01
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--backend", "tensorrt"], "srsdk: error: --backend tensorrt needs Torch-TensorRT and TensorRT: pip install 'srsdk[trt]'"),
+        (["--backend", "torchscript", "--fp16"], "srsdk: error: --fp16 needs a CUDA GPU and torch sees none; build --fp32 here or --fp16 on a GPU machine"),
+        (["--int8"], "--int8 needs --backend tensorrt"),
+        (["--min", "20x20", "--opt", "10x10"], "shape profile height: expected 1 <= min <= opt <= max, got 20, 10, 1080"),
+        (["--max", "big"], "expected a size as HxW"),
+    ],
+)
+def test_build_engine_cli_refuses_in_one_line(args: list[str], message: str) -> None:
+    if torch.cuda.is_available() and "--fp16" in args:
+        pytest.skip("this machine can build FP16")
+    done = subprocess.run([sys.executable, "-c", "from srsdk.cli.build_engine import main; raise SystemExit(main())",
+                           *args], capture_output=True, text=True, check=False)  # fmt: skip
+    assert done.returncode == 1
+    lines = [line for line in done.stderr.splitlines() if line.startswith("srsdk: error")]
+    assert len(lines) == 1 and message in lines[0] and "Traceback" not in done.stderr
+
+
+def test_precision_check_catches_a_silent_fp32_engine() -> None:
+    reference = torch.rand(1, 3, 8, 8)
+    with pytest.raises(EngineBuildError, match=r"fp16 engine matches FP32 to .*silently built in FP32"):
+        build.check_precision(reference.clone(), reference, Precision.FP16)
+    assert build.check_precision(reference.half(), reference, Precision.FP16) > 2e-5
+    assert build.check_precision(reference, reference, Precision.FP32) == 0
+
+
+@pytest.mark.shared
+def test_int8_calibration_reads_real_photos_inside_the_profile(bsds_train: tuple[Path, Path]) -> None:
+    profile = ShapeProfile(min=(64, 64), opt=(96, 128), max=(512, 512))
+    batches = list(calibration_batches(bsds_train[0], scale=2, count=6, profile=profile))
+    again = list(calibration_batches(bsds_train[0], scale=2, count=6, profile=profile))
+    assert len(batches) == 6
+    for batch, same in zip(batches, again, strict=True):
+        assert batch.shape == (1, 3, 96, 128) and batch.dtype == torch.float32
+        assert batch.min() >= 0 and batch.max() <= 1 and batch.std() > 0.02  # a photo, not a constant
+        torch.testing.assert_close(batch, same, rtol=0, atol=0)
+
+
+def test_calibration_and_config_refuse_bad_input(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="no calibration images in"):
+        next(calibration_batches(tmp_path, scale=2, count=4, profile=PROFILE))
+    with pytest.raises(InputError, match="scale must be 2, 3 or 4, got 5"):
+        BuildConfig(scale=5)
+    with pytest.raises(ValueError, match="'fp8' is not a valid Precision"):
+        BuildConfig(precision="fp8")  # type: ignore[arg-type]
+    assert parse_size("540x960") == (540, 960)
+    assert BuildConfig(backend="onnx").backend is Backend.ONNX  # type: ignore[arg-type]
+
+
+@pytest.mark.shared
+def test_engines_refuse_inputs_outside_their_profile(built: dict[str, Path]) -> None:
+    engine = load_engine(built["torchscript"])
+    with pytest.raises(ShapeError, match=r"401x20 is outside the engine's profile 8x8 .. 400x400"):
+        engine(torch.rand(1, 3, 401, 20))
