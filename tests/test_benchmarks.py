@@ -31,3 +31,17 @@ def test_tiling_benchmark_writes_its_ratios(tmp_path: Path) -> None:
     for key in ("pack_blend_speedup_vs_torch", "pack_blend_vs_memcpy"):
         assert isinstance(result[key], float) and result[key] > 0
     assert result["environment"]["git_commit"]
+
+
+def test_backends_benchmark_compares_every_backend_and_the_peers(tmp_path: Path) -> None:
+    out = tmp_path / "backends.json"
+    argv = ["--size", "64x48", "--frames", "2", "--repeats", "1", "--json", str(out)]
+    assert _script("backends").main(argv) == 0
+    result = json.loads(out.read_text())
+    assert result["input"] == [48, 64]
+    names = {"eager", "torchscript", "torchscript_optimized", "onnx"}
+    if (BENCHMARKS.parent.parent / "shared" / "peers").is_dir():
+        names |= {"opencv_fsrcnn", "opencv_espcn"}
+    assert names <= set(result["timings"])
+    assert result["timings"]["eager"]["speedup_vs_eager"] == 1.0
+    assert result["fastest_srsdk_backend"] in names

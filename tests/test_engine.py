@@ -199,6 +199,11 @@ def test_int8_calibration_reads_real_photos_inside_the_profile(bsds_train: tuple
         torch.testing.assert_close(batch, same, rtol=0, atol=0)
 
 
+def test_the_cpu_default_is_the_measured_fastest_backend() -> None:
+    measured = json.loads(Path("benchmarks/results/backends-cpu.json").read_text())
+    assert build.cpu_backend().value == measured["fastest_srsdk_backend"]
+
+
 def test_calibration_and_config_refuse_bad_input(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="no calibration images in"):
         next(calibration_batches(tmp_path, scale=2, count=4, profile=PROFILE))
