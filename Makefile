@@ -57,12 +57,17 @@ gpu-stage:
 
 gpu-install:
 	$(GPU_PY) -m pip install -q --no-build-isolation --no-deps -e .
+	mkdir -p $(OUT)/engines
 	nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv | tee $(OUT)/nvidia-smi.csv
 
 gpu-check: gpu-install
 	set -o pipefail; SRSDK_SHARED_DATA=$(GPU_DATA) PYTHONUNBUFFERED=1 $(GPU_PY) -m pytest -q -p no:cacheprovider \
 	  -m gpu --junitxml=$(OUT)/gpu-tests.xml tests 2>&1 | tee $(OUT)/gpu-tests.log
 	$(GPU_PY) benchmarks/tiling.py --device cuda --json $(OUT)/tiling-cuda.json
+	for s in 2 3 4; do $(GPU_PY) -m srsdk build-engine --scale $$s --fp16 --backend torchscript \
+	  --quality-set $(GPU_DATA)/eval/set5 -o $(OUT)/engines/x$$s-fp16.ts > $(OUT)/build-x$$s-fp16.json || exit; done
+	$(GPU_PY) benchmarks/engine_latency.py --engine $(OUT)/engines/x2-fp16.ts --size 1920x1080 \
+	  --json $(OUT)/engine-latency-x2-fp16.json
 
 gpu-train: gpu-install
 	$(GPU_TRAIN) --scale 2 -o $(OUT)/x2-multi > $(OUT)/x2-multi.log 2>&1 & \

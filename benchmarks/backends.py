@@ -32,11 +32,11 @@ import torch
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _timing import environment, timeit  # noqa: E402
+from _timing import environment, timeit
 
-from srsdk.engine import BuildConfig, ShapeProfile, build_engine, load_engine  # noqa: E402
-from srsdk.inference import upscale_array  # noqa: E402
-from srsdk.pretrained import load_pretrained  # noqa: E402
+from srsdk.engine import BuildConfig, ShapeProfile, build_engine, load_engine
+from srsdk.inference import upscale_array
+from srsdk.pretrained import load_pretrained
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared"
 CLIP = SHARED / "data" / "video" / "car-detection.mp4"

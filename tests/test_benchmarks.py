@@ -45,3 +45,15 @@ def test_backends_benchmark_compares_every_backend_and_the_peers(tmp_path: Path)
     assert names <= set(result["timings"])
     assert result["timings"]["eager"]["speedup_vs_eager"] == 1.0
     assert result["fastest_srsdk_backend"] in names
+
+
+def test_engine_latency_benchmark_times_an_engine_against_eager(tmp_path: Path) -> None:
+    from srsdk.engine import BuildConfig, ShapeProfile, build_engine
+
+    profile = ShapeProfile(min=(8, 8), opt=(32, 48), max=(64, 64))
+    engine = build_engine(BuildConfig(backend="torchscript", profile=profile, output=tmp_path / "x2.ts")).path  # type: ignore[arg-type]
+    out = tmp_path / "latency.json"
+    assert _script("engine_latency").main(["--engine", str(engine), "--size", "48x32", "--repeats", "1", "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["backend"] == "torchscript" and result["input"] == [32, 48]
+    assert result["engine_fps"] > 0 and result["quality"]["passed"]

@@ -220,3 +220,13 @@ def test_engines_refuse_inputs_outside_their_profile(built: dict[str, Path]) -> 
     engine = load_engine(built["torchscript"])
     with pytest.raises(ShapeError, match=r"401x20 is outside the engine's profile 8x8 .. 400x400"):
         engine(torch.rand(1, 3, 401, 20))
+
+
+@pytest.mark.shared
+def test_images_beyond_the_profile_run_as_exact_tiles(tmp_path: Path, set5: Path) -> None:
+    small = ShapeProfile(min=(8, 8), opt=(48, 48), max=(64, 64))
+    built = build_engine(BuildConfig(backend="torchscript", profile=small, quality_set=set5, output=tmp_path / "x2.ts"))  # type: ignore[arg-type]
+    assert built.manifest["quality"]["loss_db"] == 0  # Set5's LR images are up to 256x256
+    engine = load_engine(built.path)
+    rgb = np.asarray(Image.open(set5 / "head.png").convert("RGB"))[:150, :131]
+    np.testing.assert_array_equal(engine.upscale(rgb), upscale_array(load_pretrained(2).deploy(), rgb))

@@ -19,7 +19,7 @@ from srsdk.engine.load import open_engine
 from srsdk.errors import EngineBuildError
 from srsdk.inference import upscale_array
 from srsdk.io.atomic import atomic_output, write_text
-from srsdk.model import DeployNet
+from srsdk.model import DeployNet, receptive_radius
 from srsdk.pretrained import load_pretrained, load_weights, sha256
 from srsdk.pretrained import manifest as weights_manifest
 
@@ -165,6 +165,7 @@ def build_engine(config: BuildConfig, *, log: Log | None = None) -> BuiltEngine:
             "software": manifest.software(backend),
             "weights": weights_label,
             "weights_sha256": weights_sha,
+            "receptive_radius": receptive_radius(net),
             "built_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "build_seconds": round(seconds, 2),
         }

@@ -50,9 +50,22 @@ class Engine:
             return self._runner(x.to(self.device, self.dtype))
 
     def upscale(self, rgb: np.ndarray) -> np.ndarray:
-        """uint8 ``HxWx3`` RGB -> uint8 ``(sH)x(sW)x3``, rounded as :func:`srsdk.inference.upscale_array`."""
+        """uint8 ``HxWx3`` RGB -> uint8 ``(sH)x(sW)x3``, rounded as :func:`srsdk.inference.upscale_array`.
+
+        Images larger than the profile's maximum run as tiles of that size with the
+        network's receptive radius as halo (the same result; see :mod:`srsdk.tiling`).
+        """
         if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3 or 0 in rgb.shape:
             raise ShapeError(f"expected a non-empty HxWx3 uint8 array, got {rgb.dtype} {rgb.shape}")
+        height, width = rgb.shape[:2]
+        if not self.profile.accepts(height, width) and height >= self.profile.min[0] and width >= self.profile.min[1]:
+            from srsdk import tiling
+
+            plan = tiling.plan_tiles(height, width, tile=self.profile.max, halo=self.manifest["receptive_radius"])
+            tiles = torch.from_numpy(tiling.pack(rgb, plan))
+            with torch.inference_mode():
+                outputs = torch.cat([self(tiles[i : i + 1]).float().cpu() for i in range(len(plan))])
+            return tiling.blend(outputs, plan, scale=self.scale).numpy()
         x = torch.from_numpy(np.require(rgb, requirements=["C", "W"])).permute(2, 0, 1)[None].float().div(255)
         with torch.inference_mode():
             y = self(x)[0].float()
