@@ -22,6 +22,7 @@ ratio to ``eager`` (``speedup_vs_eager`` = eager time / its time).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 import tempfile
@@ -87,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         for backend in ("torchscript", "onnx"):
             config = BuildConfig(scale=scale, backend=backend, profile=profile, output=Path(tmp) / f"x2.{backend}")
             built = build_engine(config)  # type: ignore[arg-type]
-            contenders[backend] = (lambda engine: lambda: engine.upscale(next_frame()))(load_engine(built.path))
+            contenders[backend] = functools.partial(_run, load_engine(built.path).upscale, next_frame)
         optimized = load_engine(Path(tmp) / "x2.torchscript")
         optimized._runner = torch.jit.optimize_for_inference(optimized._runner)
         contenders["torchscript_optimized"] = lambda: optimized.upscale(next_frame())
@@ -123,6 +124,14 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _run(upscale, next_frame):  # type: ignore[no-untyped-def]
+    return upscale(next_frame())
+
+
+def _run_bgr(upsample, next_frame):  # type: ignore[no-untyped-def]
+    return upsample(np.ascontiguousarray(next_frame()[:, :, ::-1]))
+
+
 def _peers(scale: int, next_frame, notes: dict[str, str]) -> dict:  # type: ignore[no-untyped-def,type-arg]
     try:
         import cv2
@@ -138,7 +147,7 @@ def _peers(scale: int, next_frame, notes: dict[str, str]) -> dict:  # type: igno
         model = cv2.dnn_superres.DnnSuperResImpl_create()
         model.readModel(str(PEERS / file))
         model.setModel(name, scale)
-        peers[f"opencv_{name}"] = (lambda m: lambda: m.upsample(np.ascontiguousarray(next_frame()[:, :, ::-1])))(model)
+        peers[f"opencv_{name}"] = functools.partial(_run_bgr, model.upsample, next_frame)
     return peers
 
 
