@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from srsdk.model import Architecture, DeployNet, SPNet, cost, receptive_radius
     from srsdk.pretrained import load_pretrained, load_weights, save_weights
     from srsdk.train_config import TrainConfig
+    from srsdk.upscaler import Upscaler
 
 __all__ = [
     "Architecture",
@@ -45,6 +46,7 @@ __all__ = [
     "ShapeProfile",
     "SrsdkError",
     "TrainConfig",
+    "Upscaler",
     "WeightsError",
     "__version__",
     "build_engine",
@@ -78,6 +80,7 @@ _HOMES = {
     "Engine": "srsdk.engine.load",
     "load_engine": "srsdk.engine.load",
     "upscale_tiled": "srsdk.inference",
+    "Upscaler": "srsdk.upscaler",
     "TrainConfig": "srsdk.train_config",
     "upscale_array": "srsdk.inference",
     "load_pretrained": "srsdk.pretrained",

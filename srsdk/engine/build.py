@@ -5,7 +5,9 @@ from __future__ import annotations
 import copy
 import dataclasses
 import datetime
+import logging
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -82,17 +84,25 @@ def _export_onnx(net: DeployNet, path: Path) -> None:
     import onnxruntime as ort
 
     example = torch.rand(1, 3, 24, 32)
-    torch.onnx.export(
-        net.eval(),
-        (example,),
-        str(path),
-        input_names=["lr"],
-        output_names=["hr"],
-        dynamic_shapes={"x": {0: "n", 2: "h", 3: "w"}},
-        dynamo=True,
-        external_data=False,
-        verbose=False,
-    )
+    exporter_log = logging.getLogger("torch.onnx")
+    level = exporter_log.level
+    exporter_log.setLevel(logging.ERROR)  # the exporter logs about optional packages it skips
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # and warns about its own internals
+            torch.onnx.export(
+                net.eval(),
+                (example,),
+                str(path),
+                input_names=["lr"],
+                output_names=["hr"],
+                dynamic_shapes={"x": {0: "n", 2: "h", 3: "w"}},
+                dynamo=True,
+                external_data=False,
+                verbose=False,
+            )
+    finally:
+        exporter_log.setLevel(level)
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     probe = torch.rand(1, 3, 37, 23, generator=torch.Generator().manual_seed(0))
     (got,) = session.run(None, {"lr": probe.numpy()})

@@ -90,6 +90,8 @@ class BuildConfig:
     quality_set: Path | None = None
     """Images for the quality gate; None = ../shared/data/eval/set5, else the packaged image."""
     output: Path | None = None
+    directory: Path = ENGINE_DIR
+    """Where an engine goes when ``output`` is None (under its derived name)."""
     force: bool = False
     """Keep an engine that fails the quality gate (the loss is still recorded)."""
 

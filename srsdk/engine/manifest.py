@@ -10,7 +10,7 @@ from typing import Any
 
 from srsdk import _features
 from srsdk._version import __version__
-from srsdk.engine.config import ENGINE_DIR, Backend, BuildConfig
+from srsdk.engine.config import Backend, BuildConfig
 from srsdk.errors import EngineMismatchError
 from srsdk.pretrained import sha256
 
@@ -74,7 +74,7 @@ def engine_key(config: BuildConfig, backend: Backend, weights_sha256: str, devic
 
 def default_path(config: BuildConfig, backend: Backend, key: str) -> Path:
     name = f"srsdk_x{config.scale}_{backend.value}_{config.precision.value}_{config.profile.label()}_{key}"
-    return ENGINE_DIR / (name + SUFFIX[backend])
+    return config.directory / (name + SUFFIX[backend])
 
 
 def read(engine: Path) -> dict[str, Any]:

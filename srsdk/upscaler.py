@@ -1,0 +1,308 @@
+"""The streaming :class:`Upscaler`: the API frame loops are written against.
+
+```python
+from srsdk import Upscaler
+with Upscaler(scale=2) as up:
+    out = up(frame)                    # one frame in, one frame out (synchronous)
+    for out in up.stream(frames): ...  # pipelined, order preserved
+```
+
+Each frame is packed into tiles (one tile when it fits the engine), run through the
+network and blended back (:mod:`srsdk.tiling`); the result is identical either way. On
+CPU the network runs on the fastest installed backend (ONNX Runtime, else TorchScript's
+eager graph), built once into ``~/.cache/srsdk/engines`` and reused.
+"""
+
+from __future__ import annotations
+
+import collections
+import concurrent.futures
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from srsdk import frames, tiling
+from srsdk.errors import InputError
+
+Device = str
+PRECISIONS = ("auto", "fp32", "fp16", "int8")
+
+
+def engine_cache() -> Path:
+    """Where engines the Upscaler builds for itself live."""
+    root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(root) / "srsdk" / "engines"
+
+
+class _Eager:
+    """The deploy graph as a runner (no size limit), for CUDA and where no engine applies."""
+
+    def __init__(self, scale: int, weights: Path | None, device: torch.device, dtype: torch.dtype) -> None:
+        from srsdk.model import receptive_radius
+        from srsdk.pretrained import load_pretrained, load_weights
+
+        net = (load_pretrained(scale) if weights is None else load_weights(weights, scale=scale)).deploy()
+        self.receptive_radius = receptive_radius(net)
+        self.net = net.to(device, dtype).eval()
+        self.scale, self.device, self.dtype = scale, device, dtype
+        self.max_shape: tuple[int, int] | None = None
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x.to(self.device, self.dtype))
+
+
+class _EngineRunner:
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine
+        self.scale = engine.scale
+        self.device, self.dtype = engine.device, engine.dtype
+        self.receptive_radius = int(engine.manifest["receptive_radius"])
+        self.max_shape: tuple[int, int] | None = engine.profile.max
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return self.engine(x)
+
+
+class Upscaler:
+    """Super-resolve frames with the shipped network (or a built engine).
+
+    Args (keyword-only):
+        scale: 2, 3 or 4 (ignored when ``engine`` is given: the engine's scale is used).
+        engine: path of an engine built by ``srsdk-build-engine`` (manifest-checked).
+        weights: a weights file instead of the shipped weights.
+        device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+        precision: ``"auto"`` (FP16 on CUDA, FP32 on CPU), ``"fp32"``, ``"fp16"``; INT8 comes
+            from a built engine.
+        tile: None = the whole frame when it fits the engine, else tiles of the engine's
+            maximum size; an int = tiles of that side always.
+        halo: ``"auto"`` = the network's measured receptive radius (exact tiling), or an int.
+        blend: ``"crop"`` (exact with an auto halo) or ``"feather"``.
+        max_inflight: frames queued in :meth:`process` / :meth:`stream` before it waits.
+        cuda_graphs: replay a captured CUDA graph for fixed frame sizes (CUDA, eager only).
+        stream: a ``torch.cuda.Stream`` to run on (default: the current stream).
+
+    Not thread-safe: use one Upscaler per thread. :meth:`close` (or the ``with`` block) frees
+    the worker thread and cached buffers, also after an error.
+    """
+
+    def __init__(
+        self,
+        *,
+        scale: int = 2,
+        engine: str | Path | None = None,
+        weights: str | Path | None = None,
+        device: Device = "auto",
+        precision: Literal["auto", "fp32", "fp16", "int8"] = "auto",
+        tile: int | None = None,
+        halo: int | Literal["auto"] = "auto",
+        blend: tiling.BlendMode = "crop",
+        max_inflight: int = 2,
+        cuda_graphs: bool = False,
+        stream: torch.cuda.Stream | None = None,
+    ) -> None:
+        if scale not in (2, 3, 4):
+            raise InputError(f"scale: expected 2, 3 or 4, got {scale!r}")
+        if precision not in PRECISIONS:
+            raise InputError(f"precision: expected one of {PRECISIONS}, got {precision!r}")
+        if tile is not None and (not isinstance(tile, int) or tile < 1):
+            raise InputError(f"tile: expected None or a positive int, got {tile!r}")
+        if halo != "auto" and (not isinstance(halo, int) or halo < 0):
+            raise InputError(f"halo: expected 'auto' or an int >= 0, got {halo!r}")
+        if blend not in tiling.BLEND_MODES:
+            raise InputError(f"blend: expected one of {tiling.BLEND_MODES}, got {blend!r}")
+        if not isinstance(max_inflight, int) or max_inflight < 1:
+            raise InputError(f"max_inflight: expected an int >= 1, got {max_inflight!r}")
+        self._device = self._resolve_device(device)
+        if cuda_graphs and self._device.type != "cuda":
+            raise InputError("cuda_graphs: needs a CUDA device")
+        self._runner = self._select_runner(scale, engine, weights, precision)
+        self.scale: int = self._runner.scale
+        self._tile, self._blend, self._max_inflight = tile, blend, max_inflight
+        self._halo = self._runner.receptive_radius if halo == "auto" else halo
+        self._stream = stream
+        self._graphs: dict[tuple[int, ...], tuple[torch.cuda.CUDAGraph, torch.Tensor, torch.Tensor]] | None = (
+            {} if cuda_graphs else None
+        )
+        self._plans: dict[tuple[int, int], tiling.TilePlan] = {}
+        self._worker: concurrent.futures.ThreadPoolExecutor | None = None
+        self._pending: collections.deque[concurrent.futures.Future[Any]] = collections.deque()
+        self._closed = False
+
+    # -- set-up -----------------------------------------------------------------------------
+    @staticmethod
+    def _resolve_device(device: Device) -> torch.device:
+        if device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        try:
+            resolved = torch.device(device)
+        except (RuntimeError, TypeError) as e:
+            raise InputError(f"device: expected 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}") from e
+        if resolved.type == "cuda" and not torch.cuda.is_available():
+            raise InputError(f"device: {device!r} asked for, but torch sees no CUDA GPU")
+        if resolved.type not in ("cpu", "cuda"):
+            raise InputError(f"device: expected 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}")
+        return resolved
+
+    def _select_runner(self, scale: int, engine: str | Path | None, weights: str | Path | None, precision: str) -> Any:
+        from srsdk.engine import load_engine
+
+        if engine is not None:
+            loaded = load_engine(engine, device=str(self._device))
+            if precision not in ("auto", loaded.precision.value):
+                raise InputError(f"precision: {precision!r} asked for, but the engine is {loaded.precision.value}")
+            return _EngineRunner(loaded)
+        on_cuda = self._device.type == "cuda"
+        if precision == "int8":
+            raise InputError("precision: int8 needs an INT8 engine (srsdk-build-engine --int8), pass engine=")
+        if precision == "fp16" and not on_cuda:
+            raise InputError("precision: fp16 needs a CUDA device")
+        weights_path = Path(weights) if weights is not None else None
+        if on_cuda:
+            dtype = torch.float32 if precision == "fp32" else torch.float16
+            return _Eager(scale, weights_path, self._device, dtype)
+        from srsdk.engine.build import build_engine, cpu_backend
+        from srsdk.engine.config import Backend, BuildConfig, ShapeProfile
+
+        backend = cpu_backend()
+        if backend == Backend.TORCHSCRIPT:
+            return _Eager(scale, weights_path, self._device, torch.float32)
+        profile = ShapeProfile(min=(1, 1), opt=(540, 960), max=(1080, 1920))
+        config = BuildConfig(scale=scale, backend=backend, profile=profile, weights=weights_path, directory=engine_cache())
+        built = build_engine(config)
+        return _EngineRunner(load_engine(built.path))
+
+    # -- one frame ----------------------------------------------------------------------------
+    def _plan(self, height: int, width: int) -> tiling.TilePlan:
+        plan = self._plans.get((height, width))
+        if plan is None:
+            limit = self._runner.max_shape
+            if self._tile is not None:
+                plan = tiling.plan_tiles(height, width, tile=self._tile, halo=self._halo)
+            elif limit is None or (height <= limit[0] and width <= limit[1]):
+                plan = tiling.plan_tiles(height, width, tile=(height, width), halo=0)
+            else:
+                plan = tiling.plan_tiles(height, width, tile=limit, halo=self._halo)
+            if len(self._plans) > 16:  # frame sizes rarely vary; keep the cache small
+                self._plans.clear()
+            self._plans[(height, width)] = plan
+        return plan
+
+    def _network(self, batch: torch.Tensor) -> torch.Tensor:
+        if self._graphs is None:
+            return self._runner(batch)
+        key = tuple(batch.shape)
+        if key not in self._graphs:
+            static_in = batch.to(self._device, self._runner.dtype).clone()
+            side = torch.cuda.Stream(self._device)
+            side.wait_stream(torch.cuda.current_stream(self._device))
+            with torch.cuda.stream(side):
+                for _ in range(2):  # warm-up outside the graph, as torch.cuda.graphs requires
+                    self._runner(static_in)
+            torch.cuda.current_stream(self._device).wait_stream(side)
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph):
+                static_out = self._runner(static_in)
+            self._graphs[key] = (graph, static_in, static_out)
+        graph, static_in, static_out = self._graphs[key]
+        static_in.copy_(batch)
+        graph.replay()
+        return static_out
+
+    def _upscale_working(self, hwc: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
+        plan = self._plan(hwc.shape[0], hwc.shape[1])
+        on_cuda = self._device.type == "cuda"
+        if on_cuda and isinstance(hwc, np.ndarray):
+            hwc = torch.from_numpy(np.ascontiguousarray(hwc)).pin_memory().to(self._device, non_blocking=True)
+        elif not on_cuda and isinstance(hwc, torch.Tensor):
+            hwc = hwc.cpu().numpy()
+        precision: Literal["float32", "float16"] = "float16" if self._runner.dtype == torch.float16 else "float32"
+        batch = tiling.pack(hwc, plan, dtype=precision)  # type: ignore[type-var]  # either kind
+        batch_t = batch if isinstance(batch, torch.Tensor) else torch.from_numpy(batch)
+        with torch.inference_mode():
+            # One tile at a time on CPU: batching tiles changes oneDNN's arithmetic (README, Tiling).
+            step = len(plan) if on_cuda else 1
+            outputs = [self._network(batch_t[i : i + step]) for i in range(0, len(plan), step)]
+            out = outputs[0] if len(outputs) == 1 else torch.cat(outputs)
+            if not on_cuda:
+                out = out.float()
+            return tiling.blend(out.contiguous(), plan, scale=self.scale, mode=self._blend)
+
+    def _process_one(self, frame: Any) -> Any:
+        work, kind = frames.to_working(frame)
+        if self._stream is not None:
+            with torch.cuda.stream(self._stream):
+                out = self._upscale_working(work)
+            self._stream.synchronize()
+        else:
+            out = self._upscale_working(work)
+        return frames.from_working(out, kind)
+
+    # -- public API ---------------------------------------------------------------------------
+    def __call__(self, frame: Any) -> Any:
+        """Upscale one frame now; the result is the same kind, on the same device."""
+        self._check_open()
+        return self._process_one(frame)
+
+    def process(self, frame: Any) -> list[Any]:
+        """Queue ``frame``; return the results that are ready, in order (possibly none).
+
+        Waits for the oldest frame when ``max_inflight`` are queued. :meth:`flush` drains.
+        """
+        self._check_open()
+        if self._worker is None:
+            self._worker = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="srsdk-upscaler")
+        self._pending.append(self._worker.submit(self._process_one, frame))
+        ready = []
+        while self._pending and (self._pending[0].done() or len(self._pending) > self._max_inflight):
+            ready.append(self._pending.popleft().result())
+        return ready
+
+    def flush(self) -> list[Any]:
+        """Wait for every queued frame and return their results, in order."""
+        ready = []
+        while self._pending:
+            ready.append(self._pending.popleft().result())
+        return ready
+
+    def stream(self, frames_in: Iterable[Any]) -> Iterator[Any]:
+        """Upscale every frame of ``frames_in``, yielding results in order while the next
+        frames are being produced (decoding overlaps with inference)."""
+        try:
+            for frame in frames_in:
+                yield from self.process(frame)
+            yield from self.flush()
+        finally:
+            self._cancel()
+
+    def _cancel(self) -> None:
+        for future in self._pending:
+            future.cancel()
+        self._pending.clear()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise InputError("this Upscaler is closed")
+
+    def close(self) -> None:
+        """Stop the worker thread and free cached plans, graphs and buffers (idempotent)."""
+        self._cancel()
+        if self._worker is not None:
+            self._worker.shutdown(wait=True)
+            self._worker = None
+        self._plans.clear()
+        if self._graphs:
+            self._graphs.clear()
+        self._closed = True
+
+    def __enter__(self) -> Upscaler:  # noqa: PYI034 - Python 3.10 has no typing.Self
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Upscaler(x{self.scale}, {self._device}, {type(self._runner).__name__})"

@@ -1,0 +1,156 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from srsdk import load_pretrained
+from srsdk.errors import EngineMismatchError, InputError, ShapeError, SrsdkError
+from srsdk.inference import upscale_array
+from srsdk.upscaler import Upscaler
+
+
+@pytest.fixture(scope="module", autouse=True)
+def engine_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Engines the Upscaler builds for itself go to a temporary cache, not ~/.cache."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
+        yield
+
+
+@pytest.fixture(scope="module")
+def up() -> Iterator[Upscaler]:
+    with Upscaler(scale=2, device="cpu") as upscaler:
+        yield upscaler
+
+
+@pytest.fixture(scope="module")
+def photo(set14: Path) -> np.ndarray:
+    return np.asarray(Image.open(set14 / "comic.png").convert("RGB"))[:120, :97]
+
+
+def test_cpu_output_is_the_network_s_within_rounding(up: Upscaler, photo: np.ndarray) -> None:
+    out = up(photo)
+    assert out.shape == (240, 194, 3) and out.dtype == np.uint8
+    reference = upscale_array(load_pretrained(2).deploy(), photo)
+    difference = np.abs(out.astype(np.int16) - reference)
+    assert difference.max() <= 1 and (difference > 0).mean() < 1e-3  # ONNX Runtime vs torch rounding ties
+
+
+class _Foreign:
+    """A DLPack array that is not a torch tensor."""
+
+    def __init__(self, tensor: torch.Tensor) -> None:
+        self._tensor = tensor
+
+    def __dlpack__(self, **kwargs: object) -> object:
+        return self._tensor.__dlpack__(**kwargs)
+
+    def __dlpack_device__(self) -> tuple[int, int]:
+        return self._tensor.__dlpack_device__()
+
+
+def test_every_input_kind_comes_back_as_the_same_kind(up: Upscaler, photo: np.ndarray) -> None:
+    expected = up(photo)
+    as_pil = up(Image.fromarray(photo))
+    assert isinstance(as_pil, Image.Image) and as_pil.size == (194, 240)
+    np.testing.assert_array_equal(np.asarray(as_pil), expected)
+    hwc = up(torch.from_numpy(photo.copy()))
+    assert isinstance(hwc, torch.Tensor) and hwc.dtype == torch.uint8 and hwc.device.type == "cpu"
+    np.testing.assert_array_equal(hwc.numpy(), expected)
+    nchw = up(torch.from_numpy(photo.copy()).permute(2, 0, 1)[None].float() / 255)
+    assert nchw.shape == (1, 3, 240, 194) and nchw.dtype == torch.float32
+    np.testing.assert_array_equal((nchw[0].permute(1, 2, 0) * 255).round().to(torch.uint8).numpy(), expected)
+    foreign = up(_Foreign(torch.from_numpy(photo.copy())))
+    np.testing.assert_array_equal(foreign.numpy(), expected)
+    strided = np.ascontiguousarray(np.pad(photo, ((0, 0), (0, 5), (0, 1))))[:, :97, :3]
+    np.testing.assert_array_equal(up(strided), expected)
+
+
+def test_stream_equals_per_frame_calls_in_order_across_size_changes(up: Upscaler, photo: np.ndarray) -> None:
+    frames = [photo, photo[:50, :60], photo[10:90, 5:95], photo[:50, :60], photo[::-1]]
+    expected = [up(f) for f in frames]
+    got = list(up.stream(iter(frames)))
+    assert len(got) == len(frames)
+    for a, b in zip(got, expected, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_process_returns_what_is_ready_and_flush_drains(photo: np.ndarray) -> None:
+    frames = [photo[i : i + 40, :50] for i in range(6)]
+    with Upscaler(scale=2, device="cpu", max_inflight=2) as up:
+        got: list[np.ndarray] = []
+        for pushed, frame in enumerate(frames, start=1):
+            ready = up.process(frame)
+            got += ready
+            assert pushed - len(got) <= 2  # never more than max_inflight queued
+        got += up.flush()
+        assert up.flush() == []
+        assert len(got) == 6
+        for a, frame in zip(got, frames, strict=True):
+            np.testing.assert_array_equal(a, up(frame))
+
+
+def test_tiled_equals_whole_frame(up: Upscaler, set14: Path) -> None:
+    rgb = np.asarray(Image.open(set14 / "zebra.png").convert("RGB"))[:151, :203]
+    with Upscaler(scale=2, device="cpu", tile=64) as tiled:
+        np.testing.assert_array_equal(tiled(rgb), up(rgb))
+
+
+@pytest.mark.parametrize(
+    ("frame", "message"),
+    [
+        (np.zeros((8, 8, 3), np.float32), "expected a non-empty HxWx3 uint8 RGB frame, got float32"),
+        (np.zeros((8, 8), np.uint8), r"got uint8 \(8, 8\)"),
+        (np.zeros((8, 8, 4), np.uint8), r"got uint8 \(8, 8, 4\)"),
+        (np.zeros((0, 8, 3), np.uint8), r"got uint8 \(0, 8, 3\)"),
+        (Image.new("L", (8, 8)), "expected mode RGB, got L"),
+        (torch.full((1, 3, 8, 8), float("nan")), "contains NaN or infinity"),
+        (torch.zeros(2, 3, 8, 8), r"expected 1x3xHxW, got \(2, 3, 8, 8\)"),
+        (torch.zeros(8, 8, 3, dtype=torch.int32), "expected uint8 HxWx3 or float 1x3xHxW"),
+        ("frame.png", "expected a numpy array, PIL image, torch tensor or DLPack array, got str"),
+    ],
+)
+def test_bad_frames_are_refused_clearly(up: Upscaler, frame: object, message: str) -> None:
+    with pytest.raises(ShapeError, match=message):
+        up(frame)
+    with pytest.raises(ShapeError, match=message):
+        up.process(frame)
+        up.flush()
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"scale": 5}, "scale: expected 2, 3 or 4, got 5"),
+        ({"precision": "fp8"}, "precision: expected one of"),
+        ({"precision": "fp16", "device": "cpu"}, "precision: fp16 needs a CUDA device"),
+        ({"precision": "int8", "device": "cpu"}, "int8 needs an INT8 engine"),
+        ({"tile": 0}, "tile: expected None or a positive int, got 0"),
+        ({"halo": -1}, "halo: expected 'auto' or an int >= 0, got -1"),
+        ({"blend": "mean"}, "blend: expected one of"),
+        ({"max_inflight": 0}, "max_inflight: expected an int >= 1, got 0"),
+        ({"device": "tpu"}, "device: expected 'auto', 'cpu', 'cuda' or 'cuda:N', got 'tpu'"),
+        ({"cuda_graphs": True, "device": "cpu"}, "cuda_graphs: needs a CUDA device"),
+    ],
+)
+def test_bad_options_are_refused_clearly(options: dict[str, object], message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        Upscaler(**options)  # type: ignore[arg-type]
+
+
+def test_a_closed_upscaler_and_a_bad_engine_are_refused(tmp_path: Path, photo: np.ndarray) -> None:
+    up = Upscaler(scale=2, device="cpu")
+    up.close()
+    up.close()  # idempotent
+    with pytest.raises(InputError, match="closed"):
+        up(photo)
+    bogus = tmp_path / "x2.ts"
+    bogus.write_bytes(b"not an engine")
+    with pytest.raises(EngineMismatchError, match=r"manifest x2\.ts\.json is missing"):
+        Upscaler(engine=bogus)
+    assert issubclass(EngineMismatchError, SrsdkError)
