@@ -12,7 +12,7 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 $(VENV)/.installed: $(BIN)/python pyproject.toml constraints-cpu.txt CMakeLists.txt $(wildcard csrc/*.?pp csrc/cuda/*.cu)
-	$(PIP) -e '.[test,bench]' -Ccmake.define.SRSDK_WERROR=ON
+	$(PIP) -e '.[test,bench,video]' -Ccmake.define.SRSDK_WERROR=ON
 	touch $@
 
 venv: $(VENV)/.installed

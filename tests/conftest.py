@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -31,9 +32,20 @@ def set14() -> Path:
     return shared("eval", "set14")
 
 
+@pytest.fixture(scope="session")
+def videos() -> Path:
+    return shared("video")
+
+
 @pytest.fixture
 def bsds_train() -> tuple[Path, Path]:
     return shared("train", "bsds500"), shared("train", "bsds500_boundaries")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Engines the Upscaler builds for itself, and compiled CUDA kernels, go to a throwaway
+    # cache (subprocesses inherit it), not the user's ~/.cache.
+    os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="srsdk-test-cache-")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

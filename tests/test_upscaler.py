@@ -14,14 +14,6 @@ from srsdk.inference import upscale_array
 from srsdk.upscaler import Upscaler
 
 
-@pytest.fixture(scope="module", autouse=True)
-def engine_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """Engines the Upscaler builds for itself go to a temporary cache, not ~/.cache."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
-        yield
-
-
 @pytest.fixture(scope="module")
 def up() -> Iterator[Upscaler]:
     with Upscaler(scale=2, device="cpu") as upscaler:

@@ -1,76 +1,165 @@
-"""Upscale an image, or every image in a folder, with the shipped network.
+"""Upscale an image, a folder of images, a video, or raw frames on a pipe.
 
-INPUT and OUTPUT are image files (PNG, JPEG, WebP, BMP, TIFF), or two folders. Each
-output is written whole or not at all. An alpha channel is upscaled bicubically and
-kept where the output format has one.
+INPUT and OUTPUT are image files (PNG, JPEG, WebP, BMP, TIFF), two folders, or video files
+(MP4, MOV, MKV, WebM, AVI; needs PyAV): the video is decoded, upscaled and encoded
+(H.264 by default) at the same frame rate, with every audio and subtitle stream copied as
+is. `srsdk upscale - - --raw WxH` reads rgb24 frames of that size from stdin and writes
+the upscaled rgb24 frames to stdout, for ffmpeg pipelines. Every output file is written
+whole or not at all; an error or Ctrl-C leaves nothing at the target path.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, BinaryIO
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("input", type=Path, metavar="INPUT")
-    parser.add_argument("output", type=Path, metavar="OUTPUT")
+    parser.add_argument("input", metavar="INPUT", help="image, folder, video, or - with --raw")
+    parser.add_argument("output", metavar="OUTPUT", help="image, folder, video, or - with --raw")
     parser.add_argument("--scale", type=int, default=2, choices=(2, 3, 4))
-    parser.add_argument("--weights", type=Path, help="a weights file (default: the shipped weights)")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--weights", type=Path, help="a weights file (default: the shipped weights)")
+    source.add_argument("--engine", type=Path, help="a built engine (srsdk-build-engine)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+    parser.add_argument("--tile", type=int, help="tile side in LR pixels (default: whole frames when they fit)")
+    parser.add_argument("--frames", type=int, metavar="N", help="videos: only the first N frames")
+    parser.add_argument("--codec", default="h264", help="videos: h264 (default), h265, or an FFmpeg encoder name")
+    parser.add_argument("--crf", type=int, default=18, help="videos: constant rate factor (default %(default)s)")
+    parser.add_argument("--raw", metavar="WxH", help="INPUT/OUTPUT are pipes of rgb24 frames of this size")
+
+
+def _upscaler(args: argparse.Namespace) -> Any:
+    from srsdk.upscaler import Upscaler
+
+    return Upscaler(scale=args.scale, engine=args.engine, weights=args.weights, device=args.device, tile=args.tile)
 
 
 def run(args: argparse.Namespace) -> int:
+    from srsdk.errors import InputError
+    from srsdk.io.video import is_video
+
+    if args.frames is not None and args.frames < 1:
+        raise InputError(f"--frames must be >= 1, got {args.frames}")
+    if args.raw is not None or "-" in (args.input, args.output):
+        if args.raw is None or (args.input, args.output) != ("-", "-"):
+            raise InputError("raw pipe mode is `srsdk upscale - - --raw WxH`")
+        return run_raw(args)
+    src, dst = Path(args.input), Path(args.output)
+    if src.is_file() and is_video(src):
+        return run_video(args, src, dst)
+    if is_video(dst):
+        raise InputError(f"OUTPUT is a video but INPUT is not a video file: {src}")
+    return run_images(args, src, dst)
+
+
+def run_video(args: argparse.Namespace, src: Path, dst: Path) -> int:
+    from srsdk.errors import InputError
+    from srsdk.io.video import VIDEO_SUFFIXES, upscale_video
+
+    if dst.suffix.lower() not in VIDEO_SUFFIXES:
+        raise InputError(f"INPUT is a video, so OUTPUT must be one too ({', '.join(VIDEO_SUFFIXES)}): {dst}")
+    if dst.resolve() == src.resolve():
+        raise InputError("OUTPUT is the INPUT video; refusing to overwrite it")
+    if not dst.parent.is_dir():
+        raise InputError(f"output folder does not exist: {dst.parent}")
+    with _upscaler(args) as up:
+        report = upscale_video(src, dst, up, codec=args.codec, crf=args.crf, max_frames=args.frames,
+                               progress=sys.stderr.isatty())  # fmt: skip
+    width, height = report.size
+    print(f"wrote {dst}: {report.frames} frames, {width}x{height}, {report.copied_streams} stream(s) copied")
+    if report.undecodable_packets:
+        print(f"srsdk: warning: {report.undecodable_packets} packet(s) of {src} could not be decoded and were "
+              "skipped; the frames that decoded were upscaled", file=sys.stderr)  # fmt: skip
+        return 1
+    return 0
+
+
+def _raw_frames(stream: BinaryIO, width: int, height: int) -> Iterator[Any]:
+    import numpy as np
+
+    from srsdk.errors import InputError
+
+    size = width * height * 3
+    while True:
+        data = stream.read(size)
+        if not data:
+            return
+        while len(data) < size:
+            more = stream.read(size - len(data))
+            if not more:
+                raise InputError(f"stdin ended inside a frame ({len(data)} of {size} bytes for {width}x{height} rgb24)")
+            data += more
+        yield np.frombuffer(data, np.uint8).reshape(height, width, 3)
+
+
+def run_raw(args: argparse.Namespace) -> int:
+    from srsdk.engine.config import parse_size
+
+    width, height = parse_size(args.raw)  # WxH, as ffmpeg writes sizes
+    out = sys.stdout.buffer
+    count = 0
+    with _upscaler(args) as up:
+        for frame in up.stream(_raw_frames(sys.stdin.buffer, width, height)):
+            out.write(frame.tobytes())
+            count += 1
+    out.flush()
+    print(f"srsdk: {count} frame(s) upscaled", file=sys.stderr)
+    return 0
+
+
+def run_images(args: argparse.Namespace, src: Path, dst: Path) -> int:
     from tqdm import tqdm
 
-    from srsdk.cli._common import load_deploy_net
     from srsdk.errors import InputError
     from srsdk.io.image import IMAGE_SUFFIXES, image_files, read_rgb
 
-    if args.input.is_dir():
-        sources = image_files(args.input)
+    if src.is_dir():
+        sources = image_files(src)
         if not sources:
-            raise InputError(f"no images in {args.input}")
-        if args.output.exists() and not args.output.is_dir():
-            raise InputError(f"INPUT is a folder, so OUTPUT must be a folder: {args.output}")
-        if args.output.resolve() == args.input.resolve():
+            raise InputError(f"no images in {src}")
+        if dst.exists() and not dst.is_dir():
+            raise InputError(f"INPUT is a folder, so OUTPUT must be a folder: {dst}")
+        if dst.resolve() == src.resolve():
             raise InputError("OUTPUT is the INPUT folder; refusing to overwrite the originals")
-        args.output.mkdir(parents=True, exist_ok=True)
-        pairs = [(p, args.output / p.name) for p in sources]
-    elif args.input.is_file():
-        if args.output.is_dir():
+        dst.mkdir(parents=True, exist_ok=True)
+        pairs = [(p, dst / p.name) for p in sources]
+    elif src.is_file():
+        if dst.is_dir():
             raise InputError(f"OUTPUT is a folder; give a file name ({', '.join(IMAGE_SUFFIXES)})")
-        if not args.output.parent.is_dir():
-            raise InputError(f"output folder does not exist: {args.output.parent}")
-        if args.output.suffix.lower() not in IMAGE_SUFFIXES:
-            raise InputError(f"unsupported output format {args.output.suffix!r}; use one of {', '.join(IMAGE_SUFFIXES)}")
-        pairs = [(args.input, args.output)]
+        if not dst.parent.is_dir():
+            raise InputError(f"output folder does not exist: {dst.parent}")
+        if dst.suffix.lower() not in IMAGE_SUFFIXES:
+            raise InputError(f"unsupported output format {dst.suffix!r}; use one of {', '.join(IMAGE_SUFFIXES)}")
+        pairs = [(src, dst)]
     else:
-        raise InputError(f"no such file or folder: {args.input}")
+        raise InputError(f"no such file or folder: {src}")
     if len(pairs) == 1:
         read_rgb(pairs[0][0])  # a bad input fails before the network loads
-    net, _, _ = load_deploy_net(args.scale, args.weights, args.device)
     failed = 0
-    for src, dst in tqdm(pairs, unit="img", disable=len(pairs) == 1 or not sys.stderr.isatty()):
-        try:
-            upscale_file(net, src, dst)
-        except InputError as e:
-            if len(pairs) == 1:
-                raise
-            failed += 1
-            print(f"srsdk: skipped: {e}", file=sys.stderr)
+    with _upscaler(args) as up:
+        for source, target in tqdm(pairs, unit="img", disable=len(pairs) == 1 or not sys.stderr.isatty()):
+            try:
+                upscale_file(up, source, target)
+            except InputError as e:
+                if len(pairs) == 1:
+                    raise
+                failed += 1
+                print(f"srsdk: skipped: {e}", file=sys.stderr)
     return 1 if failed else 0
 
 
-def upscale_file(net, src: Path, dst: Path) -> None:  # type: ignore[no-untyped-def]
+def upscale_file(up: Any, src: Path, dst: Path) -> None:
     import numpy as np
     from PIL import Image
 
-    from srsdk.inference import upscale_array
     from srsdk.io.image import read_rgb, write_image
 
     rgb = read_rgb(src)
-    out = Image.fromarray(upscale_array(net, np.asarray(rgb)))
+    out = Image.fromarray(up(np.asarray(rgb)))
     with Image.open(src) as original:
         has_alpha = original.mode in ("RGBA", "LA", "PA") or "transparency" in original.info
         alpha = original.convert("RGBA").getchannel("A") if has_alpha else None

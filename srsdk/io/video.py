@@ -1,0 +1,161 @@
+"""Video in, video out, through PyAV: decode, upscale, encode; audio and subtitles copied.
+
+The output has the input's frame rate and time base, every audio and subtitle stream
+copied packet for packet (no re-encoding), and the rotation metadata kept. Frames are
+encoded as yuv420p, which needs even sizes: an odd output width or height is padded by
+one pixel (the last row or column repeated). The file is written under a temporary name
+and renamed into place only when complete. Packets that do not decode are counted and
+reported, and the run goes on with the rest.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import sys
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from srsdk.errors import InputError
+from srsdk.io.atomic import atomic_output
+
+VIDEO_SUFFIXES = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm", ".avi": "avi"}
+CODECS = {"h264": "libx264", "h265": "libx265", "hevc": "libx265"}
+
+
+def is_video(path: Path) -> bool:
+    return path.suffix.lower() in VIDEO_SUFFIXES
+
+
+def _av() -> Any:
+    try:
+        import av
+    except ImportError as e:
+        raise InputError("videos need PyAV: pip install 'srsdk[video]'") from e
+    return av
+
+
+@dataclasses.dataclass
+class VideoReport:
+    """What :func:`upscale_video` did."""
+
+    frames: int
+    size: tuple[int, int]
+    """Output (width, height) as encoded."""
+    copied_streams: int
+    undecodable_packets: int
+
+
+@dataclasses.dataclass
+class _Tally:
+    frames: int = 0
+    size: tuple[int, int] = (0, 0)
+    bad: int = 0
+    end: Fraction | None = None
+    """With max_frames: the time the last kept frame ends; later packets are dropped."""
+
+
+def _even(frame: np.ndarray) -> np.ndarray:
+    h, w = frame.shape[:2]
+    if h % 2 == 0 and w % 2 == 0:
+        return frame
+    return np.pad(frame, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
+
+
+def upscale_video(
+    src: Path,
+    dst: Path,
+    upscaler: Any,
+    *,
+    codec: str = "h264",
+    crf: int = 18,
+    max_frames: int | None = None,
+    progress: bool = False,
+) -> VideoReport:
+    """Upscale every frame (or the first ``max_frames``) of ``src`` into ``dst``."""
+    av = _av()
+    from tqdm import tqdm
+
+    if dst.suffix.lower() not in VIDEO_SUFFIXES:
+        raise InputError(f"unsupported output container {dst.suffix!r}; use one of {', '.join(VIDEO_SUFFIXES)}")
+    encoder = CODECS.get(codec, codec)
+    if encoder not in av.codecs_available:
+        raise InputError(f"codec {codec!r} is not available in this PyAV build (try h264 or h265)")
+    try:
+        source = av.open(str(src))
+    except (av.error.FFmpegError, OSError) as e:
+        raise InputError(f"{src}: cannot open as a video ({e})") from e
+    with source:
+        if not source.streams.video:
+            raise InputError(f"{src}: has no video stream")
+        video = source.streams.video[0]
+        video.thread_type = "AUTO"
+        others = [s for s in source.streams if s.type in ("audio", "subtitle")]
+        total = video.frames or None
+        if max_frames is not None:
+            total = min(total or max_frames, max_frames)
+        with atomic_output(dst) as tmp, av.open(str(tmp), "w", format=VIDEO_SUFFIXES[dst.suffix.lower()]) as sink:
+            rate = video.average_rate or video.guessed_rate or Fraction(25)
+            out = sink.add_stream(encoder, rate=rate)
+            out.pix_fmt = "yuv420p"
+            out.time_base = video.time_base
+            out.options = {"crf": str(crf), "preset": "medium"}
+            for key in ("rotate",):
+                if key in video.metadata:
+                    out.metadata[key] = video.metadata[key]
+            copies = {s.index: sink.add_stream_from_template(s) for s in others}
+            timing: collections.deque[tuple[int | None, Any]] = collections.deque()
+            state = _Tally()
+            bar = tqdm(total=total, unit="frame", disable=not progress, desc=src.name, file=sys.stderr)
+
+            def encode(result: np.ndarray) -> None:
+                result = _even(result)
+                if state.size == (0, 0):
+                    out.height, out.width = result.shape[:2]
+                    state.size = (out.width, out.height)
+                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(result), format="rgb24")
+                frame.pts, frame.time_base = timing.popleft()
+                for packet in out.encode(frame):
+                    sink.mux(packet)
+                state.frames += 1
+                bar.update(1)
+
+            decoded = 0
+            for packet in source.demux(video, *others):
+                if packet.stream.index != video.index:
+                    end = state.end
+                    if end is not None and packet.pts is not None and packet.pts * packet.time_base > end:
+                        break  # past the last frame kept: the rest of the file is not needed
+                    if packet.dts is not None:
+                        packet.stream = copies[packet.stream.index]
+                        sink.mux(packet)
+                    continue
+                if max_frames is not None and decoded >= max_frames:
+                    if not others:
+                        break
+                    continue  # keep demuxing: other streams up to the last frame's time still copy
+                try:
+                    frames = packet.decode()
+                except av.error.FFmpegError:
+                    state.bad += 1
+                    continue
+                for frame in frames:
+                    if max_frames is not None and decoded >= max_frames:
+                        break
+                    decoded += 1
+                    timing.append((frame.pts, frame.time_base))
+                    if max_frames is not None and decoded == max_frames and frame.pts is not None:
+                        state.end = (frame.pts + (frame.duration or 0)) * frame.time_base
+                    for result in upscaler.process(frame.to_ndarray(format="rgb24")):
+                        encode(result)
+            for result in upscaler.flush():
+                encode(result)
+            bar.close()
+            if state.frames == 0:
+                raise InputError(f"{src}: no frame could be decoded")
+            for packet in out.encode(None):
+                sink.mux(packet)
+    return VideoReport(state.frames, state.size, len(others), state.bad)

@@ -1,0 +1,133 @@
+"""Videos through `srsdk upscale`, read back with PyAV (first frames of the shared clips)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from srsdk.cli.main import main
+from srsdk.errors import InputError
+from srsdk.io.video import upscale_video
+from srsdk.upscaler import Upscaler
+
+av = pytest.importorskip("av")
+
+
+def _streams(path: Path) -> dict[str, object]:
+    with av.open(str(path)) as c:
+        v = c.streams.video[0]
+        info = {
+            "frames": sum(1 for _ in c.decode(video=0)),
+            "size": (v.width, v.height),
+            "rate": v.average_rate,
+            "codec": v.codec_context.name,
+            "audio": [(a.codec_context.name, a.rate) for a in c.streams.audio],
+        }
+    return info
+
+
+@pytest.mark.shared
+def test_video_keeps_rate_audio_and_frame_count(videos: Path, tmp_path: Path) -> None:
+    src, dst = videos / "car-detection.mp4", tmp_path / "car_x2.mp4"
+    assert main(["upscale", str(src), str(dst), "--frames", "30", "--device", "cpu"]) == 0
+    got, original = _streams(dst), _streams(src)
+    assert got["frames"] == 30 and got["size"] == (1536, 864) and got["codec"] == "h264"
+    assert got["rate"] == original["rate"] == 12.5
+    assert got["audio"] == [("aac", 48000)]
+    with av.open(str(dst)) as c:  # the audio was copied, not re-encoded, and trimmed to the 30 frames
+        seconds = sum(p.duration for p in c.demux(c.streams.audio[0]) if p.size) * c.streams.audio[0].time_base
+    assert 30 / 12.5 - 0.1 <= seconds <= 30 / 12.5 + 0.1
+    with av.open(str(src)) as c:
+        first = next(c.decode(video=0)).to_ndarray(format="rgb24")
+    with av.open(str(dst)) as c:
+        decoded = next(c.decode(video=0)).to_ndarray(format="rgb24").astype(np.int16)
+    with Upscaler(scale=2, device="cpu") as up:
+        expected = up(first).astype(np.int16)
+    assert np.abs(decoded - expected).mean() < 3  # H.264 at CRF 18 on top of the network's output
+
+
+@pytest.mark.shared
+def test_matroska_without_audio_and_odd_x3_sizes(videos: Path, tmp_path: Path) -> None:
+    src = videos / "book.mkv"
+    with av.open(str(src)) as c:
+        frame = next(c.decode(video=0)).to_ndarray(format="rgb24")
+    odd = tmp_path / "odd.mkv"  # re-encode 3 frames at an odd size first
+    with av.open(str(odd), "w") as c:
+        s = c.add_stream("libx264", rate=30)
+        s.width, s.height, s.pix_fmt = 213, 159, "yuv444p"
+        for _ in range(3):
+            for p in s.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame[:159, :213]), format="rgb24")):
+                c.mux(p)
+        for p in s.encode(None):
+            c.mux(p)
+    dst = tmp_path / "odd_x3.mkv"
+    with Upscaler(scale=3, device="cpu") as up:
+        report = upscale_video(odd, dst, up)
+    assert (report.frames, report.size, report.copied_streams) == (3, (640, 478), 0)  # 639x477 padded to even
+    assert _streams(dst)["frames"] == 3
+
+
+@pytest.mark.shared
+def test_a_failing_run_leaves_nothing_at_the_target(videos: Path, tmp_path: Path) -> None:
+    class Failing(Upscaler):
+        seen = 0
+
+        def process(self, frame):  # type: ignore[no-untyped-def]
+            Failing.seen += 1
+            if Failing.seen == 4:
+                raise KeyboardInterrupt
+            return super().process(frame)
+
+    dst = tmp_path / "out.mp4"
+    with Failing(scale=2, device="cpu") as up, pytest.raises(KeyboardInterrupt):
+        upscale_video(videos / "bottle-detection.mp4", dst, up, max_frames=10)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.shared
+def test_truncated_and_garbage_inputs(videos: Path, tmp_path: Path) -> None:
+    data = (videos / "book.mkv").read_bytes()
+    truncated = tmp_path / "truncated.mkv"
+    truncated.write_bytes(data[: len(data) // 3])
+    dst = tmp_path / "out.mkv"
+    with Upscaler(scale=2, device="cpu") as up:
+        report = upscale_video(truncated, dst, up, max_frames=200)
+        assert 0 < report.frames < 110  # the frames that decoded, no more
+        garbage = tmp_path / "garbage.mp4"
+        garbage.write_bytes(b"\x00" * 4096)
+        with pytest.raises(InputError, match="cannot open as a video"):
+            upscale_video(garbage, tmp_path / "g.mp4", up)
+        with pytest.raises(InputError, match="codec 'nosuchcodec' is not available"):
+            upscale_video(truncated, tmp_path / "c.mp4", up, codec="nosuchcodec")
+        with pytest.raises(InputError, match=r"unsupported output container '\.gif'"):
+            upscale_video(truncated, tmp_path / "c.gif", up)
+        with pytest.raises(InputError, match="output folder does not exist"):
+            upscale_video(truncated, tmp_path / "missing" / "c.mp4", up)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["garbage.mp4", "out.mkv", "truncated.mkv"]
+
+
+@pytest.mark.shared
+def test_raw_pipe_mode_with_a_real_producer(videos: Path) -> None:
+    producer = (
+        "import av, sys\n"
+        f"c = av.open({str(videos / 'bottle-detection.mp4')!r})\n"
+        "for i, f in enumerate(c.decode(video=0)):\n"
+        "    if i == 4: break\n"
+        "    sys.stdout.buffer.write(f.reformat(width=160, height=90).to_ndarray(format='rgb24').tobytes())\n"
+    )
+    frames = subprocess.run([sys.executable, "-c", producer], capture_output=True, check=True).stdout
+    assert len(frames) == 4 * 160 * 90 * 3
+    done = subprocess.run([sys.executable, "-m", "srsdk", "upscale", "-", "-", "--raw", "160x90", "--device", "cpu"],
+                          input=frames, capture_output=True, check=True)  # fmt: skip
+    assert len(done.stdout) == 4 * 320 * 180 * 3
+    first = np.frombuffer(done.stdout[: 320 * 180 * 3], np.uint8).reshape(180, 320, 3)
+    with Upscaler(scale=2, device="cpu") as up:
+        expected = up(np.frombuffer(frames[: 160 * 90 * 3], np.uint8).reshape(90, 160, 3))
+    np.testing.assert_array_equal(first, expected)
+    broken = subprocess.run([sys.executable, "-m", "srsdk", "upscale", "-", "-", "--raw", "160x90"],
+                            input=frames[:1000], capture_output=True, check=False)  # fmt: skip
+    assert broken.returncode == 1 and b"stdin ended inside a frame" in broken.stderr
