@@ -57,3 +57,18 @@ def test_engine_latency_benchmark_times_an_engine_against_eager(tmp_path: Path) 
     result = json.loads(out.read_text())
     assert result["backend"] == "torchscript" and result["input"] == [32, 48]
     assert result["engine_fps"] > 0 and result["quality"]["passed"]
+
+
+def test_upscaler_benchmark_reports_its_overhead(tmp_path: Path) -> None:
+    out = tmp_path / "upscaler.json"
+    assert _script("upscaler").main(["--size", "64x48", "--frames", "2", "--repeats", "2", "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["overhead_ratio"] > 0 and result["upscaler_stream"]["frames"] == 2
+    assert set(result["timings"]) == {"bare_engine", "upscaler_call"}
+
+
+def test_soak_benchmark_samples_resident_memory(tmp_path: Path) -> None:
+    out = tmp_path / "soak.json"
+    assert _script("soak").main(["--frames", "30", "--warmup", "10", "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["frames"] == 30 and result["rss_mb_after_warmup"] > 0 and len(result["samples"]) == 2

@@ -1,0 +1,90 @@
+"""The Upscaler's overhead over its bare engine, on the same frames in one run.
+
+    python benchmarks/upscaler.py --json benchmarks/results/upscaler-cpu.json
+
+Frames: the first ``--frames`` frames of ``car-detection.mp4`` resized to ``--size``
+(960x540 by default; see backends.py). Timed, per frame:
+
+* ``bare_engine``: the engine the Upscaler runs (ONNX Runtime on CPU), called on
+  pre-converted ``1x3xHxW`` float tensors: the network alone;
+* ``upscaler_call``: ``Upscaler(frame)`` from a uint8 HxWx3 frame to a uint8 frame
+  (conversion, pack, network, blend, rounding);
+* ``upscaler_stream``: ``Upscaler.stream`` over the frames, time per frame.
+
+``overhead_ratio`` = upscaler_call / bare_engine (median per-frame latency); latency
+percentiles p50/p95/p99 are reported for each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _timing import environment
+from backends import load_frames
+
+from srsdk.upscaler import Upscaler
+
+
+def _percentiles(samples_ms: list[float]) -> dict[str, float]:
+    p50, p95, p99 = np.percentile(samples_ms, [50, 95, 99])
+    return {"p50_ms": float(p50), "p95_ms": float(p95), "p99_ms": float(p99), "fps": 1e3 / float(p50),
+            "runs": len(samples_ms)}  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--json", type=Path)
+    parser.add_argument("--size", default="960x540", help="input frame WxH")
+    parser.add_argument("--frames", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=20, help="timed frames per contender")
+    args = parser.parse_args(argv)
+    width, height = (int(v) for v in args.size.split("x"))
+    frames, source = load_frames(args.frames, width, height)
+    tensors = [torch.from_numpy(f.copy()).permute(2, 0, 1)[None].float().div(255) for f in frames]
+    with Upscaler(scale=2, device="cpu") as up:
+        engine = up._runner
+        timed: dict[str, list[float]] = {"bare_engine": [], "upscaler_call": []}
+        for name, run in (("bare_engine", lambda i: engine(tensors[i % len(tensors)])),
+                          ("upscaler_call", lambda i: up(frames[i % len(frames)]))):  # fmt: skip
+            for i in range(2):
+                run(i)  # warm-up
+            for i in range(args.repeats):
+                t0 = time.perf_counter()
+                run(i)
+                timed[name].append((time.perf_counter() - t0) * 1e3)
+        sequence = [frames[i % len(frames)] for i in range(args.repeats)]
+        t0 = time.perf_counter()
+        count = sum(1 for _ in up.stream(iter(sequence)))
+        stream_ms = (time.perf_counter() - t0) * 1e3 / count
+        runner = type(engine).__name__ + (f" ({engine.engine.backend.value})" if hasattr(engine, "engine") else "")
+    results = {name: _percentiles(samples) for name, samples in timed.items()}
+    result = {
+        "benchmark": "upscaler",
+        "device": "cpu",
+        "runner": runner,
+        "frames": source,
+        "input": [height, width],
+        "scale": 2,
+        "timings": results,
+        "upscaler_stream": {"mean_ms_per_frame": stream_ms, "fps": 1e3 / stream_ms, "frames": count},
+        "overhead_ratio": results["upscaler_call"]["p50_ms"] / results["bare_engine"]["p50_ms"],
+        "environment": environment(),
+    }
+    text = json.dumps(result, indent=2)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(text + "\n")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
