@@ -127,7 +127,8 @@ def test_train_refuses_a_missing_folder(tmp_path: Path, capsys) -> None:  # type
 def test_demo_writes_the_result_and_the_comparison(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     from srsdk.cli.demo import SHIPPED_PHOTO
 
-    assert main(["demo", "--image", str(SHIPPED_PHOTO), "--output", str(tmp_path), "--device", "cpu"]) == 0
+    argv = ["demo", "--image", str(SHIPPED_PHOTO), "--output", str(tmp_path), "--device", "cpu", "--video-frames", "0"]
+    assert main(argv) == 0
     out = capsys.readouterr().out
     assert "PSNR-Y:     srsdk" in out
     names = sorted(p.name for p in tmp_path.iterdir())
@@ -176,3 +177,42 @@ def test_eval_checks_every_folder_before_it_starts(tmp_path: Path, capsys) -> No
     assert main(["eval", str(good), str(tmp_path / "empty")]) == 1
     captured = capsys.readouterr()
     assert captured.out == "" and "no images in" in captured.err
+
+
+@pytest.mark.shared
+def test_demo_also_upscales_the_first_frames_of_the_clip_with_audio(tmp_path: Path, videos: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    pytest.importorskip("av")
+    from srsdk.cli import demo
+
+    demo.SHARED_CLIP = videos / "car-detection.mp4"
+    assert main(["demo", "--output", str(tmp_path), "--device", "cpu", "--video-frames", "3"]) == 0
+    assert "first 3 frames" in capsys.readouterr().out
+    assert (tmp_path / "car-detection_x2.mp4").stat().st_size > 0
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["-", "out.png", "--raw", "10x10"], "raw pipe mode is `srsdk upscale - - --raw WxH`"),
+        (["-", "-"], "raw pipe mode is `srsdk upscale - - --raw WxH`"),
+        (["-", "-", "--raw", "0x10"], "sizes must be at least 1x1"),
+        (["-", "-", "--raw", "wide"], "expected a size as HxW"),
+        (["{video}", "out.png"], "INPUT is a video, so OUTPUT must be one too"),
+        (["{photo}", "out.mp4"], "OUTPUT is a video but INPUT is not a video file"),
+        (["{video}", "{video}"], "OUTPUT is the INPUT video; refusing to overwrite it"),
+        (["{video}", "/proc/out.mp4", "--frames", "1"], "cannot write in /proc"),
+        (["{video}", "out.mp4", "--frames", "0"], "--frames must be >= 1, got 0"),
+        (["{video}", "out.mp4", "--codec", "nosuch", "--frames", "1"], "codec 'nosuch' is not available"),
+    ],
+)
+def test_upscale_video_and_pipe_misuse_is_one_line(tmp_path: Path, videos: Path, argv: list[str], message: str) -> None:
+    pytest.importorskip("av")
+    video = tmp_path / "clip.mp4"
+    video.write_bytes((videos / "bottle-detection.mp4").read_bytes())
+    photo = _photo(tmp_path / "photo.png")
+    args = [a.format(video=video, photo=photo) for a in argv]
+    args = [str(tmp_path / a) if a in ("out.png", "out.mp4") else a for a in args]
+    done = _run("upscale", *args, "--device", "cpu")
+    assert done.returncode == 1
+    assert done.stderr.count("\n") == 1 and message in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "out.mp4").exists() and not (tmp_path / "out.png").exists()
