@@ -68,6 +68,11 @@ gpu-check: gpu-install
 	  --quality-set $(GPU_DATA)/eval/set5 -o $(OUT)/engines/x$$s-fp16.ts > $(OUT)/build-x$$s-fp16.json || exit; done
 	$(GPU_PY) benchmarks/engine_latency.py --engine $(OUT)/engines/x2-fp16.ts --size 1920x1080 \
 	  --json $(OUT)/engine-latency-x2-fp16.json
+	$(GPU_PY) -m srsdk bench --device cuda --sizes 960x540,1920x1080 --frames 50 --json $(OUT)/bench-gpu-eager-fp16.json
+	$(GPU_PY) -m srsdk bench --device cuda --sizes 960x540,1920x1080 --frames 50 --cuda-graphs \
+	  --json $(OUT)/bench-gpu-eager-fp16-graphs.json --plot $(OUT)/bench-gpu.png
+	$(GPU_PY) -m srsdk bench --device cuda --engine $(OUT)/engines/x2-fp16.ts --sizes 960x540,1920x1080 \
+	  --frames 50 --json $(OUT)/bench-gpu-torchscript-fp16.json
 
 gpu-train: gpu-install
 	$(GPU_TRAIN) --scale 2 -o $(OUT)/x2-multi > $(OUT)/x2-multi.log 2>&1 & \

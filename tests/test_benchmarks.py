@@ -72,3 +72,35 @@ def test_soak_benchmark_samples_resident_memory(tmp_path: Path) -> None:
     assert _script("soak").main(["--frames", "30", "--warmup", "10", "--json", str(out)]) == 0
     result = json.loads(out.read_text())
     assert result["frames"] == 30 and result["rss_mb_after_warmup"] > 0 and len(result["samples"]) == 2
+
+
+def test_srsdk_bench_json_schema_and_plot(tmp_path: Path) -> None:
+    from srsdk.cli.main import main
+
+    out, png = tmp_path / "bench.json", tmp_path / "bench.png"
+    argv = ["bench", "--sizes", "64x48,96x64", "--frames", "2", "--device", "cpu", "--json", str(out), "--plot", str(png)]
+    assert main(argv) == 0
+    result = json.loads(out.read_text())
+    assert set(result["sizes"]) == {"64x48", "96x64"} and result["precision"] == "fp32"
+    for entry in result["sizes"].values():
+        for key in ("bare_engine", "upscaler", "bicubic"):
+            assert {"p50_ms", "p95_ms", "p99_ms", "fps", "runs"} <= set(entry[key]) and entry[key]["runs"] == 2
+        assert entry["stream"]["frames"] == 2
+        assert 0 < entry["roofline"]["bare_engine_fraction_of_bound"] < 1
+    assert result["peaks"]["flops_per_s"] > 1e9 and result["environment"]["torch"]
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_roofline_counts_the_executed_network() -> None:
+    from srsdk import roofline
+    from srsdk.model import Architecture, DeployNet, cost
+
+    net = DeployNet(arch=Architecture(scale=2))
+    found = roofline.layers(net, 20, 30, bytes_per_element=2)
+    # cost() counts the deconvolution as a transposed convolution (3,072 MACs / LR px at x2);
+    # it executes as a 3x3 convolution (6,912), and the bicubic skip adds 3 * 4 * 25.
+    assert sum(layer.macs for layer in found) == (cost(net).macs_per_lr_pixel - 3072 + 6912 + 300) * 600
+    assert roofline.gpu_peaks("NVIDIA H100 80GB HBM3") == roofline.GPU_PEAKS["H100 SXM"]
+    assert roofline.gpu_peaks("NVIDIA H100 PCIe") == roofline.GPU_PEAKS["H100 PCIe"]
+    assert roofline.gpu_peaks("NVIDIA H200") == roofline.GPU_PEAKS["H200"]
+    assert roofline.gpu_peaks("NVIDIA GeForce RTX 4090") is None

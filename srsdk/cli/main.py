@@ -18,6 +18,7 @@ COMMANDS = {
     "demo": "srsdk.cli.demo",
     "info": "srsdk.cli.info",
     "build-engine": "srsdk.cli.build_engine",
+    "bench": "srsdk.cli.bench",
 }
 
 

@@ -1,0 +1,73 @@
+"""Benchmark srsdk: per-frame latency (p50/p95/p99) and fps of the bare engine on device
+tensors, of the Upscaler from host uint8 frames to host uint8 frames, and of the Upscaler
+streaming; bicubic on the same device as the floor, a roofline bound as the ceiling.
+
+Without --engine, the network runs as the Upscaler would run it here (ONNX Runtime on CPU,
+FP16 eager on CUDA), or on --backend/--precision (built with srsdk-build-engine's code).
+The JSON records the machine, GPU, driver/CUDA, torch, srsdk version and git commit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--engine", type=Path, help="a built engine (default: the Upscaler's choice)")
+    parser.add_argument("--scale", type=int, default=2, choices=(2, 3, 4))
+    parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "fp16"))
+    parser.add_argument("--backend", choices=("torchscript", "onnx", "tensorrt"), help="build this engine first")
+    parser.add_argument("--sizes", default="640x360,960x540,1280x720,1920x1080", help="input sizes WxH,...")
+    parser.add_argument("--frames", type=int, default=20, metavar="N", help="timed frames per measurement")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+    parser.add_argument("--cuda-graphs", action="store_true", help="Upscaler(cuda_graphs=True) (CUDA)")
+    parser.add_argument("--json", type=Path, metavar="OUT", help="also write the results here")
+    parser.add_argument("--plot", type=Path, metavar="OUT.png", help="latency against frame size (matplotlib)")
+
+
+def _sizes(text: str) -> list[tuple[int, int]]:
+    from srsdk.engine.config import parse_size
+
+    return [parse_size(part.strip()) for part in text.split(",") if part.strip()]  # WxH read as (W, H)
+
+
+def run(args: argparse.Namespace) -> int:
+    from srsdk.bench import bench, environment, plot
+    from srsdk.errors import InputError
+    from srsdk.upscaler import Upscaler, engine_cache
+
+    sizes = _sizes(args.sizes)
+    if not sizes:
+        raise InputError("--sizes: expected at least one WxH")
+    if args.frames < 1:
+        raise InputError(f"--frames must be >= 1, got {args.frames}")
+    for path in (args.json, args.plot):
+        if path is not None and not path.parent.is_dir():
+            raise InputError(f"output folder does not exist: {path.parent}")
+    engine = args.engine
+    if engine is None and args.backend is not None:
+        from srsdk.engine import BuildConfig, ShapeProfile, build_engine
+
+        largest = (max(h for _, h in sizes), max(w for w, _ in sizes))
+        precision = "fp32" if args.precision == "auto" else args.precision
+        profile = ShapeProfile(min=(1, 1), opt=largest, max=largest)
+        config = BuildConfig(scale=args.scale, precision=precision, backend=args.backend, profile=profile,  # type: ignore[arg-type]
+                             directory=engine_cache())  # fmt: skip
+        engine = build_engine(config, log=lambda line: print(f"srsdk: {line}", file=sys.stderr)).path
+    options = {"engine": engine, "device": args.device, "precision": args.precision, "cuda_graphs": args.cuda_graphs}
+    with Upscaler(scale=args.scale, **options) as up:
+        result = bench(up, sizes, frames=args.frames, log=lambda line: print(f"srsdk: {line}", file=sys.stderr))
+    result = {"benchmark": "srsdk bench", "engine": str(engine) if engine else None, "cuda_graphs": args.cuda_graphs, **result,
+              "environment": environment()}  # fmt: skip
+    text = json.dumps(result, indent=2)
+    if args.json:
+        from srsdk.io.atomic import write_text
+
+        write_text(args.json, text + "\n")
+    if args.plot:
+        plot(result, args.plot)
+    print(text)
+    return 0
