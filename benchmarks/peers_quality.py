@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _timing import environment  # noqa: E402
-from backends import PEERS, SHARED  # noqa: E402
+from _timing import environment
+from backends import PEERS, SHARED
 
-from srsdk.evaluate import evaluate  # noqa: E402
+from srsdk.evaluate import evaluate
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -104,3 +104,7 @@ def test_roofline_counts_the_executed_network() -> None:
     assert roofline.gpu_peaks("NVIDIA H100 PCIe") == roofline.GPU_PEAKS["H100 PCIe"]
     assert roofline.gpu_peaks("NVIDIA H200") == roofline.GPU_PEAKS["H200"]
     assert roofline.gpu_peaks("NVIDIA GeForce RTX 4090") is None
+
+
+def test_results_md_and_the_readme_table_match_the_committed_json() -> None:
+    assert _script("results_md").main(["--check"]) == 0
