@@ -96,16 +96,16 @@ def results_md() -> str:
             parts.append(f"| {name} | {t['median_ms']:.0f} | {t['fps']:.2f} | {t['speedup_vs_eager']:.2f}x |")
     if (u := load("upscaler-cpu.json")) is not None:
         parts += ["\n## Upscaler overhead, CPU (`upscaler-cpu.json`)\n", f"`{COMMANDS['upscaler-cpu.json']}`\n",
-                  f"overhead_ratio = {u['overhead_ratio']:.3f} (Upscaler {u['timings']['upscaler_call']['p50_ms']:.0f} ms vs "
-                  f"bare engine {u['timings']['bare_engine']['p50_ms']:.0f} ms p50, {u['input'][1]}x{u['input'][0]}).\n"]  # fmt: skip
+                  (f"overhead_ratio = {u['overhead_ratio']:.3f} (Upscaler {u['timings']['upscaler_call']['p50_ms']:.0f} ms vs "
+                  f"bare engine {u['timings']['bare_engine']['p50_ms']:.0f} ms p50, {u['input'][1]}x{u['input'][0]}).\n")]  # fmt: skip
     if (s := load("soak-cpu.json")) is not None:
         parts += ["\n## Soak (`soak-cpu.json`)\n", f"`{COMMANDS['soak-cpu.json']}`\n",
-                  f"{s['frames']} frames of 48x64 in {s['seconds']:.0f} s; RSS {s['rss_mb_after_warmup']:.1f} MB after warm-up, "
-                  f"{s['rss_mb_last']:.1f} MB at the end ({100 * s['rss_growth']:+.2f} %).\n"]  # fmt: skip
+                  (f"{s['frames']} frames of 48x64 in {s['seconds']:.0f} s; RSS {s['rss_mb_after_warmup']:.1f} MB after warm-up, "
+                  f"{s['rss_mb_last']:.1f} MB at the end ({100 * s['rss_growth']:+.2f} %).\n")]  # fmt: skip
     if (t := load("tiling-cpu.json")) is not None:
         parts += ["\n## Tiling kernels (`tiling-cpu.json`)\n", f"`{COMMANDS['tiling-cpu.json']}`\n",
-                  f"pack + blend {t['pack_blend_ms']:.1f} ms for {t['frame'][1]}x{t['frame'][0]} x{t['scale']} in {t['tiles']} tiles; "
-                  f"{t['pack_blend_speedup_vs_torch']:.1f}x the torch reference; {t['pack_blend_vs_memcpy']:.2f}x the copy floor.\n"]  # fmt: skip
+                  (f"pack + blend {t['pack_blend_ms']:.1f} ms for {t['frame'][1]}x{t['frame'][0]} x{t['scale']} in {t['tiles']} tiles; "
+                  f"{t['pack_blend_speedup_vs_torch']:.1f}x the torch reference; {t['pack_blend_vs_memcpy']:.2f}x the copy floor.\n")]  # fmt: skip
     parts += ["\n## GPU\n", "No GPU result is committed yet: `make gpu-check` (see `README.md`) has not had a GPU to run on.\n"
               if not any(RESULTS.glob("*gpu*.json")) else "See the `*gpu*.json` files.\n"]  # fmt: skip
     return "\n".join(parts)
