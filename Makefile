@@ -71,8 +71,12 @@ gpu-check: gpu-install
 	$(GPU_PY) -m srsdk bench --device cuda --sizes 960x540,1920x1080 --frames 50 --json $(OUT)/bench-gpu-eager-fp16.json
 	$(GPU_PY) -m srsdk bench --device cuda --sizes 960x540,1920x1080 --frames 50 --cuda-graphs \
 	  --json $(OUT)/bench-gpu-eager-fp16-graphs.json --plot $(OUT)/bench-gpu.png
+	$(GPU_PY) -m srsdk bench --device cuda --precision fp32 --sizes 960x540,1920x1080 --frames 50 \
+	  --json $(OUT)/bench-gpu-eager-fp32.json
 	$(GPU_PY) -m srsdk bench --device cuda --engine $(OUT)/engines/x2-fp16.ts --sizes 960x540,1920x1080 \
 	  --frames 50 --json $(OUT)/bench-gpu-torchscript-fp16.json
+	$(GPU_PY) -m srsdk bench --device cuda --engine $(OUT)/engines/x2-fp16.ts --sizes 960x540,1920x1080 \
+	  --frames 50 --cuda-graphs --json $(OUT)/bench-gpu-x2.json
 
 gpu-train: gpu-install
 	$(GPU_TRAIN) --scale 2 -o $(OUT)/x2-multi > $(OUT)/x2-multi.log 2>&1 & \
