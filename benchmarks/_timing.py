@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import statistics
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from srsdk.bench import environment
 from srsdk.bench import samples as bench_samples
 
-__all__ = ["environment", "timeit"]
+__all__ = ["environment", "report", "timeit"]
 
 
 def timeit(run: Callable[[], object], *, repeats: int, warmup: int = 2, cuda: bool = False) -> dict[str, float]:
@@ -21,3 +24,13 @@ def timeit(run: Callable[[], object], *, repeats: int, warmup: int = 2, cuda: bo
     samples = bench_samples(run, repeats, cuda=cuda, warmup=warmup)
     q = np.percentile(samples, [25, 75])
     return {"median_ms": statistics.median(samples), "p25_ms": float(q[0]), "p75_ms": float(q[1]), "runs": repeats}
+
+
+def report(result: dict[str, Any], path: Path | None) -> int:
+    """Add the environment, print the JSON, and write it to ``path`` when given."""
+    text = json.dumps({**result, "environment": environment()}, indent=2)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text + "\n")
+    print(text)
+    return 0

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
 import sys
 import tempfile
 from pathlib import Path
@@ -33,7 +32,7 @@ import torch
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _timing import environment, timeit
+from _timing import report, timeit
 
 from srsdk.engine import BuildConfig, ShapeProfile, build_engine, load_engine
 from srsdk.inference import upscale_array
@@ -114,14 +113,8 @@ def main(argv: list[str] | None = None) -> int:
         "timings": timed,
         "fastest_srsdk_backend": fastest,
         "notes": notes,
-        "environment": environment(),
     }
-    text = json.dumps(output, indent=2)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(text + "\n")
-    print(text)
-    return 0
+    return report(output, args.json)
 
 
 def _run(upscale, next_frame):  # type: ignore[no-untyped-def]

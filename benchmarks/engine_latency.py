@@ -10,14 +10,13 @@ eager network runs on the same input in the same process as the baseline.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _timing import environment, timeit
+from _timing import report, timeit
 
 from srsdk.engine import load_engine
 from srsdk.pretrained import load_pretrained
@@ -53,13 +52,8 @@ def main(argv: list[str] | None = None) -> int:
         "engine_fps": 1e3 / timed["engine"]["median_ms"],
         "speedup_vs_eager_fp32": timed["eager_fp32"]["median_ms"] / timed["engine"]["median_ms"],
         "quality": engine.manifest["quality"],
-        "environment": environment(),
     }
-    text = json.dumps(result, indent=2)
-    if args.json:
-        args.json.write_text(text + "\n")
-    print(text)
-    return 0
+    return report(result, args.json)
 
 
 if __name__ == "__main__":

@@ -10,14 +10,12 @@ luma with their network and chroma bicubically (that is how ``cv2.dnn_superres``
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _timing import environment
 from backends import PEERS, SHARED
 
 from srsdk.evaluate import evaluate
@@ -44,12 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         report = evaluate(folders, scale=args.scale, upscale=upscale)
         result["models"][f"opencv_{name}"] = report.datasets  # type: ignore[index]
         print(name, {k: v["psnr_y"] for k, v in report.datasets.items()}, file=sys.stderr)
-    result["environment"] = environment()
-    text = json.dumps(result, indent=2)
-    if args.json:
-        args.json.write_text(text + "\n")
-    print(text)
-    return 0
+    return report(result, args.json)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ Not part of ``make test`` (it takes minutes); run by hand, the JSON is committed
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from collections.abc import Iterator
@@ -21,7 +20,7 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _timing import environment
+from _timing import report
 
 from srsdk.upscaler import Upscaler
 
@@ -67,14 +66,8 @@ def main(argv: list[str] | None = None) -> int:
         "rss_mb_max": max(m for _, m in samples),
         "rss_growth": (last - baseline) / baseline,
         "samples": samples,
-        "environment": environment(),
     }
-    text = json.dumps(result, indent=2)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(text + "\n")
-    print(text)
-    return 0
+    return report(result, args.json)
 
 
 if __name__ == "__main__":

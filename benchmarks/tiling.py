@@ -19,7 +19,6 @@ Reported, all in the same process on the same buffers:
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -27,7 +26,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _timing import environment, timeit
+from _timing import report, timeit
 
 from srsdk import tiling, tiling_torch
 from srsdk.model import receptive_radius
@@ -104,14 +103,8 @@ def main(argv: list[str] | None = None) -> int:
         "pack_blend_ms": native,
         "pack_blend_speedup_vs_torch": total("torch_pack", "torch_blend") / native,
         "pack_blend_vs_memcpy": native / total("memcpy_pack_bytes", "memcpy_blend_bytes"),
-        "environment": environment(),
     }
-    text = json.dumps(result, indent=2)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(text + "\n")
-    print(text)
-    return 0
+    return report(result, args.json)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ percentiles p50/p95/p99 are reported for each.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -27,7 +26,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _timing import environment
+from _timing import report
 from backends import load_frames
 
 from srsdk.upscaler import Upscaler
@@ -76,14 +75,8 @@ def main(argv: list[str] | None = None) -> int:
         "timings": results,
         "upscaler_stream": {"mean_ms_per_frame": stream_ms, "fps": 1e3 / stream_ms, "frames": count},
         "overhead_ratio": results["upscaler_call"]["p50_ms"] / results["bare_engine"]["p50_ms"],
-        "environment": environment(),
     }
-    text = json.dumps(result, indent=2)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(text + "\n")
-    print(text)
-    return 0
+    return report(result, args.json)
 
 
 if __name__ == "__main__":
