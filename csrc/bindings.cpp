@@ -8,6 +8,7 @@
 #include <sstream>
 #include <string>
 #include <tuple>
+#include <vector>
 
 #include "tiling.hpp"
 
@@ -36,7 +37,9 @@ std::string describe(const py::array& a) {
 
 srsdk::FloatType float_type(const py::array& a, const char* argument) {
     if (a.dtype().is(py::dtype::of<float>())) return srsdk::FloatType::f32;
-    if (a.dtype().kind() == 'f' && a.dtype().itemsize() == 2) return srsdk::FloatType::f16;
+    if (a.dtype().kind() == 'f' && a.dtype().itemsize() == 2 && a.dtype().byteorder() != '>') {
+        return srsdk::FloatType::f16;
+    }
     fail(argument, "float32 or float16", describe(a));
 }
 
@@ -54,38 +57,52 @@ void require_buffer(const py::array& a, const char* argument, std::initializer_l
     fail(argument, s.str(), describe(a) + (a.writeable() ? "" : " read-only"));
 }
 
-void require_origins(const Ints& origins, const char* argument, std::int64_t tile, std::int64_t size) {
-    for (py::ssize_t i = 0; i < origins.size(); ++i) {
-        const std::int64_t o = origins.at(i);
+// Copies, then checks: the kernels read only these private copies, so nothing the caller
+// owns can change between the check and the use (free-threaded Python included).
+std::vector<std::int32_t> copy_origins(const Ints& origins, const char* argument, std::int64_t tile, std::int64_t size) {
+    std::vector<std::int32_t> copy(origins.data(), origins.data() + origins.size());
+    for (const std::int64_t o : copy) {
         if (o < 0 || o + tile > size) {
             fail(argument, "tile origins in [0, " + std::to_string(size - tile) + "]", std::to_string(o));
         }
     }
+    return copy;
 }
 
-srsdk::BlendAxis blend_axis(const Table& table, const char* argument, std::int64_t size, std::int64_t grid,
-                            std::int64_t tile, bool crop) {
+struct AxisCopy {
+    std::vector<std::int32_t> offsets, index, local;
+    std::vector<float> weight;
+    srsdk::BlendAxis view(std::int64_t size) const {
+        return {offsets.data(), index.data(), local.data(), weight.data(), size};
+    }
+};
+
+AxisCopy blend_axis(const Table& table, const char* argument, std::int64_t size, std::int64_t grid,
+                    std::int64_t tile, bool crop) {
     const auto& [offsets, index, local, weight] = table;
     const std::string name(argument);
     if (offsets.ndim() != 1 || offsets.size() != size + 1) {
         fail(name + " offsets", std::to_string(size + 1) + " entries", std::to_string(offsets.size()));
     }
-    const std::int64_t count = index.size();
-    if (local.size() != count || weight.size() != count || offsets.at(0) != 0 || offsets.at(size) != count) {
+    AxisCopy c{{offsets.data(), offsets.data() + offsets.size()}, {index.data(), index.data() + index.size()},
+               {local.data(), local.data() + local.size()}, {weight.data(), weight.data() + weight.size()}};
+    const std::int64_t count = static_cast<std::int64_t>(c.index.size());
+    if (static_cast<std::int64_t>(c.local.size()) != count || static_cast<std::int64_t>(c.weight.size()) != count ||
+        c.offsets[0] != 0 || c.offsets[size] != count) {
         fail(name, "offsets from 0 to len(index) == len(local) == len(weight)", "inconsistent lengths");
     }
     for (std::int64_t i = 0; i < size; ++i) {
-        const std::int64_t n = offsets.at(i + 1) - offsets.at(i);
+        const std::int64_t n = c.offsets[i + 1] - c.offsets[i];
         if (crop ? n != 1 : n < 1) {
             fail(name + " offsets", crop ? "one source per pixel (crop)" : "at least one source per pixel",
                  std::to_string(n) + " at " + std::to_string(i));
         }
     }
     for (std::int64_t k = 0; k < count; ++k) {
-        if (index.at(k) < 0 || index.at(k) >= grid) fail(name + " index", "< " + std::to_string(grid), std::to_string(index.at(k)));
-        if (local.at(k) < 0 || local.at(k) >= tile) fail(name + " local", "< " + std::to_string(tile), std::to_string(local.at(k)));
+        if (c.index[k] < 0 || c.index[k] >= grid) fail(name + " index", "< " + std::to_string(grid), std::to_string(c.index[k]));
+        if (c.local[k] < 0 || c.local[k] >= tile) fail(name + " local", "< " + std::to_string(tile), std::to_string(c.local[k]));
     }
-    return {offsets.data(), index.data(), local.data(), weight.data(), size};
+    return c;
 }
 
 void pack(const py::array& frame, const Ints& ys, const Ints& xs, std::int64_t tile_h, std::int64_t tile_w,
@@ -98,13 +115,14 @@ void pack(const py::array& frame, const Ints& ys, const Ints& xs, std::int64_t t
         if (frame.strides(i) < 0) fail("frame", "non-negative strides", "stride " + std::to_string(frame.strides(i)));
     }
     if (tile_h < 1 || tile_w < 1) fail("tile", "at least 1 x 1", std::to_string(tile_h) + " x " + std::to_string(tile_w));
-    require_origins(ys, "ys", tile_h, frame.shape(0));
-    require_origins(xs, "xs", tile_w, frame.shape(1));
+    const std::vector<std::int32_t> y0 = copy_origins(ys, "ys", tile_h, frame.shape(0));
+    const std::vector<std::int32_t> x0 = copy_origins(xs, "xs", tile_w, frame.shape(1));
     const srsdk::FloatType type = float_type(out, "out");
-    require_buffer(out, "out", {ys.size() * xs.size(), 3, tile_h, tile_w}, true);
+    require_buffer(out, "out", {static_cast<py::ssize_t>(y0.size() * x0.size()), 3, tile_h, tile_w}, true);
     const srsdk::FrameView view{static_cast<const std::uint8_t*>(frame.data()), frame.shape(0), frame.shape(1),
                                 frame.strides(0), frame.strides(1), frame.strides(2)};
-    const srsdk::TileGrid grid{ys.data(), ys.size(), xs.data(), xs.size(), tile_h, tile_w};
+    const srsdk::TileGrid grid{y0.data(), static_cast<std::int64_t>(y0.size()), x0.data(),
+                               static_cast<std::int64_t>(x0.size()), tile_h, tile_w};
     void* data = out.mutable_data();
     // Safe without the GIL: every bound was checked above and the arrays outlive the call.
     py::gil_scoped_release release;
@@ -115,13 +133,19 @@ void blend(const py::array& batch, std::int64_t grid_rows, std::int64_t grid_col
            const Table& cols, bool crop, py::array out, int threads) {
     const srsdk::FloatType type = float_type(batch, "batch");
     if (batch.ndim() != 4) fail("batch", "N x 3 x TH x TW", describe(batch));
+    if (grid_rows < 1 || grid_cols < 1 || grid_rows > batch.shape(0) || grid_cols > batch.shape(0) ||
+        grid_rows * grid_cols != batch.shape(0)) {
+        fail("grid", std::to_string(batch.shape(0)) + " tiles in rows x cols",
+             std::to_string(grid_rows) + " x " + std::to_string(grid_cols));
+    }
     require_buffer(batch, "batch", {grid_rows * grid_cols, 3, batch.shape(2), batch.shape(3)}, false);
     const std::int64_t tile_h = batch.shape(2), tile_w = batch.shape(3);
     if (!out.dtype().is(py::dtype::of<std::uint8_t>())) fail("out", "uint8", describe(out));
     if (out.ndim() != 3) fail("out", "H x W x 3", describe(out));
     require_buffer(out, "out", {out.shape(0), out.shape(1), 3}, true);
-    const srsdk::BlendAxis ry = blend_axis(rows, "rows", out.shape(0), grid_rows, tile_h, crop);
-    const srsdk::BlendAxis rx = blend_axis(cols, "cols", out.shape(1), grid_cols, tile_w, crop);
+    const AxisCopy row_table = blend_axis(rows, "rows", out.shape(0), grid_rows, tile_h, crop);
+    const AxisCopy col_table = blend_axis(cols, "cols", out.shape(1), grid_cols, tile_w, crop);
+    const srsdk::BlendAxis ry = row_table.view(out.shape(0)), rx = col_table.view(out.shape(1));
     const void* data = batch.data();
     auto* target = static_cast<std::uint8_t*>(out.mutable_data());
     // Safe without the GIL: every index was checked above and the arrays outlive the call.

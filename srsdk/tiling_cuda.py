@@ -11,10 +11,12 @@ tensors.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
 import hashlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -117,25 +119,36 @@ def _functions(device_index: int) -> dict[str, Any]:
     _check(driver.cuInit(0), "cuInit")
     device = _check(driver.cuDeviceGet(device_index), "cuDeviceGet")
     context = _check(driver.cuDevicePrimaryCtxRetain(device), "cuDevicePrimaryCtxRetain")
-    _check(driver.cuCtxSetCurrent(context), "cuCtxSetCurrent")
-    module = _check(driver.cuModuleLoadData(image), "cuModuleLoadData")
-    functions = {name: _check(driver.cuModuleGetFunction(module, name.encode()), name) for name in KERNELS}
+    with _current(context):
+        module = _check(driver.cuModuleLoadData(image), "cuModuleLoadData")
+        functions = {name: _check(driver.cuModuleGetFunction(module, name.encode()), name) for name in KERNELS}
     return {"context": context, **functions}
+
+
+@contextlib.contextmanager
+def _current(context: Any) -> Iterator[None]:
+    """Make ``context`` current for the block, then restore the thread's previous one."""
+    driver, _ = _bindings()
+    _check(driver.cuCtxPushCurrent(context), "cuCtxPushCurrent")
+    try:
+        yield
+    finally:
+        driver.cuCtxPopCurrent()
 
 
 def _launch(name: str, device: torch.device, count: int, args: list[tuple[int, type]]) -> None:
     driver, _ = _bindings()
     index = device.index if device.index is not None else torch.cuda.current_device()
     function = _functions(index)
-    _check(driver.cuCtxSetCurrent(function["context"]), "cuCtxSetCurrent")  # this thread may be new
     stream = driver.CUstream(torch.cuda.current_stream(index).cuda_stream)
     values = tuple(value for value, _ in args)
     types = tuple(kind for _, kind in args)
     blocks = (count + BLOCK - 1) // BLOCK
-    _check(
-        driver.cuLaunchKernel(function[name], blocks, 1, 1, BLOCK, 1, 1, 0, stream, (values, types), 0),
-        f"launching {name}",
-    )
+    with _current(function["context"]):  # the thread's current context may be another device's, or none
+        _check(
+            driver.cuLaunchKernel(function[name], blocks, 1, 1, BLOCK, 1, 1, 0, stream, (values, types), 0),
+            f"launching {name}",
+        )
 
 
 def _pointer(tensor: torch.Tensor) -> tuple[int, type]:

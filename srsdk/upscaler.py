@@ -120,6 +120,8 @@ class Upscaler:
         if cuda_graphs and self._device.type != "cuda":
             raise InputError("cuda_graphs: needs a CUDA device")
         self._runner = self._select_runner(scale, engine, weights, precision)
+        if cuda_graphs and not isinstance(self._runner, _Eager):
+            raise InputError("cuda_graphs: only for the eager network (engine=None); engines are not captured")
         self.scale: int = self._runner.scale
         self._tile, self._blend, self._max_inflight = tile, blend, max_inflight
         self._halo = self._runner.receptive_radius if halo == "auto" else halo
@@ -204,8 +206,11 @@ class Upscaler:
                     self._runner(static_in)
             torch.cuda.current_stream(self._device).wait_stream(side)
             graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph):
+            # thread_local: the caller's thread keeps using CUDA while this one captures.
+            with torch.cuda.graph(graph, capture_error_mode="thread_local"):
                 static_out = self._runner(static_in)
+            if len(self._graphs) >= 4:  # each graph holds a memory pool: keep the few sizes in use
+                self._graphs.pop(next(iter(self._graphs)))
             self._graphs[key] = (graph, static_in, static_out)
         graph, static_in, static_out = self._graphs[key]
         static_in.copy_(batch)
@@ -223,29 +228,61 @@ class Upscaler:
         batch = tiling.pack(hwc, plan, dtype=precision)  # type: ignore[type-var]  # either kind
         batch_t = batch if isinstance(batch, torch.Tensor) else torch.from_numpy(batch)
         with torch.inference_mode():
-            # One tile at a time on CPU: batching tiles changes oneDNN's arithmetic (README, Tiling).
-            step = len(plan) if on_cuda else 1
+            # One tile at a time on CPU (batching tiles changes oneDNN's arithmetic; README,
+            # Tiling) and for engines, whose shape profiles fix the batch at 1.
+            step = len(plan) if on_cuda and isinstance(self._runner, _Eager) else 1
             outputs = [self._network(batch_t[i : i + step]) for i in range(0, len(plan), step)]
             out = outputs[0] if len(outputs) == 1 else torch.cat(outputs)
             if not on_cuda:
                 out = out.float()
             return tiling.blend(out.contiguous(), plan, scale=self.scale, mode=self._blend)
 
-    def _process_one(self, frame: Any) -> Any:
-        work, kind = frames.to_working(frame)
-        if self._stream is not None:
-            with torch.cuda.stream(self._stream):
-                out = self._upscale_working(work)
-            self._stream.synchronize()
-        else:
-            out = self._upscale_working(work)
-        return frames.from_working(out, kind)
+    def _process_one(self, frame: Any, stream: torch.cuda.Stream | None = None) -> Any:
+        if stream is None:
+            work, kind = frames.to_working(frame)
+            return frames.from_working(self._upscale_working(work), kind)
+        # Everything, conversions included, on the caller's stream on this thread; finished
+        # before the result is handed over, so any stream may use it.
+        with torch.cuda.device(self._device), torch.cuda.stream(stream):
+            work, kind = frames.to_working(frame)
+            result = frames.from_working(self._upscale_working(work), kind)
+        stream.synchronize()
+        return result
 
     # -- public API ---------------------------------------------------------------------------
     def __call__(self, frame: Any) -> Any:
-        """Upscale one frame now; the result is the same kind, on the same device."""
+        """Upscale one frame now; the result is the same kind, on the same device.
+
+        Runs on the worker thread after the frames already queued (it waits for them, but
+        their results stay queued for :meth:`process` / :meth:`flush`).
+        """
         self._check_open()
-        return self._process_one(frame)
+        return self._executor().submit(self._process_one, frame, self._caller_stream()).result()
+
+    def _executor(self) -> concurrent.futures.ThreadPoolExecutor:
+        if self._worker is None:
+            self._worker = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="srsdk-upscaler")
+        return self._worker
+
+    def _caller_stream(self) -> torch.cuda.Stream | None:
+        """The stream work runs on: the one given at construction, else the caller's current one."""
+        if self._device.type != "cuda":
+            return None
+        return self._stream if self._stream is not None else torch.cuda.current_stream(self._device)
+
+    def _take(self, ready: list[Any]) -> bool:
+        """Move the oldest result into ``ready``; on its error, leave it queued (the next call
+        raises it) unless nothing is ready yet. False when it raised with ``ready`` non-empty."""
+        try:
+            result = self._pending[0].result()
+        except BaseException:
+            if ready:
+                return False
+            self._pending.popleft()
+            raise
+        self._pending.popleft()
+        ready.append(result)
+        return True
 
     def process(self, frame: Any) -> list[Any]:
         """Queue ``frame``; return the results that are ready, in order (possibly none).
@@ -253,19 +290,19 @@ class Upscaler:
         Waits for the oldest frame when ``max_inflight`` are queued. :meth:`flush` drains.
         """
         self._check_open()
-        if self._worker is None:
-            self._worker = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="srsdk-upscaler")
-        self._pending.append(self._worker.submit(self._process_one, frame))
-        ready = []
+        self._pending.append(self._executor().submit(self._process_one, frame, self._caller_stream()))
+        ready: list[Any] = []
         while self._pending and (self._pending[0].done() or len(self._pending) > self._max_inflight):
-            ready.append(self._pending.popleft().result())
+            if not self._take(ready):
+                break
         return ready
 
     def flush(self) -> list[Any]:
         """Wait for every queued frame and return their results, in order."""
-        ready = []
+        ready: list[Any] = []
         while self._pending:
-            ready.append(self._pending.popleft().result())
+            if not self._take(ready):
+                break
         return ready
 
     def stream(self, frames_in: Iterable[Any]) -> Iterator[Any]:
@@ -276,9 +313,10 @@ class Upscaler:
                 yield from self.process(frame)
             yield from self.flush()
         finally:
-            self._cancel()
+            self.cancel()
 
-    def _cancel(self) -> None:
+    def cancel(self) -> None:
+        """Drop every queued frame (their results are lost); the Upscaler stays usable."""
         for future in self._pending:
             future.cancel()
         self._pending.clear()
@@ -289,7 +327,7 @@ class Upscaler:
 
     def close(self) -> None:
         """Stop the worker thread and free cached plans, graphs and buffers (idempotent)."""
-        self._cancel()
+        self.cancel()
         if self._worker is not None:
             self._worker.shutdown(wait=True)
             self._worker = None

@@ -215,8 +215,14 @@ def test_the_extension_itself_refuses_what_would_write_out_of_bounds() -> None:
         _native.blend(good, 2, 2, table, cols, True, np.empty((20, 30, 3), np.uint8))
     with pytest.raises(ShapeError, match=r"rows offsets: expected 19 entries, got 21"):
         _native.blend(good, 2, 2, table, cols, True, np.empty((18, 30, 3), np.uint8))
-    with pytest.raises(ShapeError, match=r"batch: expected a C-contiguous array of shape \(6, 3, 16, 16\)"):
+    with pytest.raises(ShapeError, match="grid: expected 4 tiles in rows x cols, got 2 x 3"):
         _native.blend(good, 2, 3, table, cols, True, np.empty((20, 30, 3), np.uint8))
+    with pytest.raises(ShapeError, match="grid: expected 0 tiles in rows x cols"):  # 2**62 * 4 wraps to 0
+        _native.blend(good[:0], 2**62, 4, table, cols, True, np.empty((20, 30, 3), np.uint8))
+    with pytest.raises(ShapeError, match="batch: expected a C-contiguous array"):
+        _native.blend(np.empty((4, 3, 32, 16), np.float32)[:, :, ::2], 2, 2, table, cols, True, np.empty((20, 30, 3), np.uint8))
+    with pytest.raises(ShapeError, match="out: expected float32 or float16"):
+        _native.pack(frame, ys, xs, 16, 16, good.astype(">f2"))
 
 
 def test_stub_lists_exactly_what_the_extension_exports() -> None:

@@ -146,3 +146,15 @@ def test_a_closed_upscaler_and_a_bad_engine_are_refused(tmp_path: Path, photo: n
     with pytest.raises(EngineMismatchError, match=r"manifest x2\.ts\.json is missing"):
         Upscaler(engine=bogus)
     assert issubclass(EngineMismatchError, SrsdkError)
+
+
+def test_a_failing_frame_does_not_swallow_finished_ones(photo: np.ndarray) -> None:
+    with Upscaler(scale=2, device="cpu", max_inflight=1) as up:
+        got: list[np.ndarray] = []
+        with pytest.raises(ShapeError, match="expected a non-empty HxWx3 uint8 RGB frame"):
+            got += up.process(photo[:40, :40])
+            got += up.process(np.zeros((4, 4), np.uint8))
+            got += up.flush()
+        got += up.flush()
+        assert len(got) == 1
+        np.testing.assert_array_equal(got[0], up(photo[:40, :40]))

@@ -107,5 +107,5 @@ def load_engine(path: str | Path, *, scale: int | None = None, device: str | Non
     """
     path = Path(path)
     data = manifest.read(path)
-    manifest.check(data, path, scale=scale)
+    manifest.check(data, path, scale=scale, device=device)
     return open_engine(path, data, device)

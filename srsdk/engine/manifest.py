@@ -93,7 +93,7 @@ def read(engine: Path) -> dict[str, Any]:
     return data
 
 
-def check(data: dict[str, Any], engine: Path, *, scale: int | None = None) -> None:
+def check(data: dict[str, Any], engine: Path, *, scale: int | None = None, device: str | None = None) -> None:
     """Refuse, naming the field, an engine this machine should not run."""
     import torch
 
@@ -119,5 +119,6 @@ def check(data: dict[str, Any], engine: Path, *, scale: int | None = None) -> No
     needs_gpu = backend == Backend.TENSORRT or data.get("precision") != "fp32"
     if needs_gpu and not torch.cuda.is_available():
         refuse("device", "cuda", "cpu (this machine has no CUDA GPU)")
-    if backend == Backend.TENSORRT and data.get("gpu") != gpu("cuda"):
-        refuse("gpu", data.get("gpu"), gpu("cuda"))
+    target = device if device is not None and device.startswith("cuda") else "cuda"
+    if backend == Backend.TENSORRT and data.get("gpu") != gpu(target):
+        refuse("gpu", data.get("gpu"), gpu(target))

@@ -22,9 +22,12 @@ from srsdk.model import DeployNet
 
 
 def _strongly_typed() -> bool:
-    found = _features.version("torch-tensorrt") or _features.version("torch_tensorrt") or "0"
-    major, minor = (int(p) for p in found.split("+")[0].split(".")[:2])
-    return (major, minor) >= (2, 10)
+    """Torch-TensorRT 2.10+ types the graph strictly (FP16 = a half model and half inputs)."""
+    import re
+
+    found = _features.version("torch-tensorrt") or _features.version("torch_tensorrt") or ""
+    match = re.match(r"(\d+)\.(\d+)", found)
+    return match is None or (int(match[1]), int(match[2])) >= (2, 10)
 
 
 def quantize_int8(net: DeployNet, config: BuildConfig, device: str) -> torch.nn.Module:

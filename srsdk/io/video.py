@@ -1,7 +1,8 @@
 """Video in, video out, through PyAV: decode, upscale, encode; audio and subtitles copied.
 
 The output has the input's frame rate and time base, every audio and subtitle stream
-copied packet for packet (no re-encoding), and the rotation metadata kept. Frames are
+copied packet for packet (no re-encoding), and a ``rotate`` tag kept (rotation that FFmpeg 7+
+reports only as display-matrix side data is not carried over yet). Frames are
 encoded as yuv420p, which needs even sizes: an odd output width or height is padded by
 one pixel (the last row or column repeated). The file is written under a temporary name
 and renamed into place only when complete. Packets that do not decode are counted and
@@ -97,65 +98,80 @@ def upscale_video(
         total = video.frames or None
         if max_frames is not None:
             total = min(total or max_frames, max_frames)
-        with atomic_output(dst) as tmp, av.open(str(tmp), "w", format=VIDEO_SUFFIXES[dst.suffix.lower()]) as sink:
-            rate = video.average_rate or video.guessed_rate or Fraction(25)
-            out = sink.add_stream(encoder, rate=rate)
-            out.pix_fmt = "yuv420p"
-            out.time_base = video.time_base
-            out.options = {"crf": str(crf), "preset": "medium"}
-            for key in ("rotate",):
-                if key in video.metadata:
-                    out.metadata[key] = video.metadata[key]
-            copies = {s.index: sink.add_stream_from_template(s) for s in others}
-            timing: collections.deque[tuple[int | None, Any]] = collections.deque()
-            state = _Tally()
-            bar = tqdm(total=total, unit="frame", disable=not progress, desc=src.name, file=sys.stderr)
+        try:
+            with atomic_output(dst) as tmp, av.open(str(tmp), "w", format=VIDEO_SUFFIXES[dst.suffix.lower()]) as sink:
+                rate = video.average_rate or video.guessed_rate or Fraction(25)
+                out = sink.add_stream(encoder, rate=rate)
+                # Sized now: muxing a copied audio packet opens every encoder, long before the
+                # first upscaled frame comes back from the pipeline.
+                out.width = video.width * upscaler.scale + (video.width * upscaler.scale) % 2
+                out.height = video.height * upscaler.scale + (video.height * upscaler.scale) % 2
+                out.pix_fmt = "yuv420p"
+                out.time_base = video.time_base
+                out.options = {"crf": str(crf), "preset": "medium"}
+                for key in ("rotate",):
+                    if key in video.metadata:
+                        out.metadata[key] = video.metadata[key]
+                copies = {s.index: sink.add_stream_from_template(s) for s in others}
+                timing: collections.deque[tuple[int | None, Any]] = collections.deque()
+                state = _Tally()
+                bar = tqdm(total=total, unit="frame", disable=not progress, desc=src.name, file=sys.stderr)
 
-            def encode(result: np.ndarray) -> None:
-                result = _even(result)
-                if state.size == (0, 0):
-                    out.height, out.width = result.shape[:2]
+                def encode(result: np.ndarray) -> None:
+                    result = _even(result)
+                    if result.shape[:2] != (out.height, out.width):
+                        raise InputError(
+                            f"{src}: a frame of {result.shape[1]}x{result.shape[0]} after upscaling; the stream is "
+                            f"{out.width}x{out.height} (frame sizes that change mid-stream are not supported in videos)"
+                        )
                     state.size = (out.width, out.height)
-                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(result), format="rgb24")
-                frame.pts, frame.time_base = timing.popleft()
-                for packet in out.encode(frame):
-                    sink.mux(packet)
-                state.frames += 1
-                bar.update(1)
-
-            decoded = 0
-            for packet in source.demux(video, *others):
-                if packet.stream.index != video.index:
-                    end = state.end
-                    if end is not None and packet.pts is not None and packet.pts * packet.time_base > end:
-                        break  # past the last frame kept: the rest of the file is not needed
-                    if packet.dts is not None:
-                        packet.stream = copies[packet.stream.index]
+                    frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(result), format="rgb24")
+                    frame.pts, frame.time_base = timing.popleft()
+                    for packet in out.encode(frame):
                         sink.mux(packet)
-                    continue
-                if max_frames is not None and decoded >= max_frames:
-                    if not others:
-                        break
-                    continue  # keep demuxing: other streams up to the last frame's time still copy
-                try:
-                    frames = packet.decode()
-                except av.error.FFmpegError:
-                    state.bad += 1
-                    continue
-                for frame in frames:
+                    state.frames += 1
+                    bar.update(1)
+
+                decoded = 0
+                for packet in source.demux(video, *others):
+                    if packet.stream.index != video.index:
+                        end = state.end
+                        if end is not None and packet.pts is not None and packet.pts * packet.time_base > end:
+                            break  # past the last frame kept: the rest of the file is not needed
+                        if packet.dts is not None:
+                            packet.stream = copies[packet.stream.index]
+                            sink.mux(packet)
+                        continue
                     if max_frames is not None and decoded >= max_frames:
-                        break
-                    decoded += 1
-                    timing.append((frame.pts, frame.time_base))
-                    if max_frames is not None and decoded == max_frames and frame.pts is not None:
-                        state.end = (frame.pts + (frame.duration or 0)) * frame.time_base
-                    for result in upscaler.process(frame.to_ndarray(format="rgb24")):
-                        encode(result)
-            for result in upscaler.flush():
-                encode(result)
-            bar.close()
-            if state.frames == 0:
-                raise InputError(f"{src}: no frame could be decoded")
-            for packet in out.encode(None):
-                sink.mux(packet)
+                        if not others:
+                            break
+                        continue  # keep demuxing: other streams up to the last frame's time still copy
+                    try:
+                        frames = packet.decode()
+                    except av.error.FFmpegError:
+                        state.bad += 1
+                        continue
+                    for frame in frames:
+                        if max_frames is not None and decoded >= max_frames:
+                            break
+                        decoded += 1
+                        timing.append((frame.pts, frame.time_base))
+                        if max_frames is not None and decoded == max_frames:
+                            state.end = (
+                                (frame.pts + (frame.duration or 0)) * frame.time_base
+                                if frame.pts is not None and frame.time_base is not None
+                                else Fraction(decoded) / rate
+                            )
+                        for result in upscaler.process(frame.to_ndarray(format="rgb24")):
+                            encode(result)
+                for result in upscaler.flush():
+                    encode(result)
+                bar.close()
+                if state.frames == 0:
+                    raise InputError(f"{src}: no frame could be decoded")
+                for packet in out.encode(None):
+                    sink.mux(packet)
+        except BaseException:
+            upscaler.cancel()  # frames of this video must not come out of the next one
+            raise
     return VideoReport(state.frames, state.size, len(others), state.bad)
