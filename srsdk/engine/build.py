@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from srsdk import _features
 from srsdk.engine import manifest, quality
@@ -80,9 +81,45 @@ def _export_torchscript(net: DeployNet, path: Path) -> None:
     torch.jit.save(frozen, str(path))
 
 
+class _MaxPReLU(nn.Module):
+    """PReLU as ONNX Runtime runs it fast: ``s * max(s * x, s * x * a)`` with ``s = sign(1 - a)``
+    per channel (``s = 1`` everywhere when no slope exceeds 1, and the sign flips vanish).
+
+    For ``a <= 1`` that is ``max(x, a x)``, for ``a > 1`` it is ``min(x, a x)``; both equal
+    ``x if x >= 0 else a x`` bit for bit (sign flips are exact). ORT's PRelu kernel took 35 ms
+    on a 32x540x960 tensor here, Mul + Max 13 ms.
+    """
+
+    slope: torch.Tensor
+    sign: torch.Tensor
+
+    def __init__(self, prelu: nn.PReLU) -> None:
+        super().__init__()
+        slope = prelu.weight.detach().reshape(1, -1, 1, 1)
+        self.register_buffer("slope", slope.clone())
+        self.flip = bool((slope > 1).any())
+        self.register_buffer("sign", torch.where(slope > 1, -1.0, 1.0).to(slope.dtype))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.flip:
+            return torch.maximum(x, x * self.slope)
+        u = x * self.sign
+        return torch.maximum(u, u * self.slope) * self.sign
+
+
+def _for_onnx_runtime(net: nn.Module) -> nn.Module:
+    """``net`` with every PReLU replaced by :class:`_MaxPReLU` (in place)."""
+    for module in list(net.modules()):
+        for child_name, child in list(module.named_children()):
+            if isinstance(child, nn.PReLU):
+                setattr(module, child_name, _MaxPReLU(child))
+    return net
+
+
 def _export_onnx(net: DeployNet, path: Path) -> None:
     import onnxruntime as ort
 
+    net = _for_onnx_runtime(net)
     example = torch.rand(1, 3, 24, 32)
     exporter_log = logging.getLogger("torch.onnx")
     level = exporter_log.level

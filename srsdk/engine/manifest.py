@@ -56,9 +56,18 @@ def gpu(device: str) -> dict[str, str] | None:
     return {"name": props.name, "compute_capability": f"{props.major}.{props.minor}"}
 
 
+def recipe() -> str:
+    """A hash of the code that shapes an engine (the network and the build), so an engine
+    cached by an older srsdk is rebuilt rather than reused."""
+    package = Path(__file__).resolve().parent.parent
+    sources = [package / "model.py", package / "engine" / "build.py", package / "engine" / "tensorrt.py"]
+    return hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()[:12]
+
+
 def engine_key(config: BuildConfig, backend: Backend, weights_sha256: str, device: str) -> str:
     """A short hash of everything that decides the engine's bytes."""
     decides = {
+        "recipe": recipe(),
         "format": FORMAT,
         "scale": config.scale,
         "backend": backend.value,
