@@ -119,7 +119,7 @@ def _for_onnx_runtime(net: nn.Module) -> nn.Module:
 def _export_onnx(net: DeployNet, path: Path) -> None:
     import onnxruntime as ort
 
-    net = _for_onnx_runtime(net)
+    fast = _for_onnx_runtime(net)
     example = torch.rand(1, 3, 24, 32)
     exporter_log = logging.getLogger("torch.onnx")
     level = exporter_log.level
@@ -128,7 +128,7 @@ def _export_onnx(net: DeployNet, path: Path) -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # and warns about its own internals
             torch.onnx.export(
-                net.eval(),
+                fast.eval(),
                 (example,),
                 str(path),
                 input_names=["lr"],
@@ -144,7 +144,7 @@ def _export_onnx(net: DeployNet, path: Path) -> None:
     probe = torch.rand(1, 3, 37, 23, generator=torch.Generator().manual_seed(0))
     (got,) = session.run(None, {"lr": probe.numpy()})
     with torch.no_grad():
-        error = (torch.from_numpy(got) - net(probe)).abs().max().item()
+        error = (torch.from_numpy(got) - fast(probe)).abs().max().item()
     if error > 1e-4:
         raise EngineBuildError(f"ONNX Runtime disagrees with PyTorch by {error:.2e} (> 1e-4) on a 37x23 input")
 
