@@ -25,6 +25,7 @@ COMMANDS = {
     "eval-x2-singletask-ablation.json": "srsdk eval --scale 2 --weights runs/x2-single-ft/srsdk_x2.safetensors --json ...",
     "eval-peers-x2.json": "python benchmarks/peers_quality.py --json ...",
     "tiling-cpu.json": "python benchmarks/tiling.py --json ...",
+    "onnx-options-cpu.json": "python benchmarks/onnx_options.py --json ...",
     "backends-cpu.json": "python benchmarks/backends.py --json ...",
     "upscaler-cpu.json": "python benchmarks/upscaler.py --json ...",
     "soak-cpu.json": "python benchmarks/soak.py --json ...",
@@ -106,6 +107,11 @@ def results_md() -> str:
         parts += ["\n## Tiling kernels (`tiling-cpu.json`)\n", f"`{COMMANDS['tiling-cpu.json']}`\n",
                   (f"pack + blend {t['pack_blend_ms']:.1f} ms for {t['frame'][1]}x{t['frame'][0]} x{t['scale']} in {t['tiles']} tiles; "
                   f"{t['pack_blend_speedup_vs_torch']:.1f}x the torch reference; {t['pack_blend_vs_memcpy']:.2f}x the copy floor.\n")]  # fmt: skip
+    if (o := load("onnx-options-cpu.json")) is not None:
+        parts += ["\n## ONNX Runtime options, x2 (`onnx-options-cpu.json`)\n", f"`{COMMANDS['onnx-options-cpu.json']}`\n",
+                  "| PReLU exported as | ORT_ENABLE_EXTENDED | ORT_ENABLE_ALL |", "|---|---|---|",
+                  f"| Mul + Max (shipped) | {o['median_ms']['mulmax_extended']:.0f} ms | {o['median_ms']['mulmax_all']:.0f} ms |",
+                  f"| PRelu | {o['median_ms']['prelu_extended']:.0f} ms | {o['median_ms']['prelu_all']:.0f} ms |"]  # fmt: skip
     parts += ["\n## GPU\n", "No GPU result is committed yet: `make gpu-check` (see `README.md`) has not had a GPU to run on.\n"
               if not any(RESULTS.glob("*gpu*.json")) else "See the `*gpu*.json` files.\n"]  # fmt: skip
     return "\n".join(parts)

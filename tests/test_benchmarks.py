@@ -108,3 +108,10 @@ def test_roofline_counts_the_executed_network() -> None:
 
 def test_results_md_and_the_readme_table_match_the_committed_json() -> None:
     assert _script("results_md").main(["--check"]) == 0
+
+
+def test_onnx_options_benchmark_compares_the_four_sessions(tmp_path: Path) -> None:
+    out = tmp_path / "onnx.json"
+    assert _script("onnx_options").main(["--size", "48x32", "--repeats", "1", "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert set(result["median_ms"]) == {"mulmax_extended", "mulmax_all", "prelu_extended", "prelu_all"}

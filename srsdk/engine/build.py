@@ -86,8 +86,8 @@ class _MaxPReLU(nn.Module):
     per channel (``s = 1`` everywhere when no slope exceeds 1, and the sign flips vanish).
 
     For ``a <= 1`` that is ``max(x, a x)``, for ``a > 1`` it is ``min(x, a x)``; both equal
-    ``x if x >= 0 else a x`` bit for bit (sign flips are exact). ORT's PRelu kernel took 35 ms
-    on a 32x540x960 tensor here, Mul + Max 13 ms.
+    ``x if x >= 0 else a x`` bit for bit (sign flips are exact). ORT's PRelu kernel is the
+    slower of the two here (benchmarks/onnx_options.py, results/onnx-options-cpu.json).
     """
 
     slope: torch.Tensor

@@ -83,8 +83,8 @@ def open_engine(path: Path, data: dict[str, Any], device: str | torch.device | N
             import onnxruntime as ort
 
             options = ort.SessionOptions()
-            # Not ORT_ENABLE_ALL: its NCHWc layout rewrite wraps every PReLU in reorders, which
-            # cost 133 ms of a 960x540 frame; measured 582 vs 651 ms a frame (x2, 2 cores).
+            # Not ORT_ENABLE_ALL: its NCHWc layout rewrite wraps the activations in reorders and
+            # is slower on this network (benchmarks/onnx_options.py, results/onnx-options-cpu.json).
             options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
             runner: Any = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
             target = torch.device("cpu")
