@@ -130,6 +130,7 @@ class Upscaler:
             {} if cuda_graphs else None
         )
         self._plans: dict[tuple[int, int], tiling.TilePlan] = {}
+        self._pinned: dict[tuple[int, ...], torch.Tensor] = {}
         self._worker: concurrent.futures.ThreadPoolExecutor | None = None
         self._pending: collections.deque[concurrent.futures.Future[Any]] = collections.deque()
         self._closed = False
@@ -221,7 +222,14 @@ class Upscaler:
         plan = self._plan(hwc.shape[0], hwc.shape[1])
         on_cuda = self._device.type == "cuda"
         if on_cuda and isinstance(hwc, np.ndarray):
-            hwc = torch.from_numpy(np.ascontiguousarray(hwc)).pin_memory().to(self._device, non_blocking=True)
+            # A pinned staging buffer per frame size, reused: each frame finishes (the stream is
+            # synchronised) before the next one is staged.
+            staging = self._pinned.get(hwc.shape)
+            if staging is None:
+                self._pinned = {hwc.shape: torch.empty(hwc.shape, dtype=torch.uint8).pin_memory()}
+                staging = self._pinned[hwc.shape]
+            staging.numpy()[...] = hwc
+            hwc = staging.to(self._device, non_blocking=True)
         elif not on_cuda and isinstance(hwc, torch.Tensor):
             hwc = hwc.cpu().numpy()
         precision: Literal["float32", "float16"] = "float16" if self._runner.dtype == torch.float16 else "float32"
@@ -332,6 +340,7 @@ class Upscaler:
             self._worker.shutdown(wait=True)
             self._worker = None
         self._plans.clear()
+        self._pinned.clear()
         if self._graphs:
             self._graphs.clear()
         self._closed = True
