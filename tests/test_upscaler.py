@@ -158,3 +158,28 @@ def test_a_failing_frame_does_not_swallow_finished_ones(photo: np.ndarray) -> No
         got += up.flush()
         assert len(got) == 1
         np.testing.assert_array_equal(got[0], up(photo[:40, :40]))
+
+
+@pytest.mark.gpu
+def test_cuda_upscaler_round_trips_kinds_and_matches_cpu(photo: np.ndarray) -> None:
+    with Upscaler(scale=2, device="cpu") as cpu, Upscaler(scale=2, device="cuda") as gpu:
+        expected = cpu(photo).astype(np.int16)
+        host = gpu(photo)
+        assert isinstance(host, np.ndarray)
+        assert np.abs(host.astype(np.int16) - expected).max() <= 3  # FP16 on the GPU vs FP32 on the CPU
+        on_device = gpu(torch.from_numpy(photo.copy()).cuda())
+        assert on_device.is_cuda and on_device.dtype == torch.uint8
+        np.testing.assert_array_equal(on_device.cpu().numpy(), host)
+        frames = [photo, photo[:50, :60], photo]
+        for a, b in zip(gpu.stream(iter(frames)), frames, strict=True):
+            np.testing.assert_array_equal(a, gpu(b))
+
+
+@pytest.mark.gpu
+def test_cuda_graphs_and_tiles_give_the_same_frames(photo: np.ndarray) -> None:
+    with Upscaler(scale=2, device="cuda") as plain, Upscaler(scale=2, device="cuda", cuda_graphs=True) as graphs:
+        expected = plain(photo)
+        for _ in range(3):  # capture, then replays
+            np.testing.assert_array_equal(graphs(photo), expected)
+    with Upscaler(scale=2, device="cuda", tile=48) as tiled:
+        assert np.abs(tiled(photo).astype(np.int16) - expected).max() <= 1  # cuDNN may differ per shape
