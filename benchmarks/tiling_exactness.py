@@ -5,13 +5,15 @@
 On Set14 ``comic.png`` (361x250) with the shipped network, crop blending and halo =
 receptive radius, this compares tiled against whole-frame output with:
 
-* ``batched``: all tiles through the network in one batch instead of one at a time
-  (float outputs that differ, and the largest difference);
-* ``conv_transpose``: the deconvolution evaluated with ``F.conv_transpose2d`` instead of
-  srsdk's conv + pixel shuffle, at x2 on 2 threads (largest uint8 difference);
-* ``interpolate``: the bicubic skip evaluated with ``F.interpolate`` instead of srsdk's
-  fixed convolution, at x3 (largest uint8 difference);
-* ``srsdk``: as shipped, for x2 and x3 (largest uint8 difference; 0 means exact).
+* ``srsdk_x2`` / ``srsdk_x3``: as shipped, tiles one at a time;
+* ``*_batched``: all tiles through the network in one batch;
+* ``conv_transpose_x2``: the deconvolution evaluated with ``F.conv_transpose2d`` instead of
+  srsdk's conv + pixel shuffle;
+* ``interpolate_x3``: the bicubic skip evaluated with ``F.interpolate`` instead of srsdk's
+  fixed convolution.
+
+Each reports the float outputs that differ (tile interiors against the whole frame), the
+largest difference, and the largest difference after rounding to uint8 (0 = exact).
 """
 
 from __future__ import annotations
@@ -42,6 +44,26 @@ def _uint8_difference(net: torch.nn.Module, rgb: np.ndarray, tile: int) -> int:
     return int(np.abs(tiled.astype(np.int16) - whole).max())
 
 
+def _float_difference(net: torch.nn.Module, rgb: np.ndarray, tile: int, *, batched: bool) -> dict[str, object]:
+    """Tiled (interiors) against whole-frame network output, before rounding to uint8."""
+    s = net.arch.scale
+    plan = tiling.plan_tiles(*rgb.shape[:2], tile=tile, halo=receptive_radius(net))
+    batch = torch.from_numpy(tiling.pack(rgb, plan))
+    with torch.inference_mode():
+        whole = net(torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1)))[None].float() / 255)[0]
+        step = len(plan) if batched else 1
+        outputs = torch.cat([net(batch[i : i + step]) for i in range(0, len(plan), step)])
+    differing, largest = 0, 0.0
+    for t in plan.tiles():
+        y0, y1, x0, x1 = t.interior
+        ours = outputs[t.index][:, (y0 - t.y) * s : (y1 - t.y) * s, (x0 - t.x) * s : (x1 - t.x) * s]
+        delta = (ours - whole[:, y0 * s : y1 * s, x0 * s : x1 * s]).abs()
+        differing += int((delta > 0).sum())
+        largest = max(largest, float(delta.max()))
+    return {"tiles": len(plan), "float_values_differing": differing, "of": whole.numel(),
+            "largest_float_difference": largest, "uint8_largest_difference": _uint8_difference(net, rgb, tile)}  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--json", type=Path)
@@ -54,36 +76,21 @@ def main(argv: list[str] | None = None) -> int:
                                  "threads": args.threads}  # fmt: skip
 
     net = load_pretrained(2).deploy()
-    plan = tiling.plan_tiles(*rgb.shape[:2], tile=args.tile, halo=receptive_radius(net))
-    batch = torch.from_numpy(tiling.pack(rgb, plan))
-    with torch.inference_mode():
-        whole = net(torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1)))[None].float() / 255)[0]
-        together = net(batch)
-        apart = torch.cat([net(batch[i : i + 1]) for i in range(len(batch))])
-    for name, outputs in (("batched", together), ("one_at_a_time", apart)):
-        differing, largest = 0, 0.0
-        for t in plan.tiles():
-            y0, y1, x0, x1 = t.interior
-            ours = outputs[t.index][:, (y0 - t.y) * 2 : (y1 - t.y) * 2, (x0 - t.x) * 2 : (x1 - t.x) * 2]
-            delta = (ours - whole[:, y0 * 2 : y1 * 2, x0 * 2 : x1 * 2]).abs()
-            differing += int((delta > 0).sum())
-            largest = max(largest, float(delta.max()))
-        result[name] = {"tiles": len(plan), "float_values_differing": differing, "of": whole.numel(),
-                        "largest_float_difference": largest}  # fmt: skip
-
-    result["srsdk_x2_uint8"] = _uint8_difference(net, rgb, args.tile)
+    result["srsdk_x2"] = _float_difference(net, rgb, args.tile, batched=False)
+    result["srsdk_x2_batched"] = _float_difference(net, rgb, args.tile, batched=True)
     deconv = net.trunk.deconv
     deconv.forward = lambda x, output_size=None: F.conv_transpose2d(  # type: ignore[method-assign]
         x, deconv.weight, deconv.bias, stride=deconv.stride, padding=deconv.padding
     )
-    result["conv_transpose_x2_uint8"] = _uint8_difference(net, rgb, args.tile)
+    result["conv_transpose_x2"] = _float_difference(net, rgb, args.tile, batched=False)
+    result["conv_transpose_x2_batched"] = _float_difference(net, rgb, args.tile, batched=True)
 
     net3 = load_pretrained(3).deploy()
-    result["srsdk_x3_uint8"] = _uint8_difference(net3, rgb, args.tile)
+    result["srsdk_x3"] = _float_difference(net3, rgb, args.tile, batched=False)
     net3.bicubic.forward = lambda x: F.interpolate(  # type: ignore[method-assign]
         x, scale_factor=3, mode="bicubic", align_corners=False
     )
-    result["interpolate_x3_uint8"] = _uint8_difference(net3, rgb, args.tile)
+    result["interpolate_x3"] = _float_difference(net3, rgb, args.tile, batched=False)
     return report(result, args.json)
 
 
