@@ -26,6 +26,7 @@ COMMANDS = {
     "eval-peers-x2.json": "python benchmarks/peers_quality.py --json ...",
     "tiling-cpu.json": "python benchmarks/tiling.py --json ...",
     "onnx-options-cpu.json": "python benchmarks/onnx_options.py --json ...",
+    "tiling-exactness-cpu.json": "python benchmarks/tiling_exactness.py --json ...",
     "backends-cpu.json": "python benchmarks/backends.py --json ...",
     "upscaler-cpu.json": "python benchmarks/upscaler.py --json ...",
     "soak-cpu.json": "python benchmarks/soak.py --json ...",
@@ -107,6 +108,15 @@ def results_md() -> str:
         parts += ["\n## Tiling kernels (`tiling-cpu.json`)\n", f"`{COMMANDS['tiling-cpu.json']}`\n",
                   (f"pack + blend {t['pack_blend_ms']:.1f} ms for {t['frame'][1]}x{t['frame'][0]} x{t['scale']} in {t['tiles']} tiles; "
                   f"{t['pack_blend_speedup_vs_torch']:.1f}x the torch reference; {t['pack_blend_vs_memcpy']:.2f}x the copy floor.\n")]  # fmt: skip
+    if (x := load("tiling-exactness-cpu.json")) is not None:
+        parts += ["\n## Tiled vs whole frame (`tiling-exactness-cpu.json`)\n", f"`{COMMANDS['tiling-exactness-cpu.json']}`\n",
+                  f"Set14 {x['image']}, tile {x['tile']}, {x['threads']} threads, crop, halo = receptive radius.\n",
+                  "| variant | float outputs differing | largest float difference | largest uint8 difference |",
+                  "|---|---|---|---|"]  # fmt: skip
+        for name, v in x.items():
+            if isinstance(v, dict) and "float_values_differing" in v:
+                parts.append(f"| {name} | {v['float_values_differing']:,} of {v['of']:,} | "
+                             f"{v['largest_float_difference']:.2e} | {v['uint8_largest_difference']} |")  # fmt: skip
     if (o := load("onnx-options-cpu.json")) is not None:
         parts += ["\n## ONNX Runtime options, x2 (`onnx-options-cpu.json`)\n", f"`{COMMANDS['onnx-options-cpu.json']}`\n",
                   "| PReLU exported as | ORT_ENABLE_EXTENDED | ORT_ENABLE_ALL |", "|---|---|---|",

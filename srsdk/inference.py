@@ -36,10 +36,9 @@ def upscale_tiled(
     """:func:`upscale_array` in overlapping tiles (see :mod:`srsdk.tiling`).
 
     With ``blend="crop"`` and ``halo >= receptive_radius(net)`` the result equals
-    :func:`upscale_array` exactly. ``batch`` tiles run through the network together; keep 1 on
-    CPU for that guarantee: oneDNN picks different convolution algorithms for a batch of
-    tiles than for one image, which moves outputs by float rounding (up to ~2e-7) and can
-    flip a uint8 rounding tie.
+    :func:`upscale_array` exactly (tested with ``batch=1``). ``batch`` tiles run through the
+    network together; a batch of 48 also matched on Set14 ``comic.png``
+    (``benchmarks/tiling_exactness.py``), but only one at a time is tested across images.
     """
     if batch < 1:
         raise ShapeError(f"batch: expected >= 1, got {batch}")

@@ -79,7 +79,8 @@ class Deconv(nn.ConvTranspose2d):
     kernel into ``scale**2`` output phases of a 3x3 convolution gives the same sums (up to
     float rounding). Why: oneDNN evaluates multi-threaded transposed convolutions with a
     work split that depends on the input's size, so one tile and the whole frame came out
-    up to 1e-6 apart, flipping uint8 rounding ties in tiled inference; its convolutions
+    apart by float rounding, which can flip uint8 rounding ties in tiled inference
+    (``benchmarks/tiling_exactness.py``); its convolutions
     compute each output pixel the same way at any size, which makes tiling exact. It also
     maps onto TensorRT's fastest kernels (convolution + depth-to-space).
     """

@@ -236,8 +236,8 @@ class Upscaler:
         batch = tiling.pack(hwc, plan, dtype=precision)  # type: ignore[type-var]  # either kind
         batch_t = batch if isinstance(batch, torch.Tensor) else torch.from_numpy(batch)
         with torch.inference_mode():
-            # One tile at a time on CPU (batching tiles changes oneDNN's arithmetic; README,
-            # Tiling) and for engines, whose shape profiles fix the batch at 1.
+            # One tile at a time on CPU (the tested exact path; README, Tiling) and for
+            # engines, whose shape profiles fix the batch at 1.
             step = len(plan) if on_cuda and isinstance(self._runner, _Eager) else 1
             outputs = [self._network(batch_t[i : i + step]) for i in range(0, len(plan), step)]
             out = outputs[0] if len(outputs) == 1 else torch.cat(outputs)

@@ -115,3 +115,11 @@ def test_onnx_options_benchmark_compares_the_four_sessions(tmp_path: Path) -> No
     assert _script("onnx_options").main(["--size", "48x32", "--repeats", "1", "--json", str(out)]) == 0
     result = json.loads(out.read_text())
     assert set(result["median_ms"]) == {"mulmax_extended", "mulmax_all", "prelu_extended", "prelu_all"}
+
+
+def test_tiling_exactness_script_reports_every_variant(tmp_path: Path) -> None:
+    out = tmp_path / "exact.json"
+    assert _script("tiling_exactness").main(["--tile", "128", "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["srsdk_x2"]["uint8_largest_difference"] == 0 and result["srsdk_x3"]["float_values_differing"] == 0
+    assert result["interpolate_x3"]["float_values_differing"] > 0
