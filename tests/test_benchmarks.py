@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+import pytest
+
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 
 
@@ -117,7 +119,8 @@ def test_onnx_options_benchmark_compares_the_four_sessions(tmp_path: Path) -> No
     assert set(result["median_ms"]) == {"mulmax_extended", "mulmax_all", "prelu_extended", "prelu_all"}
 
 
-def test_tiling_exactness_script_reports_every_variant(tmp_path: Path) -> None:
+@pytest.mark.shared
+def test_tiling_exactness_script_reports_every_variant(tmp_path: Path, set14: Path) -> None:
     out = tmp_path / "exact.json"
     assert _script("tiling_exactness").main(["--tile", "128", "--json", str(out)]) == 0
     result = json.loads(out.read_text())
