@@ -8,15 +8,19 @@ random frames where the clip is absent. Every contender goes from a uint8 frame 
 uint8 frame upscaled x2, one frame per call, on all cores:
 
 * ``eager``: :func:`srsdk.inference.upscale_array` on the shipped weights;
-* ``torchscript``, ``onnx``: engines built with :func:`srsdk.build_engine` (quality gate
-  included) and run through :meth:`srsdk.Engine.upscale`;
+* ``torchscript``, ``onnx``: FP32 engines built with :func:`srsdk.build_engine` (quality
+  gate included) and run through :meth:`srsdk.Engine.upscale`;
+* ``torchscript_bf16``: the BF16 TorchScript engine (bfloat16 learned layers, float32 skip
+  and output; fast only on CPUs with bfloat16 units such as AMX);
 * ``torchscript_optimized``: the same frozen graph after ``torch.jit.optimize_for_inference``;
 * ``opencv_fsrcnn``, ``opencv_espcn``: ``cv2.dnn_superres`` with the models in
   ``../shared/peers/opencv_dnn_superres`` (they upscale luma only; needs
   ``opencv-contrib-python-headless``), skipped with a note where either is missing.
 
 Reported per contender: median and quartiles of the per-frame latency, fps, and the time
-ratio to ``eager`` (``speedup_vs_eager`` = eager time / its time).
+ratio to ``eager`` (``speedup_vs_eager`` = eager time / its time); which engine srsdk picks
+on this machine by default (``default_cpu_engine``) and its time over FSRCNN's
+(``default_vs_opencv_fsrcnn``, below 1 = faster).
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _timing import report, timeit
 
 from srsdk.engine import BuildConfig, ShapeProfile, build_engine, load_engine
+from srsdk.engine.build import fastest_cpu_engine
 from srsdk.inference import upscale_array
 from srsdk.pretrained import load_pretrained
 
@@ -84,11 +89,13 @@ def main(argv: list[str] | None = None) -> int:
     contenders = {"eager": lambda: upscale_array(net, next_frame())}
     notes: dict[str, str] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for backend in ("torchscript", "onnx"):
-            config = BuildConfig(scale=scale, backend=backend, profile=profile, output=Path(tmp) / f"x2.{backend}")
-            built = build_engine(config)  # type: ignore[arg-type]
-            contenders[backend] = functools.partial(_run, load_engine(built.path).upscale, next_frame)
-        optimized = load_engine(Path(tmp) / "x2.torchscript")
+        for backend, precision in (("torchscript", "fp32"), ("onnx", "fp32"), ("torchscript", "bf16")):
+            name = label(backend, precision)
+            config = BuildConfig(scale=scale, backend=backend, precision=precision, profile=profile,  # type: ignore[arg-type]
+                                 output=Path(tmp) / f"x2.{name}")  # fmt: skip
+            built = build_engine(config)
+            contenders[name] = functools.partial(_run, load_engine(built.path).upscale, next_frame)
+        optimized = load_engine(Path(tmp) / "x2.torchscript")  # the FP32 one
         optimized._runner = torch.jit.optimize_for_inference(optimized._runner)
         contenders["torchscript_optimized"] = lambda: optimized.upscale(next_frame())
         contenders |= _peers(scale, next_frame, notes)
@@ -102,8 +109,9 @@ def main(argv: list[str] | None = None) -> int:
     for result in timed.values():
         result["fps"] = 1e3 / result["median_ms"]
         result["speedup_vs_eager"] = eager / result["median_ms"]
-    srsdk_names = ("eager", "torchscript", "torchscript_optimized", "onnx")
+    srsdk_names = ("eager", "torchscript", "torchscript_optimized", "onnx", "torchscript_bf16")
     fastest = min(srsdk_names, key=lambda n: timed[n]["median_ms"])
+    default = label(*(choice.value for choice in fastest_cpu_engine()))
     output = {
         "benchmark": "backends",
         "device": "cpu",
@@ -112,9 +120,18 @@ def main(argv: list[str] | None = None) -> int:
         "scale": scale,
         "timings": timed,
         "fastest_srsdk_backend": fastest,
+        "default_cpu_engine": default,
+        "default_vs_opencv_fsrcnn": (
+            timed[default]["median_ms"] / timed["opencv_fsrcnn"]["median_ms"] if "opencv_fsrcnn" in timed else None
+        ),
         "notes": notes,
     }
     return report(output, args.json)
+
+
+def label(backend: str, precision: str) -> str:
+    """A contender's name: the backend, with the precision when it is not FP32."""
+    return backend if precision == "fp32" else f"{backend}_{precision}"
 
 
 def _run(upscale, next_frame):  # type: ignore[no-untyped-def]

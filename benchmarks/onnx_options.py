@@ -40,12 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         fast, plain = Path(tmp) / "mulmax.onnx", Path(tmp) / "prelu.onnx"
         build._export_onnx(copy.deepcopy(net), fast)
-        original = build._for_onnx_runtime
-        build._for_onnx_runtime = lambda module: module  # the same export with PReLU left as is
-        try:
-            build._export_onnx(copy.deepcopy(net), plain)
-        finally:
-            build._for_onnx_runtime = original
+        build._export_onnx(copy.deepcopy(net), plain, max_prelu=False)  # the same export with PReLU left as is
         levels = ort.GraphOptimizationLevel
         variants = {
             "mulmax_extended": (fast, levels.ORT_ENABLE_EXTENDED),

@@ -6,14 +6,24 @@ trained weights for x2, x3 and x4 ship with the package. Frame loops use
 TorchScript, ONNX and Torch-TensorRT engines. Importing ``srsdk`` is cheap: the names
 below load their modules (and torch) on first use. Training, evaluation and tiling live in
 ``srsdk.train``, ``srsdk.evaluate`` and ``srsdk.tiling``.
+
+Importing ``srsdk`` sets ``THP_MEM_ALLOC_ENABLE=1`` unless it is already set: torch then
+asks for transparent huge pages for its large CPU buffers. Every frame allocates a few
+dozen fresh activation buffers of 10-35 MB, and faulting them in 4 KiB pages cost a third
+of the CPU frame time on the machines srsdk is measured on (``benchmarks/backends.py``;
+README, "CPU memory"). It takes effect when set before torch's first large allocation;
+set it to 0 to opt out.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 from typing import TYPE_CHECKING, Any
 
 from srsdk._version import __version__
+
+os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
 
 if TYPE_CHECKING:
     from srsdk.engine.build import build_engine

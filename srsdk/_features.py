@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import importlib.metadata
 import importlib.util
+from pathlib import Path
 
 
 @functools.cache
@@ -38,3 +39,22 @@ def has_onnxruntime() -> bool:
 
 def has_modelopt() -> bool:
     return has_module("modelopt")
+
+
+@functools.cache
+def cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags as Linux reports them (empty elsewhere)."""
+    try:
+        with Path("/proc/cpuinfo").open(encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return frozenset(line.partition(":")[2].split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+def has_fast_bf16() -> bool:
+    """Whether the CPU computes bfloat16 in hardware (AMX or AVX-512 BF16), where oneDNN's
+    bfloat16 convolutions beat float32 several times over."""
+    return bool(cpu_flags() & {"amx_bf16", "avx512_bf16"})

@@ -112,7 +112,7 @@ def bench(
     return {
         "device": str(device),
         "runner": type(runner).__name__,
-        "precision": "fp16" if runner.dtype == torch.float16 else "fp32",
+        "precision": runner.precision,
         "scale": upscaler.scale,
         "frames_per_measurement": frames,
         "warmup": WARMUP,
@@ -199,6 +199,7 @@ def environment() -> dict[str, Any]:
         "cpu": _cpu_model(),
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
+        "thp_mem_alloc_enable": os.environ.get("THP_MEM_ALLOC_ENABLE"),
     }
     if torch.cuda.is_available():
         props = torch.cuda.get_device_properties(0)

@@ -18,7 +18,7 @@ def upscale_array(net: DeployNet, rgb: np.ndarray) -> np.ndarray:
         raise ShapeError(f"expected a non-empty HxWx3 uint8 array, got {rgb.dtype} {rgb.shape}")
     param = next(net.parameters())
     x = torch.from_numpy(np.require(rgb, requirements=['C', 'W'])).to(param.device).permute(2, 0, 1)[None]
-    y = net(x.to(param.dtype).div_(255))
+    y = net(x.to(net.input_dtype()).div_(255))
     out = y[0].clamp_(0, 1).mul_(255).round_().to(torch.uint8).permute(1, 2, 0)
     return out.cpu().numpy()
 
@@ -44,6 +44,6 @@ def upscale_tiled(
         raise ShapeError(f"batch: expected >= 1, got {batch}")
     plan = plan_tiles(rgb.shape[0], rgb.shape[1], tile=tile, halo=halo)
     param = next(net.parameters())
-    tiles = torch.from_numpy(pack(rgb, plan)).to(param.device, param.dtype)
+    tiles = torch.from_numpy(pack(rgb, plan)).to(param.device, net.input_dtype())
     outputs = torch.cat([net(tiles[i : i + batch]) for i in range(0, len(tiles), batch)])
     return blend_tiles(outputs.float().cpu(), plan, scale=net.arch.scale, mode=blend).numpy()

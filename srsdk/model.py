@@ -16,6 +16,7 @@ image + residual.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import itertools
 import math
@@ -187,11 +188,12 @@ class SPNet(nn.Module):
 
     def branches(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(image, boundary logits, residual)`` for LR ``x``."""
-        features = self.trunk(x)
+        low = x.to(self.image_heads.weight.dtype)  # the learned layers' dtype (see reduced_precision)
+        features = self.trunk(low)
         heads = self.image_heads(self.image_act(self.image_hidden(features)))
-        image = self.bicubic(x) + heads[:, :3]
+        image = self.bicubic(x) + heads[:, :3].to(x.dtype)
         boundary = heads[:, 3:]
-        context = torch.cat([features, image, torch.sigmoid(boundary)], 1)
+        context = torch.cat([features, image.to(low.dtype), torch.sigmoid(boundary)], 1)
         residual = self.residual_out(self.residual_act(self.residual_hidden(context)))
         return image, boundary, residual
 
@@ -217,7 +219,27 @@ class DeployNet(SPNet):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         image, _, residual = self.branches(x)
-        return image + residual
+        return image + residual.to(image.dtype)
+
+    def input_dtype(self) -> torch.dtype:
+        """The dtype to feed: the parameters' dtype, except float32 for a
+        :meth:`reduced_precision` copy."""
+        weight = self.bicubic.weight
+        assert isinstance(weight, torch.Tensor)  # a buffer (narrows the type for mypy)
+        return weight.dtype
+
+    def reduced_precision(self, dtype: torch.dtype) -> DeployNet:
+        """A copy whose learned layers compute in ``dtype`` (channels-last), while the fixed
+        bicubic skip and the sums that form the output stay in the input's dtype.
+
+        Meant for ``torch.bfloat16`` on CPUs with bfloat16 matrix units (AMX, AVX-512 BF16),
+        fed float32: bfloat16 keeps 8 significant bits, as coarse as the uint8 output near
+        white, so the output itself must not be rounded to it; the learned layers only add
+        a small correction to the bicubic image and lose little.
+        """
+        net = copy.deepcopy(self).to(dtype=dtype, memory_format=torch.channels_last)  # type: ignore[call-overload]
+        net.bicubic = Bicubic(self.scale).to(next(self.parameters()).device)
+        return net.eval()
 
 
 class Bicubic(nn.Module):

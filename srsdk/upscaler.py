@@ -9,8 +9,9 @@ with Upscaler(scale=2) as up:
 
 Each frame is packed into tiles (one tile when it fits the engine), run through the
 network and blended back (:mod:`srsdk.tiling`); the result is identical either way. On
-CPU the network runs on the fastest installed backend (ONNX Runtime, else TorchScript's
-eager graph), built once into ``~/.cache/srsdk/engines`` and reused.
+CPU the network runs on the fastest engine this machine has (TorchScript BF16 on CPUs with
+bfloat16 units, else ONNX Runtime FP32, else the eager graph), built once into
+``~/.cache/srsdk/engines`` and reused.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from srsdk import frames, tiling
 from srsdk.errors import InputError
 
 Device = str
-PRECISIONS = ("auto", "fp32", "fp16", "int8")
+PRECISIONS = ("auto", "fp32", "fp16", "bf16", "int8")
 
 
 def engine_cache() -> Path:
@@ -49,6 +50,7 @@ class _Eager:
         self.receptive_radius = receptive_radius(net)
         self.net = net.to(device, dtype).eval()
         self.scale, self.device, self.dtype = scale, device, dtype
+        self.precision = "fp16" if dtype == torch.float16 else "fp32"
         self.max_shape: tuple[int, int] | None = None
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
@@ -60,6 +62,7 @@ class _EngineRunner:
         self.engine = engine
         self.scale = engine.scale
         self.device, self.dtype = engine.device, engine.dtype
+        self.precision: str = engine.precision.value
         self.receptive_radius = int(engine.manifest["receptive_radius"])
         self.max_shape: tuple[int, int] | None = engine.profile.max
 
@@ -75,8 +78,9 @@ class Upscaler:
         engine: path of an engine built by ``srsdk-build-engine`` (manifest-checked).
         weights: a weights file instead of the shipped weights.
         device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
-        precision: ``"auto"`` (FP16 on CUDA, FP32 on CPU), ``"fp32"``, ``"fp16"``; INT8 comes
-            from a built engine.
+        precision: ``"auto"`` (FP16 on CUDA; on CPU the fastest engine: BF16 where the CPU
+            has bfloat16 units, else FP32), ``"fp32"``, ``"fp16"`` (CUDA), ``"bf16"`` (CPU);
+            INT8 comes from a built engine.
         tile: None = the whole frame when it fits the engine, else tiles of the engine's
             maximum size; an int = tiles of that side always.
         halo: ``"auto"`` = the network's measured receptive radius (exact tiling), or an int.
@@ -96,7 +100,7 @@ class Upscaler:
         engine: str | Path | None = None,
         weights: str | Path | None = None,
         device: Device = "auto",
-        precision: Literal["auto", "fp32", "fp16", "int8"] = "auto",
+        precision: Literal["auto", "fp32", "fp16", "bf16", "int8"] = "auto",
         tile: int | None = None,
         halo: int | Literal["auto"] = "auto",
         blend: tiling.BlendMode = "crop",
@@ -123,6 +127,8 @@ class Upscaler:
         if cuda_graphs and not isinstance(self._runner, _Eager):
             raise InputError("cuda_graphs: only for the eager network (engine=None); engines are not captured")
         self.scale: int = self._runner.scale
+        self.precision: str = self._runner.precision
+        """What the network runs in: ``"fp32"``, ``"fp16"``, ``"bf16"`` or ``"int8"``."""
         self._tile, self._blend, self._max_inflight = tile, blend, max_inflight
         self._halo = self._runner.receptive_radius if halo == "auto" else halo
         self._stream = stream
@@ -162,19 +168,25 @@ class Upscaler:
         if precision == "int8":
             raise InputError("precision: int8 needs an INT8 engine (srsdk-build-engine --int8), pass engine=")
         if precision == "fp16" and not on_cuda:
-            raise InputError("precision: fp16 needs a CUDA device")
+            raise InputError("precision: fp16 needs a CUDA device (bf16 is the CPU's reduced precision)")
+        if precision == "bf16" and on_cuda:
+            raise InputError("precision: bf16 is for the CPU; on CUDA use fp16")
         weights_path = Path(weights) if weights is not None else None
         if on_cuda:
             dtype = torch.float32 if precision == "fp32" else torch.float16
             return _Eager(scale, weights_path, self._device, dtype)
-        from srsdk.engine.build import build_engine, cpu_backend
-        from srsdk.engine.config import Backend, BuildConfig, ShapeProfile
+        from srsdk.engine.build import build_engine, fastest_cpu_engine
+        from srsdk.engine.config import Backend, BuildConfig, Precision, ShapeProfile
 
-        backend = cpu_backend()
-        if backend == Backend.TORCHSCRIPT:
+        backend, fastest = fastest_cpu_engine()
+        chosen = fastest if precision == "auto" else Precision(precision)
+        if chosen == Precision.BF16:
+            backend = Backend.TORCHSCRIPT
+        elif backend == Backend.TORCHSCRIPT:  # FP32 without ONNX Runtime: no engine to build
             return _Eager(scale, weights_path, self._device, torch.float32)
         profile = ShapeProfile(min=(1, 1), opt=(540, 960), max=(1080, 1920))
-        config = BuildConfig(scale=scale, backend=backend, profile=profile, weights=weights_path, directory=engine_cache())
+        config = BuildConfig(scale=scale, backend=backend, precision=chosen, profile=profile, weights=weights_path,
+                             directory=engine_cache())  # fmt: skip
         built = build_engine(config)
         return _EngineRunner(load_engine(built.path))
 

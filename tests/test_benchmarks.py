@@ -41,12 +41,13 @@ def test_backends_benchmark_compares_every_backend_and_the_peers(tmp_path: Path)
     assert _script("backends").main(argv) == 0
     result = json.loads(out.read_text())
     assert result["input"] == [48, 64]
-    names = {"eager", "torchscript", "torchscript_optimized", "onnx"}
+    names = {"eager", "torchscript", "torchscript_optimized", "onnx", "torchscript_bf16"}
     if (BENCHMARKS.parent.parent / "shared" / "peers").is_dir():
         names |= {"opencv_fsrcnn", "opencv_espcn"}
     assert names <= set(result["timings"])
     assert result["timings"]["eager"]["speedup_vs_eager"] == 1.0
     assert result["fastest_srsdk_backend"] in names
+    assert result["default_cpu_engine"] in names
 
 
 def test_engine_latency_benchmark_times_an_engine_against_eager(tmp_path: Path) -> None:
@@ -83,7 +84,9 @@ def test_srsdk_bench_json_schema_and_plot(tmp_path: Path) -> None:
     argv = ["bench", "--sizes", "64x48,96x64", "--frames", "2", "--device", "cpu", "--json", str(out), "--plot", str(png)]
     assert main(argv) == 0
     result = json.loads(out.read_text())
-    assert set(result["sizes"]) == {"64x48", "96x64"} and result["precision"] == "fp32"
+    from srsdk.engine.build import fastest_cpu_engine
+
+    assert set(result["sizes"]) == {"64x48", "96x64"} and result["precision"] == fastest_cpu_engine()[1].value
     for entry in result["sizes"].values():
         for key in ("bare_engine", "upscaler", "bicubic"):
             assert {"p50_ms", "p95_ms", "p99_ms", "fps", "runs"} <= set(entry[key]) and entry[key]["runs"] == 2

@@ -58,6 +58,24 @@ def test_built_engine_equals_the_weights(built: dict[str, Path], backend: str) -
 
 
 @pytest.mark.shared
+def test_a_bf16_engine_runs_bfloat16_layers_within_the_gate(tmp_path: Path, set5: Path) -> None:
+    config = BuildConfig(scale=2, precision="bf16", profile=PROFILE, quality_set=set5, output=tmp_path / "x2-bf16.ts")  # type: ignore[arg-type]
+    data = build_engine(config).manifest
+    assert (data["backend"], data["precision"], data["device"]) == ("torchscript", "bf16", "cpu")  # auto -> torchscript
+    gate = data["quality"]
+    assert gate["passed"] and gate["limit_db"] == 0.1 and abs(gate["loss_db"]) < 0.02
+    engine = load_engine(config.output)  # type: ignore[arg-type]
+    net = load_pretrained(2).deploy()
+    x = torch.rand(2, 3, 37, 51, generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        out = engine(x)
+        assert out.dtype == torch.float32
+        torch.testing.assert_close(out, net.reduced_precision(torch.bfloat16)(x), rtol=0, atol=0)
+        assert 1e-4 < (out - net(x)).abs().max().item() < 0.03  # bfloat16 layers, not float32 ones
+    assert 1e-4 < data["max_abs_difference_vs_fp32"] < 0.03
+
+
+@pytest.mark.shared
 def test_manifest_records_what_decides_the_engine(built: dict[str, Path]) -> None:
     path = built["torchscript"]
     data = json.loads(manifest.manifest_path(path).read_text())
@@ -163,7 +181,8 @@ def test_eval_reports_an_engine_like_weights(built: dict[str, Path], set5: Path)
     ("args", "message"),
     [
         (["--backend", "tensorrt"], "srsdk: error: --backend tensorrt needs Torch-TensorRT and TensorRT: pip install 'srsdk[trt]'"),
-        (["--backend", "torchscript", "--fp16"], "srsdk: error: --fp16 needs a CUDA GPU and torch sees none; build --fp32 here or --fp16 on a GPU machine"),
+        (["--backend", "torchscript", "--fp16"], "srsdk: error: --fp16 needs a CUDA GPU and torch sees none; build --fp32 (or --bf16, the CPU's reduced precision) here or --fp16 on a GPU machine"),
+        (["--backend", "onnx", "--bf16"], "srsdk: error: --bf16 is a CPU precision for --backend torchscript; got --backend onnx"),
         (["--int8"], "--int8 needs --backend tensorrt"),
         (["--min", "20x20", "--opt", "10x10"], "shape profile height: expected 1 <= min <= opt <= max, got 20, 10, 1080"),
         (["--max", "big"], "expected a size as HxW"),
@@ -201,7 +220,9 @@ def test_int8_calibration_reads_real_photos_inside_the_profile(bsds_train: tuple
 
 def test_the_cpu_default_is_the_measured_fastest_backend() -> None:
     measured = json.loads(Path("benchmarks/results/backends-cpu.json").read_text())
-    assert build.cpu_backend().value == measured["fastest_srsdk_backend"]
+    backend, precision = build.fastest_cpu_engine()
+    name = backend.value if precision == Precision.FP32 else f"{backend.value}_{precision.value}"
+    assert name == measured["default_cpu_engine"] == measured["fastest_srsdk_backend"]
 
 
 def test_calibration_and_config_refuse_bad_input(tmp_path: Path) -> None:

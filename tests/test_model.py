@@ -97,6 +97,28 @@ def test_bicubic_matches_torch_interpolate(scale: int, h: int, w: int) -> None:
     torch.testing.assert_close(Bicubic(scale)(x), expected, rtol=0, atol=2e-6)
 
 
+@pytest.mark.parametrize("scale", [2, 3])
+def test_reduced_precision_keeps_the_skip_and_the_output_in_float32(scale: int) -> None:
+    net = _net(scale).deploy()
+    low = net.reduced_precision(torch.bfloat16)
+    assert net.image_heads.weight.dtype == torch.float32  # the original is untouched
+    assert low.image_heads.weight.dtype == torch.bfloat16 and low.input_dtype() == net.input_dtype() == torch.float32
+    torch.testing.assert_close(low.bicubic.weight, net.bicubic.weight, rtol=0, atol=0)
+    assert low.trunk.body[0].weight.is_contiguous(memory_format=torch.channels_last)
+    x = torch.rand(1, 3, 23, 30, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        out, exact = low(x), net(x)
+        assert out.dtype == torch.float32 and out.shape == exact.shape
+        assert 0 < (out - exact).abs().max().item() < 0.05
+        torch.testing.assert_close(torch.jit.script(low)(x), out, rtol=0, atol=0)
+        # Only the learned part is rounded: bicubic alone is computed in float32, so a network
+        # whose heads add nothing gives float32's bicubic exactly.
+        for head in (low.image_heads, low.residual_out):
+            head.weight.zero_()
+            head.bias.zero_()
+        torch.testing.assert_close(low(x), net.bicubic(x), rtol=0, atol=0)
+
+
 def test_default_x2_cost_is_within_the_budget() -> None:
     params, macs = cost(SPNet(arch=Architecture.default(2)).deploy())
     assert macs <= 40_000

@@ -2,8 +2,8 @@
 tensors, of the Upscaler from host uint8 frames to host uint8 frames, and of the Upscaler
 streaming; bicubic on the same device as the floor, a roofline bound as the ceiling.
 
-Without --engine, the network runs as the Upscaler would run it here (ONNX Runtime on CPU,
-FP16 eager on CUDA), or on --backend/--precision (built with srsdk-build-engine's code).
+Without --engine, the network runs as the Upscaler would run it here (on CPU the fastest
+engine: TorchScript BF16 where the CPU has bfloat16 units, else ONNX Runtime; FP16 eager on CUDA), or on --backend/--precision (built with srsdk-build-engine's code).
 The JSON records the machine, GPU, driver/CUDA, torch, srsdk version and git commit.
 """
 
@@ -18,7 +18,7 @@ from pathlib import Path
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--engine", type=Path, help="a built engine (default: the Upscaler's choice)")
     parser.add_argument("--scale", type=int, default=2, choices=(2, 3, 4))
-    parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "fp16"))
+    parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "fp16", "bf16"))
     parser.add_argument("--backend", choices=("torchscript", "onnx", "tensorrt"), help="build this engine first")
     parser.add_argument("--sizes", default="640x360,960x540,1280x720,1920x1080", help="input sizes WxH,...")
     parser.add_argument("--frames", type=int, default=20, metavar="N", help="timed frames per measurement")

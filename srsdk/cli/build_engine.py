@@ -1,9 +1,9 @@
 """Build a deployable engine from the shipped (or given) weights, with a JSON manifest beside it.
 
 Backends: tensorrt (Torch-TensorRT, dynamo path; FP32/FP16/INT8 on a CUDA GPU), torchscript
-(scripted and frozen; FP32 anywhere, FP16 on CUDA), onnx (FP32, checked in ONNX Runtime).
-Every build is scored on Set5 against the FP32 weights; an engine losing more than 0.01 /
-0.1 / 0.3 dB PSNR-Y (FP32 / FP16 / INT8) is refused unless --force. An identical engine
+(scripted and frozen; FP32 anywhere, FP16 on CUDA, BF16 on CPU), onnx (FP32, checked in ONNX
+Runtime). Every build is scored on Set5 against the FP32 weights; an engine losing more than
+0.01 / 0.1 / 0.1 / 0.3 dB PSNR-Y (FP32 / FP16 / BF16 / INT8) is refused unless --force. An identical engine
 already built is reused.
 """
 
@@ -22,7 +22,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     d = ShapeProfile()
     parser.add_argument("--scale", type=int, default=2, choices=(2, 3, 4))
     precision = parser.add_mutually_exclusive_group()
-    for name in ("fp32", "fp16", "int8"):
+    for name in ("fp32", "fp16", "bf16", "int8"):
         precision.add_argument(f"--{name}", dest="precision", action="store_const", const=name)
     parser.set_defaults(precision="fp32")
     parser.add_argument("--backend", default="auto", choices=[b.value for b in Backend])

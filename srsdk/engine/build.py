@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from srsdk import _features
-from srsdk.engine import manifest, quality
+from srsdk.engine import manifest, prelu, quality
 from srsdk.engine.config import Backend, BuildConfig, Precision
 from srsdk.engine.load import open_engine
 from srsdk.errors import EngineBuildError
@@ -38,18 +38,24 @@ class BuiltEngine:
     reused: bool
 
 
-def resolve_backend(backend: Backend) -> Backend:
-    """``auto`` -> TensorRT where Torch-TensorRT and a CUDA GPU are present, else TorchScript."""
+def resolve_backend(backend: Backend, precision: Precision = Precision.FP32) -> Backend:
+    """``auto`` -> TorchScript for BF16 (a CPU precision); else TensorRT where Torch-TensorRT
+    and a CUDA GPU are present, else TorchScript."""
     if backend != Backend.AUTO:
         return backend
+    if precision == Precision.BF16:
+        return Backend.TORCHSCRIPT
     return Backend.TENSORRT if _features.has_torch_tensorrt() and torch.cuda.is_available() else Backend.TORCHSCRIPT
 
 
-def cpu_backend() -> Backend:
-    """The fastest CPU backend that is installed: ONNX Runtime ran the x2 network 2x faster
-    than torch eager and TorchScript on 960x540 frames here
-    (``benchmarks/results/backends-cpu.json``), TorchScript is the fallback."""
-    return Backend.ONNX if _features.has_onnxruntime() else Backend.TORCHSCRIPT
+def fastest_cpu_engine() -> tuple[Backend, Precision]:
+    """The fastest CPU engine this machine can run, measured on 960x540 x2 frames
+    (``benchmarks/backends.py``, ``benchmarks/results/backends-cpu.json``): TorchScript BF16
+    where the CPU has bfloat16 units (same Set5 quality as FP32 within the gate's 0.1 dB),
+    else ONNX Runtime FP32 (2x faster than TorchScript FP32 here), else TorchScript FP32."""
+    if _features.has_fast_bf16():
+        return Backend.TORCHSCRIPT, Precision.BF16
+    return (Backend.ONNX if _features.has_onnxruntime() else Backend.TORCHSCRIPT), Precision.FP32
 
 
 def _check_possible(config: BuildConfig, backend: Backend) -> None:
@@ -60,10 +66,17 @@ def _check_possible(config: BuildConfig, backend: Backend) -> None:
         raise EngineBuildError("--backend onnx needs onnx, onnxscript and onnxruntime: pip install 'srsdk[onnx]'")
     if config.precision == Precision.INT8 and backend != Backend.TENSORRT:
         raise EngineBuildError(f"--int8 needs --backend tensorrt (ModelOpt quantisation); got --backend {backend.value}")
+    if config.precision == Precision.BF16:
+        if backend != Backend.TORCHSCRIPT:
+            raise EngineBuildError(f"--bf16 is a CPU precision for --backend torchscript; got --backend {backend.value}")
+        return
     if config.precision == Precision.FP16 and backend == Backend.ONNX:
         raise EngineBuildError("--fp16 is not offered for --backend onnx (ONNX Runtime on CPU runs FP32); use --fp32")
     if config.precision != Precision.FP32 and not torch.cuda.is_available():
-        raise EngineBuildError(f"{flag} needs a CUDA GPU and torch sees none; build --fp32 here or {flag} on a GPU machine")
+        hint = " (or --bf16, the CPU's reduced precision)" if config.precision == Precision.FP16 else ""
+        raise EngineBuildError(
+            f"{flag} needs a CUDA GPU and torch sees none; build --fp32{hint} here or {flag} on a GPU machine"
+        )
     if backend == Backend.TENSORRT and not torch.cuda.is_available():
         raise EngineBuildError("--backend tensorrt needs a CUDA GPU and torch sees none")
 
@@ -76,50 +89,26 @@ def _weights(config: BuildConfig) -> tuple[DeployNet, str, str]:
     return load_weights(config.weights, scale=config.scale).deploy(), sha256(config.weights), str(config.weights)
 
 
-def _export_torchscript(net: DeployNet, path: Path) -> None:
+def _for_torchscript(net: DeployNet, precision: Precision) -> nn.Module:
+    """``net`` in the form a TorchScript engine of ``precision`` runs."""
+    if precision == Precision.FP16:
+        return net.half()
+    if precision == Precision.BF16:
+        return prelu.replace_prelu(net.reduced_precision(torch.bfloat16), prelu.RowPReLU)
+    return net
+
+
+def _export_torchscript(net: nn.Module, path: Path) -> None:
     frozen = torch.jit.freeze(torch.jit.script(net.eval()))
     torch.jit.save(frozen, str(path))
 
 
-class _MaxPReLU(nn.Module):
-    """PReLU as ONNX Runtime runs it fast: ``s * max(s * x, s * x * a)`` with ``s = sign(1 - a)``
-    per channel (``s = 1`` everywhere when no slope exceeds 1, and the sign flips vanish).
-
-    For ``a <= 1`` that is ``max(x, a x)``, for ``a > 1`` it is ``min(x, a x)``; both equal
-    ``x if x >= 0 else a x`` bit for bit (sign flips are exact). ORT's PRelu kernel is the
-    slower of the two here (benchmarks/onnx_options.py, results/onnx-options-cpu.json).
-    """
-
-    slope: torch.Tensor
-    sign: torch.Tensor
-
-    def __init__(self, prelu: nn.PReLU) -> None:
-        super().__init__()
-        slope = prelu.weight.detach().reshape(1, -1, 1, 1)
-        self.register_buffer("slope", slope.clone())
-        self.flip = bool((slope > 1).any())
-        self.register_buffer("sign", torch.where(slope > 1, -1.0, 1.0).to(slope.dtype))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.flip:
-            return torch.maximum(x, x * self.slope)
-        u = x * self.sign
-        return torch.maximum(u, u * self.slope) * self.sign
-
-
-def _for_onnx_runtime(net: nn.Module) -> nn.Module:
-    """``net`` with every PReLU replaced by :class:`_MaxPReLU` (in place)."""
-    for module in list(net.modules()):
-        for child_name, child in list(module.named_children()):
-            if isinstance(child, nn.PReLU):
-                setattr(module, child_name, _MaxPReLU(child))
-    return net
-
-
-def _export_onnx(net: DeployNet, path: Path) -> None:
+def _export_onnx(net: DeployNet, path: Path, *, max_prelu: bool = True) -> None:
+    """Export ``net`` (with :class:`~srsdk.engine.prelu.MaxPReLU` unless ``max_prelu`` is
+    False) and check ONNX Runtime agrees with PyTorch."""
     import onnxruntime as ort
 
-    fast = _for_onnx_runtime(net)
+    fast = prelu.replace_prelu(net, prelu.MaxPReLU) if max_prelu else net
     example = torch.rand(1, 3, 24, 32)
     exporter_log = logging.getLogger("torch.onnx")
     level = exporter_log.level
@@ -150,11 +139,15 @@ def _export_onnx(net: DeployNet, path: Path) -> None:
 
 
 def check_precision(engine_out: torch.Tensor, fp32_out: torch.Tensor, precision: Precision) -> float:
-    """The largest difference from the FP32 network. A reduced-precision engine that matches
+    """The largest difference from the FP32 network. An FP16 or INT8 engine that matches
     FP32 to within 2e-5 was silently built in FP32 (the classic TensorRT failure), which is
-    refused; whether any engine is good enough is the quality gate's call."""
+    refused; whether any engine is good enough is the quality gate's call.
+
+    Not applied to BF16: its output and bicubic skip are float32 by design, so with weights
+    whose learned layers contribute little (an untrained network) it can legitimately come
+    within 2e-5; srsdk casts those layers itself (``DeployNet.reduced_precision``)."""
     difference = (engine_out.float().cpu() - fp32_out.float().cpu()).abs().max().item()
-    if precision != Precision.FP32 and difference <= 2e-5:
+    if precision in (Precision.FP16, Precision.INT8) and difference <= 2e-5:
         raise EngineBuildError(
             f"the {precision.value} engine matches FP32 to {difference:.1e}: it was silently built in FP32"
         )
@@ -173,11 +166,12 @@ def _reusable(path: Path, key: str) -> dict[str, Any] | None:
 def build_engine(config: BuildConfig, *, log: Log | None = None) -> BuiltEngine:
     """Build (or reuse) the engine ``config`` describes; see ``srsdk-build-engine --help``."""
     say = log or (lambda _: None)
-    backend = resolve_backend(config.backend)
+    backend = resolve_backend(config.backend, config.precision)
     if config.backend == Backend.AUTO:
         say(f"backend auto: chose {backend.value}")
     _check_possible(config, backend)
-    device = "cuda" if backend == Backend.TENSORRT or config.precision != Precision.FP32 else "cpu"
+    on_gpu = backend == Backend.TENSORRT or config.precision in (Precision.FP16, Precision.INT8)
+    device = "cuda" if on_gpu else "cpu"
     net, weights_sha, weights_label = _weights(config)
     net = net.to(device)
     key = manifest.engine_key(config, backend, weights_sha, device)
@@ -192,7 +186,7 @@ def build_engine(config: BuildConfig, *, log: Log | None = None) -> BuiltEngine:
         say(f"building {backend.value} {config.precision.value} x{config.scale} ...")
         exported = copy.deepcopy(net)  # builds may cast or quantise it; `net` stays the FP32 reference
         if backend == Backend.TORCHSCRIPT:
-            _export_torchscript(exported.half() if config.precision == Precision.FP16 else exported, tmp)
+            _export_torchscript(_for_torchscript(exported, config.precision), tmp)
         elif backend == Backend.ONNX:
             _export_onnx(exported, tmp)
         else:

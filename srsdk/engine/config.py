@@ -15,6 +15,10 @@ DEFAULT_CALIBRATION = Path("../shared/data/train/bsds500")
 class Precision(str, enum.Enum):
     FP32 = "fp32"
     FP16 = "fp16"
+    """Half precision on a CUDA GPU."""
+    BF16 = "bf16"
+    """bfloat16 learned layers on a CPU (TorchScript), float32 input, skip and output; fast
+    where the CPU has bfloat16 matrix units (AMX, AVX-512 BF16)."""
     INT8 = "int8"
 
 
@@ -26,7 +30,7 @@ class Backend(str, enum.Enum):
     ONNX = "onnx"
 
 
-QUALITY_LIMIT_DB = {Precision.FP32: 0.01, Precision.FP16: 0.1, Precision.INT8: 0.3}
+QUALITY_LIMIT_DB = {Precision.FP32: 0.01, Precision.FP16: 0.1, Precision.BF16: 0.1, Precision.INT8: 0.3}
 """Largest PSNR-Y loss on Set5 against the FP32 weights an engine may have without --force."""
 
 

@@ -60,7 +60,7 @@ def recipe() -> str:
     """A hash of the code that shapes an engine (the network and the build), so an engine
     cached by an older srsdk is rebuilt rather than reused."""
     package = Path(__file__).resolve().parent.parent
-    sources = [package / "model.py", package / "engine" / "build.py", package / "engine" / "tensorrt.py"]
+    sources = [package / "model.py"] + [package / "engine" / f for f in ("build.py", "prelu.py", "tensorrt.py")]
     return hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()[:12]
 
 
@@ -125,7 +125,7 @@ def check(data: dict[str, Any], engine: Path, *, scale: int | None = None, devic
     for name, here in software(backend).items():
         if name != "srsdk" and built.get(name) != here:
             refuse(f"software.{name}", built.get(name), here)
-    needs_gpu = backend == Backend.TENSORRT or data.get("precision") != "fp32"
+    needs_gpu = backend == Backend.TENSORRT or data.get("device") != "cpu"
     if needs_gpu and not torch.cuda.is_available():
         refuse("device", "cuda", "cpu (this machine has no CUDA GPU)")
     target = device if device is not None and device.startswith("cuda") else "cuda"
