@@ -28,11 +28,17 @@ COMMANDS = {
     "onnx-options-cpu.json": "python benchmarks/onnx_options.py --json ...",
     "tiling-exactness-cpu.json": "python benchmarks/tiling_exactness.py --json ...",
     "backends-cpu.json": "python benchmarks/backends.py --json ...",
+    "backends-cpu-no-huge-pages.json": "THP_MEM_ALLOC_ENABLE=0 python benchmarks/backends.py --json ...",
     "upscaler-cpu.json": "python benchmarks/upscaler.py --json ...",
     "soak-cpu.json": "python benchmarks/soak.py --json ...",
     "bench-cpu-x2.json": "srsdk bench --device cpu --frames 5 --json ... --plot bench-cpu-x2.png",
     "bench-cpu-x3.json": "srsdk bench --scale 3 --device cpu --sizes 960x540 --frames 5 --json ...",
     "bench-cpu-x4.json": "srsdk bench --scale 4 --device cpu --sizes 960x540 --frames 5 --json ...",
+    **{
+        f"eval-x{s}-bf16-engine.json": f"srsdk-build-engine --bf16 --scale {s} -o E && srsdk eval --engine E --json ... "
+        "../shared/data/eval/{set5,set14,bsd100}"
+        for s in (2, 3, 4)
+    },
 }
 
 
@@ -49,14 +55,22 @@ def quality_speed_table() -> str:
     rows = ["| model | Set5 | Set14 | BSD100 | CPU fps, 960x540 in (2 cores) | GPU fps, 1920x1080 in |", "|---|---|---|---|---|---|"]
     for scale in (2, 3, 4):
         quality = load("eval-x2-multitask.json" if scale == 2 else f"eval-x{scale}.json")
+        engine_quality = load(f"eval-x{scale}-bf16-engine.json")
         speed = load(f"bench-cpu-x{scale}.json")
         gpu = load(f"bench-gpu-x{scale}.json")
         if quality is None:
             continue
         d = quality["datasets"]
-        cpu = f"{speed['sizes']['960x540']['upscaler']['fps']:.2f}" if speed else "not measured"
         gpu_fps = f"{gpu['sizes']['1920x1080']['upscaler']['fps']:.1f}" if gpu else "not measured (no GPU lent)"
-        rows.append(f"| srsdk x{scale} | {_eval_cell(d['set5'])} | {_eval_cell(d['set14'])} | {_eval_cell(d['bsd100'])} | {cpu} | {gpu_fps} |")
+        cpu = f"{speed['sizes']['960x540']['upscaler']['fps']:.2f}" if speed else "not measured"
+        if engine_quality is not None and speed is not None and speed["precision"] == engine_quality["precision"]:
+            e = engine_quality["datasets"]
+            rows.append(f"| srsdk x{scale}, FP32 weights | {_eval_cell(d['set5'])} | {_eval_cell(d['set14'])} | "
+                        f"{_eval_cell(d['bsd100'])} | - | {gpu_fps} |")  # fmt: skip
+            rows.append(f"| srsdk x{scale}, CPU default ({engine_quality['backend']} {engine_quality['precision']}) | "
+                        f"{_eval_cell(e['set5'])} | {_eval_cell(e['set14'])} | {_eval_cell(e['bsd100'])} | {cpu} | - |")  # fmt: skip
+        else:
+            rows.append(f"| srsdk x{scale} | {_eval_cell(d['set5'])} | {_eval_cell(d['set14'])} | {_eval_cell(d['bsd100'])} | {cpu} | {gpu_fps} |")
     peers, backends = load("eval-peers-x2.json"), load("backends-cpu.json")
     if peers and backends:
         for name, datasets in peers["models"].items():
@@ -68,7 +82,12 @@ def quality_speed_table() -> str:
         d = x2["datasets"]
         rows.append(f"| bicubic x2 | {_eval_cell(d['set5']['bicubic'])} | {_eval_cell(d['set14']['bicubic'])} | "
                     f"{_eval_cell(d['bsd100']['bicubic'])} | - | - |")  # fmt: skip
-    return "\n".join(rows) + "\n\nPSNR-Y (dB) / SSIM-Y / GMSD. CPU fps: srsdk through the `Upscaler` (uint8 to uint8, `srsdk bench`); the OpenCV peers from `benchmarks/backends.py` on real frames; both on this 2-core machine, in different runs.\n"
+    return "\n".join(rows) + (
+        "\n\nPSNR-Y (dB) / SSIM-Y / GMSD. CPU fps: srsdk through the `Upscaler` on its default CPU engine "
+        "(uint8 to uint8, `srsdk bench`), whose quality is measured on the engine itself (`srsdk eval --engine`); "
+        "the OpenCV peers from `benchmarks/backends.py` on real frames; both on this 2-core machine, in different "
+        "runs (the same-run comparison is in RESULTS.md, CPU backends and peers).\n"
+    )
 
 
 def results_md() -> str:
@@ -91,11 +110,17 @@ def results_md() -> str:
         parts.append(f"\nPeaks used for the bound: {peaks.get('flops_per_s', 0) / 1e9:.0f} GFLOP/s and "
                      f"{peaks.get('bytes_per_s', 0) / 1e9:.1f} GB/s ({peaks.get('source', '?')}).\n")  # fmt: skip
         parts.append("![latency vs frame size](results/bench-cpu-x2.png)\n")
-    if (k := load("backends-cpu.json")) is not None:
-        parts += ["\n## CPU backends and peers, x2, 960x540 (`backends-cpu.json`)\n", f"`{COMMANDS['backends-cpu.json']}`\n",
+    for file, title in (("backends-cpu.json", ""), ("backends-cpu-no-huge-pages.json", ", THP_MEM_ALLOC_ENABLE=0")):
+        if (k := load(file)) is None:
+            continue
+        parts += [f"\n## CPU backends and peers, x2, 960x540{title} (`{file}`)\n", f"`{COMMANDS[file]}`\n",
                   "| contender | p50 ms | fps | vs torch eager |", "|---|---|---|---|"]  # fmt: skip
         for name, t in k["timings"].items():
             parts.append(f"| {name} | {t['median_ms']:.0f} | {t['fps']:.2f} | {t['speedup_vs_eager']:.2f}x |")
+        if k.get("default_vs_opencv_fsrcnn") is not None:
+            parts.append(f"\nsrsdk's default CPU engine here is `{k['default_cpu_engine']}`: "
+                         f"{k['default_vs_opencv_fsrcnn']:.2f}x the time of OpenCV's FSRCNN on the same frames "
+                         f"(torch huge pages: THP_MEM_ALLOC_ENABLE={k['environment'].get('thp_mem_alloc_enable')}).")  # fmt: skip
     if (u := load("upscaler-cpu.json")) is not None:
         parts += ["\n## Upscaler overhead, CPU (`upscaler-cpu.json`)\n", f"`{COMMANDS['upscaler-cpu.json']}`\n",
                   (f"overhead_ratio = {u['overhead_ratio']:.3f} (Upscaler {u['timings']['upscaler_call']['p50_ms']:.0f} ms vs "
@@ -134,12 +159,13 @@ def quality_speed_plot(path: Path) -> None:
     import matplotlib.pyplot as plt
 
     peers, backends = load("eval-peers-x2.json"), load("backends-cpu.json")
-    ours, speed = load("eval-x2-multitask.json"), load("bench-cpu-x2.json")
+    ours, speed = load("eval-x2-bf16-engine.json") or load("eval-x2-multitask.json"), load("bench-cpu-x2.json")
     if not (peers and backends and ours and speed):
         return
     fig, axes = plt.subplots(1, 3, figsize=(10, 3.4), dpi=110, sharex=True)
     for ax, name in zip(axes, ("set5", "set14", "bsd100"), strict=True):
-        points = {"srsdk x2 (ONNX Runtime)": (speed["sizes"]["960x540"]["upscaler"]["fps"], ours["datasets"][name]["psnr_y"])}
+        label = f"srsdk x2 (CPU {speed['precision']})"
+        points = {label: (speed["sizes"]["960x540"]["upscaler"]["fps"], ours["datasets"][name]["psnr_y"])}
         for peer, datasets in peers["models"].items():
             points[peer] = (backends["timings"][peer]["fps"], datasets[name]["psnr_y"])
         for label, (fps, psnr) in points.items():

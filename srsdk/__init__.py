@@ -9,9 +9,9 @@ below load their modules (and torch) on first use. Training, evaluation and tili
 
 Importing ``srsdk`` sets ``THP_MEM_ALLOC_ENABLE=1`` unless it is already set: torch then
 asks for transparent huge pages for its large CPU buffers. Every frame allocates a few
-dozen fresh activation buffers of 10-35 MB, and faulting them in 4 KiB pages cost a third
-of the CPU frame time on the machines srsdk is measured on (``benchmarks/backends.py``;
-README, "CPU memory"). It takes effect when set before torch's first large allocation;
+dozen fresh activation buffers of 10-35 MB, and faulting them in 4 KiB pages cost a quarter
+to a third of the CPU frame time on the machines srsdk is measured on
+(``benchmarks/backends.py``; README, "CPU memory"). It takes effect when set before torch's first large allocation;
 set it to 0 to opt out.
 """
 

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -44,6 +47,28 @@ def test_the_cpu_precision_can_be_chosen(photo: np.ndarray) -> None:
         assert (fp32.precision, bf16.precision) == ("fp32", "bf16")
         assert np.abs(fp32(photo).astype(np.int16) - upscale_array(net, photo)).max() <= 1
         np.testing.assert_array_equal(bf16(photo), upscale_array(net.reduced_precision(torch.bfloat16), photo))
+
+
+_HUGE_PAGES = Path("/sys/kernel/mm/transparent_hugepage/enabled")
+
+
+@pytest.mark.skipif(
+    not _HUGE_PAGES.is_file() or "[never]" in _HUGE_PAGES.read_text() or not Path("/proc/self/smaps_rollup").is_file(),
+    reason="needs Linux with transparent huge pages available",
+)
+def test_importing_srsdk_backs_large_torch_buffers_with_huge_pages_unless_told_not_to() -> None:
+    code = (
+        "import os, srsdk, torch\n"
+        "x = torch.empty(64 << 20, dtype=torch.uint8).fill_(1)\n"
+        "rollup = open('/proc/self/smaps_rollup').read().split('AnonHugePages:')[1]\n"
+        "print(os.environ['THP_MEM_ALLOC_ENABLE'], int(rollup.split()[0]))\n"
+    )
+    base = {k: v for k, v in os.environ.items() if k != "THP_MEM_ALLOC_ENABLE"}
+    for extra, flag in (({}, "1"), ({"THP_MEM_ALLOC_ENABLE": "0"}, "0")):
+        done = subprocess.run([sys.executable, "-c", code], env=base | extra, capture_output=True, text=True, check=True)
+        found, huge_kib = done.stdout.split()
+        assert found == flag
+        assert (int(huge_kib) >= 32 << 10) == (flag == "1")  # at least half of the 64 MiB buffer, or none
 
 
 class _Foreign:
