@@ -71,6 +71,50 @@ def test_matroska_without_audio_and_odd_x3_sizes(videos: Path, tmp_path: Path) -
     assert _streams(dst)["frames"] == 3
 
 
+@pytest.mark.parametrize(("degrees", "hflip"), [(90, False), (-90, True), (180, False)])
+def test_rotation_and_flips_are_carried_over(tmp_path: Path, degrees: int, hflip: bool) -> None:
+    src = tmp_path / "phone.mp4"  # as a phone writes it: frames stored sideways, shown rotated
+    rng = np.random.default_rng(0)
+    with av.open(str(src), "w") as c:
+        s = c.add_stream("libx264", rate=25)
+        s.width, s.height, s.pix_fmt = 40, 24, "yuv420p"
+        s.set_display_rotation(degrees, hflip=hflip)
+        for _ in range(4):
+            for p in s.encode(av.VideoFrame.from_ndarray(rng.integers(0, 256, (24, 40, 3), dtype=np.uint8), format="rgb24")):
+                c.mux(p)
+        for p in s.encode(None):
+            c.mux(p)
+    dst = tmp_path / "phone_x2.mp4"
+    with Upscaler(scale=2, device="cpu") as up:
+        report = upscale_video(src, dst, up)
+    assert report.frames == 4 and report.size == (80, 48)  # the coded frames are upscaled as stored
+
+    def orientation(path: Path) -> tuple[float, bytes]:
+        with av.open(str(path)) as c:
+            frame = next(c.decode(video=0))
+            matrix = next(bytes(d) for d in frame.side_data if d.type.name == "DISPLAYMATRIX")
+            return frame.rotation, matrix
+
+    assert orientation(dst) == orientation(src)
+    assert orientation(dst)[0] % 360 == degrees % 360
+
+
+def test_a_video_without_a_display_matrix_gets_none(tmp_path: Path) -> None:
+    from srsdk.io.video import display_matrix
+
+    src = tmp_path / "plain.mkv"
+    with av.open(str(src), "w") as c:
+        s = c.add_stream("libx264", rate=25)
+        s.width, s.height, s.pix_fmt = 32, 16, "yuv420p"
+        for p in s.encode(av.VideoFrame.from_ndarray(np.zeros((16, 32, 3), np.uint8), format="rgb24")):
+            c.mux(p)
+        for p in s.encode(None):
+            c.mux(p)
+    assert display_matrix(src) is None
+    (tmp_path / "garbage.mp4").write_bytes(b"not a video")
+    assert display_matrix(tmp_path / "garbage.mp4") is None
+
+
 @pytest.mark.shared
 def test_a_failing_run_leaves_nothing_at_the_target(videos: Path, tmp_path: Path) -> None:
     class Failing(Upscaler):

@@ -1,8 +1,9 @@
 """Video in, video out, through PyAV: decode, upscale, encode; audio and subtitles copied.
 
 The output has the input's frame rate and time base, every audio and subtitle stream
-copied packet for packet (no re-encoding), and a ``rotate`` tag kept (rotation that FFmpeg 7+
-reports only as display-matrix side data is not carried over yet). Frames are
+copied packet for packet (no re-encoding), and the input's orientation: its display matrix
+(rotation and flips, which FFmpeg 7+ reports as side data on the decoded frames) is written
+to the output stream, and a legacy ``rotate`` tag is kept. Frames are
 encoded as yuv420p, which needs even sizes: an odd output width or height is padded by
 one pixel (the last row or column repeated). The file is written under a temporary name
 and renamed into place only when complete. Packets that do not decode are counted and
@@ -66,6 +67,27 @@ def _even(frame: np.ndarray) -> np.ndarray:
     return np.pad(frame, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
 
 
+def display_matrix(src: Path) -> list[int] | None:
+    """The display matrix (FFmpeg's 9 int32 layout) of ``src``'s first decodable video
+    frame, or None when it has none (the frames are shown as coded)."""
+    av = _av()
+    try:
+        with av.open(str(src)) as container:
+            for packet in container.demux(video=0):
+                try:
+                    frames = packet.decode()
+                except av.error.FFmpegError:
+                    continue
+                for frame in frames:
+                    for data in frame.side_data:
+                        if data.type.name == "DISPLAYMATRIX" and data.buffer_size == 36:
+                            return [int(v) for v in np.frombuffer(bytes(data), dtype="<i4")]
+                    return None
+    except (av.error.FFmpegError, OSError, IndexError):
+        return None
+    return None
+
+
 def upscale_video(
     src: Path,
     dst: Path,
@@ -112,6 +134,10 @@ def upscale_video(
                 for key in ("rotate",):
                     if key in video.metadata:
                         out.metadata[key] = video.metadata[key]
+                # Rotation and flips are the same at any size; written with the header, so
+                # read from a first decode of the input now.
+                if (matrix := display_matrix(src)) is not None:
+                    out.set_display_matrix(matrix)
                 copies = {s.index: sink.add_stream_from_template(s) for s in others}
                 timing: collections.deque[tuple[int | None, Any]] = collections.deque()
                 state = _Tally()
