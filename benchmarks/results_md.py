@@ -27,6 +27,7 @@ COMMANDS = {
     "tiling-cpu.json": "python benchmarks/tiling.py --json ...",
     "onnx-options-cpu.json": "python benchmarks/onnx_options.py --json ...",
     "tiling-exactness-cpu.json": "python benchmarks/tiling_exactness.py --json ...",
+    "feather-cpu.json": "python benchmarks/feather.py --json ...",
     "backends-cpu.json": "python benchmarks/backends.py --json ...",
     "backends-cpu-no-huge-pages.json": "THP_MEM_ALLOC_ENABLE=0 python benchmarks/backends.py --json ...",
     "upscaler-cpu.json": "python benchmarks/upscaler.py --json ...",
@@ -142,6 +143,14 @@ def results_md() -> str:
             if isinstance(v, dict) and "float_values_differing" in v:
                 parts.append(f"| {name} | {v['float_values_differing']:,} of {v['of']:,} | "
                              f"{v['largest_float_difference']:.2e} | {v['uint8_largest_difference']} |")  # fmt: skip
+    if (f := load("feather-cpu.json")) is not None:
+        parts += ["\n## Feather vs crop at a too-small halo (`feather-cpu.json`)\n", f"`{COMMANDS['feather-cpu.json']}`\n",
+                  f"{f['photos']}; x{f['scale']}, tile {f['tile']}, halo {f['halo']}. Feather over crop, min / mean / max over images:\n",
+                  "| measure | min | mean | max |", "|---|---|---|---|"]  # fmt: skip
+        for key, r in f["feather_over_crop"].items():
+            parts.append(f"| {key} | {r['min']:.3f} | {r['mean']:.3f} | {r['max']:.3f} |")
+        edge = ", ".join(f"{v:.2f}" for v in f["edge_rms"][:12])
+        parts.append(f"\nA tile's RMS error against the whole frame by HR pixel from its shared edge (0, 1, ...): {edge}.\n")
     if (o := load("onnx-options-cpu.json")) is not None:
         parts += ["\n## ONNX Runtime options, x2 (`onnx-options-cpu.json`)\n", f"`{COMMANDS['onnx-options-cpu.json']}`\n",
                   "| PReLU exported as | ORT_ENABLE_EXTENDED | ORT_ENABLE_ALL |", "|---|---|---|",

@@ -129,3 +129,15 @@ def test_tiling_exactness_script_reports_every_variant(tmp_path: Path, set14: Pa
     result = json.loads(out.read_text())
     assert result["srsdk_x2"]["uint8_largest_difference"] == 0 and result["srsdk_x3"]["float_values_differing"] == 0
     assert result["interpolate_x3"]["float_values_differing"] > 0
+
+
+@pytest.mark.shared
+def test_feather_script_measures_both_modes_on_training_photos(tmp_path: Path, bsds_train: tuple[Path, Path]) -> None:
+    out = tmp_path / "feather.json"
+    assert _script("feather").main(["--images", "1", "--photos", str(bsds_train[0]), "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    (image,) = result["images"].values()
+    for mode in ("crop", "feather"):
+        assert set(image[mode]) == {"rms", "rms_in_seam_bands", "seam_step_rms"} and image[mode]["rms"] > 0
+    edge = result["edge_rms"]
+    assert len(edge) == 48 and edge[0] > edge[8] > edge[-1]  # a tile's error falls away from its edge
