@@ -79,14 +79,17 @@ def bench(
     runner = upscaler._runner
     device = runner.device
     cuda = device.type == "cuda"
-    bytes_per_element = 2 if runner.dtype == torch.float16 else 4
+    # The learned layers' arithmetic and activations are 16-bit in FP16 and BF16 engines.
+    compute = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(runner.precision, torch.float32)
+    bytes_per_element = 2 if compute != torch.float32 else 4
     if cuda:
         name = torch.cuda.get_device_name(device)
         peaks = roofline.gpu_peaks(name)
         peak_source = f"datasheet ({name})" if peaks else f"unknown GPU {name}"
     else:
-        peaks = roofline.measure_cpu_peaks()
-        peak_source = "measured on this CPU: 1024x1024 FP32 matmul and a 64 MB copy"
+        peaks = roofline.measure_cpu_peaks(compute)
+        kind = "BF16" if compute == torch.bfloat16 else "FP32"
+        peak_source = f"measured on this CPU: 1024x1024 {kind} matmul and a 64 MB copy"
     from srsdk.model import DeployNet
 
     shape_net = DeployNet(arch=_architecture(upscaler.scale))
