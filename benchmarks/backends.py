@@ -1,6 +1,7 @@
 """srsdk's CPU backends against each other and against OpenCV's FSRCNN / ESPCN, same frames.
 
-    python benchmarks/backends.py --json benchmarks/results/backends-cpu.json
+    python benchmarks/backends.py --json benchmarks/results/backends-cpu.json \
+        --sizes 640x360,1280x720,1920x1080 --plot benchmarks/results/backends-cpu.png
 
 Frames: the first ``--frames`` frames of ``../shared/data/video/car-detection.mp4`` (a real
 camera clip, 768x432), resized to ``--size`` (960x540 by default) with bicubic filtering;
@@ -20,16 +21,21 @@ uint8 frame upscaled x2, one frame per call, on all cores:
 Reported per contender: median and quartiles of the per-frame latency, fps, and the time
 ratio to ``eager`` (``speedup_vs_eager`` = eager time / its time); which engine srsdk picks
 on this machine by default (``default_cpu_engine``) and its time over FSRCNN's
-(``default_vs_opencv_fsrcnn``, below 1 = faster).
+(``default_vs_opencv_fsrcnn``, below 1 = faster). With ``--sizes``, every contender is also
+timed at those sizes (``--size-repeats`` frames each; ``median_ms_by_size``), and ``--plot``
+draws latency against frame size per contender.
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
+import itertools
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -72,38 +78,39 @@ def load_frames(count: int, width: int, height: int) -> tuple[list[np.ndarray], 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--json", type=Path, help="write the results here")
-    parser.add_argument("--size", default="960x540", help="input frame WxH")
+    parser.add_argument("--size", default="960x540", help="input frame WxH of the main table")
     parser.add_argument("--frames", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--sizes", default="", help="more input sizes WxH,... timed with --size-repeats")
+    parser.add_argument("--size-repeats", type=int, default=3)
+    parser.add_argument("--plot", type=Path, metavar="OUT.png", help="latency against frame size per contender")
     args = parser.parse_args(argv)
     width, height = (int(v) for v in args.size.split("x"))
+    extra = [tuple(int(v) for v in part.split("x")) for part in args.sizes.split(",") if part.strip()]
     scale = 2
     frames, source = load_frames(args.frames, width, height)
-    turn = iter(range(10**9))
-
-    def next_frame() -> np.ndarray:
-        return frames[next(turn) % len(frames)]
+    largest = (max([height, 1080] + [h for _, h in extra]), max([width, 1920] + [w for w, _ in extra]))
 
     net = load_pretrained(scale).deploy()
-    profile = ShapeProfile(min=(8, 8), opt=(height, width), max=(max(height, 1080), max(width, 1920)))
-    contenders = {"eager": lambda: upscale_array(net, next_frame())}
+    profile = ShapeProfile(min=(8, 8), opt=(height, width), max=largest)
+    contenders: dict[str, Callable[[np.ndarray], object]] = {"eager": functools.partial(upscale_array, net)}
     notes: dict[str, str] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for backend, precision in (("torchscript", "fp32"), ("onnx", "fp32"), ("torchscript", "bf16")):
             name = label(backend, precision)
             config = BuildConfig(scale=scale, backend=backend, precision=precision, profile=profile,  # type: ignore[arg-type]
                                  output=Path(tmp) / f"x2.{name}")  # fmt: skip
-            built = build_engine(config)
-            contenders[name] = functools.partial(_run, load_engine(built.path).upscale, next_frame)
+            contenders[name] = load_engine(build_engine(config).path).upscale
         optimized = load_engine(Path(tmp) / "x2.torchscript")  # the FP32 one
         optimized._runner = torch.jit.optimize_for_inference(optimized._runner)
-        contenders["torchscript_optimized"] = lambda: optimized.upscale(next_frame())
-        contenders |= _peers(scale, next_frame, notes)
+        contenders["torchscript_optimized"] = optimized.upscale
+        contenders |= _peers(scale, notes)
 
-        timed = {}
-        for name, run in contenders.items():
-            timed[name] = timeit(run, repeats=args.repeats)
-            print(f"{name:24s} {timed[name]['median_ms']:9.1f} ms", file=sys.stderr)
+        timed = _time_all(contenders, frames, args.repeats, f"{width}x{height}")
+        by_size = {f"{width}x{height}": {name: t["median_ms"] for name, t in timed.items()}}
+        for w, h in extra:
+            found = _time_all(contenders, load_frames(args.frames, w, h)[0], args.size_repeats, f"{w}x{h}")
+            by_size[f"{w}x{h}"] = {name: t["median_ms"] for name, t in found.items()}
 
     eager = timed["eager"]["median_ms"]
     for result in timed.values():
@@ -124,9 +131,54 @@ def main(argv: list[str] | None = None) -> int:
         "default_vs_opencv_fsrcnn": (
             timed[default]["median_ms"] / timed["opencv_fsrcnn"]["median_ms"] if "opencv_fsrcnn" in timed else None
         ),
+        "median_ms_by_size": dict(sorted(by_size.items(), key=lambda kv: _pixels(kv[0]))),
+        "size_repeats": args.size_repeats,
         "notes": notes,
     }
+    if args.plot:
+        plot(output, args.plot)
     return report(output, args.json)
+
+
+def _pixels(size: str) -> int:
+    w, h = (int(v) for v in size.split("x"))
+    return w * h
+
+
+def _time_all(
+    contenders: dict[str, Callable[[np.ndarray], object]], frames: list[np.ndarray], repeats: int, size: str
+) -> dict[str, dict[str, float]]:
+    """Each contender on the same frames in turn, one frame per call."""
+    timed = {}
+    for name, run in contenders.items():
+        turn = itertools.cycle(frames)
+        timed[name] = timeit(lambda run=run, turn=turn: run(next(turn)), repeats=repeats)  # type: ignore[misc]
+        print(f"{size:>10s} {name:24s} {timed[name]['median_ms']:9.1f} ms", file=sys.stderr)
+    return timed
+
+
+def plot(result: dict[str, Any], path: Path) -> None:
+    """p50 latency against input size, one line per contender (log scale)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sizes = result["median_ms_by_size"]
+    pixels = [_pixels(size) / 1e6 for size in sizes]
+    fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=120)
+    for name in result["timings"]:
+        ax.plot(pixels, [sizes[size][name] for size in sizes], marker="o", label=name,
+                ls="--" if name.startswith("opencv") else "-")  # fmt: skip
+    ax.set_xlabel("input megapixels (x2)")
+    ax.set_ylabel("ms per frame, uint8 to uint8 (p50)")
+    ax.set_yscale("log")
+    ax.set_title(f"CPU backends and peers on {result['environment']['cpu']}" if "environment" in result else "CPU backends")
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
 
 
 def label(backend: str, precision: str) -> str:
@@ -134,15 +186,11 @@ def label(backend: str, precision: str) -> str:
     return backend if precision == "fp32" else f"{backend}_{precision}"
 
 
-def _run(upscale, next_frame):  # type: ignore[no-untyped-def]
-    return upscale(next_frame())
+def _bgr(upsample: Callable[[np.ndarray], np.ndarray], rgb: np.ndarray) -> np.ndarray:
+    return upsample(np.ascontiguousarray(rgb[:, :, ::-1]))
 
 
-def _run_bgr(upsample, next_frame):  # type: ignore[no-untyped-def]
-    return upsample(np.ascontiguousarray(next_frame()[:, :, ::-1]))
-
-
-def _peers(scale: int, next_frame, notes: dict[str, str]) -> dict:  # type: ignore[no-untyped-def,type-arg]
+def _peers(scale: int, notes: dict[str, str]) -> dict[str, Callable[[np.ndarray], object]]:
     try:
         import cv2
     except ImportError:
@@ -157,7 +205,7 @@ def _peers(scale: int, next_frame, notes: dict[str, str]) -> dict:  # type: igno
         model = cv2.dnn_superres.DnnSuperResImpl_create()
         model.readModel(str(PEERS / file))
         model.setModel(name, scale)
-        peers[f"opencv_{name}"] = functools.partial(_run_bgr, model.upsample, next_frame)
+        peers[f"opencv_{name}"] = functools.partial(_bgr, model.upsample)
     return peers
 
 

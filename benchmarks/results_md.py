@@ -28,7 +28,7 @@ COMMANDS = {
     "onnx-options-cpu.json": "python benchmarks/onnx_options.py --json ...",
     "tiling-exactness-cpu.json": "python benchmarks/tiling_exactness.py --json ...",
     "feather-cpu.json": "python benchmarks/feather.py --json ...",
-    "backends-cpu.json": "python benchmarks/backends.py --json ...",
+    "backends-cpu.json": "python benchmarks/backends.py --json ... --sizes 640x360,1280x720,1920x1080 --plot backends-cpu.png",
     "backends-cpu-no-huge-pages.json": "THP_MEM_ALLOC_ENABLE=0 python benchmarks/backends.py --json ...",
     "upscaler-cpu.json": "python benchmarks/upscaler.py --json ...",
     "soak-cpu.json": "python benchmarks/soak.py --json ...",
@@ -118,6 +118,8 @@ def results_md() -> str:
                   "| contender | p50 ms | fps | vs torch eager |", "|---|---|---|---|"]  # fmt: skip
         for name, t in k["timings"].items():
             parts.append(f"| {name} | {t['median_ms']:.0f} | {t['fps']:.2f} | {t['speedup_vs_eager']:.2f}x |")
+        if (RESULTS / file.replace(".json", ".png")).is_file() and "median_ms_by_size" in k:
+            parts.append(f"\n![latency vs frame size per contender](results/{file.replace('.json', '.png')})")
         if k.get("default_vs_opencv_fsrcnn") is not None:
             parts.append(f"\nsrsdk's default CPU engine here is `{k['default_cpu_engine']}`: "
                          f"{k['default_vs_opencv_fsrcnn']:.2f}x the time of OpenCV's FSRCNN on the same frames "

@@ -37,10 +37,15 @@ def test_tiling_benchmark_writes_its_ratios(tmp_path: Path) -> None:
 
 def test_backends_benchmark_compares_every_backend_and_the_peers(tmp_path: Path) -> None:
     out = tmp_path / "backends.json"
-    argv = ["--size", "64x48", "--frames", "2", "--repeats", "1", "--json", str(out)]
+    png = tmp_path / "backends.png"
+    argv = ["--size", "64x48", "--frames", "2", "--repeats", "1", "--sizes", "32x24", "--size-repeats", "1",
+            "--json", str(out), "--plot", str(png)]  # fmt: skip
     assert _script("backends").main(argv) == 0
     result = json.loads(out.read_text())
     assert result["input"] == [48, 64]
+    assert list(result["median_ms_by_size"]) == ["32x24", "64x48"]
+    assert set(result["median_ms_by_size"]["32x24"]) == set(result["timings"])
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     names = {"eager", "torchscript", "torchscript_optimized", "onnx", "torchscript_bf16"}
     if (BENCHMARKS.parent.parent / "shared" / "peers").is_dir():
         names |= {"opencv_fsrcnn", "opencv_espcn"}
