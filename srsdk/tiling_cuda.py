@@ -16,6 +16,7 @@ import ctypes
 import functools
 import hashlib
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -110,9 +111,18 @@ def _cubin(arch: str) -> bytes:
     return image
 
 
-@functools.cache
+_LOADING = threading.Lock()
+
+
 def _functions(device_index: int) -> dict[str, Any]:
-    """The loaded kernels for one device, in its primary context (the one torch uses)."""
+    """The loaded kernels for one device (loaded once, also when Upscaler workers ask at once)."""
+    with _LOADING:
+        return _load_functions(device_index)
+
+
+@functools.cache
+def _load_functions(device_index: int) -> dict[str, Any]:
+    """The kernels loaded into the device's primary context (the one torch uses)."""
     driver, _ = _bindings()
     major, minor = torch.cuda.get_device_capability(device_index)
     image = _cubin(f"sm_{major}{minor}")

@@ -19,6 +19,7 @@ from __future__ import annotations
 import collections
 import concurrent.futures
 import os
+import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Literal
@@ -85,9 +86,11 @@ class Upscaler:
             maximum size; an int = tiles of that side always.
         halo: ``"auto"`` = the network's measured receptive radius (exact tiling), or an int.
         blend: ``"crop"`` (exact with an auto halo) or ``"feather"``.
-        max_inflight: frames queued in :meth:`process` / :meth:`stream` before it waits.
+        max_inflight: frames queued in :meth:`process` / :meth:`stream` before it waits; on
+            CUDA also the worker threads (up to 4), each on its own stream, that overlap frames.
         cuda_graphs: replay a captured CUDA graph for fixed frame sizes (CUDA, eager only).
-        stream: a ``torch.cuda.Stream`` to run on (default: the current stream).
+        stream: a ``torch.cuda.Stream`` to run every frame on, one at a time (default: the
+            workers' own streams, ordered after the caller's current stream at submission).
 
     Not thread-safe: use one Upscaler per thread. :meth:`close` (or the ``with`` block) frees
     the worker thread and cached buffers, also after an error.
@@ -132,11 +135,15 @@ class Upscaler:
         self._tile, self._blend, self._max_inflight = tile, blend, max_inflight
         self._halo = self._runner.receptive_radius if halo == "auto" else halo
         self._stream = stream
+        # Keyed by (worker thread, batch shape): a graph's static buffers belong to one thread.
         self._graphs: dict[tuple[int, ...], tuple[torch.cuda.CUDAGraph, torch.Tensor, torch.Tensor]] | None = (
             {} if cuda_graphs else None
         )
         self._plans: dict[tuple[int, int], tiling.TilePlan] = {}
         self._pinned: dict[tuple[int, ...], torch.Tensor] = {}
+        """Pinned staging buffers, keyed by (worker thread, frame shape)."""
+        self._streams: dict[int, torch.cuda.Stream] = {}
+        """Each CUDA worker thread's own stream (when no ``stream`` was given)."""
         self._worker: concurrent.futures.ThreadPoolExecutor | None = None
         self._pending: collections.deque[concurrent.futures.Future[Any]] = collections.deque()
         self._closed = False
@@ -209,7 +216,7 @@ class Upscaler:
     def _network(self, batch: torch.Tensor) -> torch.Tensor:
         if self._graphs is None:
             return self._runner(batch)
-        key = tuple(batch.shape)
+        key = (threading.get_ident(), *batch.shape)
         if key not in self._graphs:
             static_in = batch.to(self._device, self._runner.dtype).clone()
             side = torch.cuda.Stream(self._device)
@@ -222,7 +229,7 @@ class Upscaler:
             # thread_local: the caller's thread keeps using CUDA while this one captures.
             with torch.cuda.graph(graph, capture_error_mode="thread_local"):
                 static_out = self._runner(static_in)
-            if len(self._graphs) >= 4:  # each graph holds a memory pool: keep the few sizes in use
+            if len(self._graphs) >= 4 * self._workers():  # each holds a memory pool: keep the sizes in use
                 self._graphs.pop(next(iter(self._graphs)))
             self._graphs[key] = (graph, static_in, static_out)
         graph, static_in, static_out = self._graphs[key]
@@ -236,10 +243,12 @@ class Upscaler:
         if on_cuda and isinstance(hwc, np.ndarray):
             # A pinned staging buffer per frame size, reused: each frame finishes (the stream is
             # synchronised) before the next one is staged.
-            staging = self._pinned.get(hwc.shape)
+            key = (threading.get_ident(), *hwc.shape)
+            staging = self._pinned.get(key)
             if staging is None:
-                self._pinned = {hwc.shape: torch.empty(hwc.shape, dtype=torch.uint8).pin_memory()}
-                staging = self._pinned[hwc.shape]
+                for old in [k for k in self._pinned if k[0] == key[0]]:  # this thread's other sizes
+                    del self._pinned[old]
+                staging = self._pinned[key] = torch.empty(hwc.shape, dtype=torch.uint8).pin_memory()
             staging.numpy()[...] = hwc
             hwc = staging.to(self._device, non_blocking=True)
         elif not on_cuda and isinstance(hwc, torch.Tensor):
@@ -257,38 +266,64 @@ class Upscaler:
                 out = out.float()
             return tiling.blend(out.contiguous(), plan, scale=self.scale, mode=self._blend)
 
-    def _process_one(self, frame: Any, stream: torch.cuda.Stream | None = None) -> Any:
-        if stream is None:
+    def _process_one(self, frame: Any, after: tuple[torch.cuda.Stream, torch.cuda.Event] | None = None) -> Any:
+        if after is None:
             work, kind = frames.to_working(frame)
             return frames.from_working(self._upscale_working(work), kind)
-        # Everything, conversions included, on the caller's stream on this thread; finished
-        # before the result is handed over, so any stream may use it.
+        caller, submitted = after
+        # On the stream given at construction, else on this worker's own stream once the
+        # caller's stream has reached the point where the frame was submitted: workers then
+        # overlap one frame's upload, compute and download with the next frame's.
+        stream = self._stream if self._stream is not None else self._worker_stream()
+        stream.wait_event(submitted)
         with torch.cuda.device(self._device), torch.cuda.stream(stream):
             work, kind = frames.to_working(frame)
             result = frames.from_working(self._upscale_working(work), kind)
-        stream.synchronize()
+            if isinstance(result, torch.Tensor) and result.is_cuda and stream != caller:
+                result.record_stream(caller)  # the caching allocator must not reuse it under the caller
+        stream.synchronize()  # finished before it is handed over: any stream may use it
         return result
+
+    def _worker_stream(self) -> torch.cuda.Stream:
+        stream = self._streams.get(threading.get_ident())
+        if stream is None:
+            stream = self._streams[threading.get_ident()] = torch.cuda.Stream(self._device)
+        return stream
 
     # -- public API ---------------------------------------------------------------------------
     def __call__(self, frame: Any) -> Any:
         """Upscale one frame now; the result is the same kind, on the same device.
 
-        Runs on the worker thread after the frames already queued (it waits for them, but
-        their results stay queued for :meth:`process` / :meth:`flush`).
+        Frames already queued by :meth:`process` keep their places: their results still
+        come from :meth:`process` / :meth:`flush`, in order.
         """
         self._check_open()
-        return self._executor().submit(self._process_one, frame, self._caller_stream()).result()
+        return self._executor().submit(self._process_one, frame, self._submitted()).result()
+
+    def _workers(self) -> int:
+        """Worker threads: one on CPU (the engine uses every core) and on an explicit
+        ``stream`` (its order is the caller's); on CUDA otherwise ``max_inflight`` (up to
+        4), each on its own stream, so frames overlap on the GPU and in host copies."""
+        if self._device.type != "cuda" or self._stream is not None:
+            return 1
+        return min(self._max_inflight, 4)
 
     def _executor(self) -> concurrent.futures.ThreadPoolExecutor:
         if self._worker is None:
-            self._worker = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="srsdk-upscaler")
+            self._worker = concurrent.futures.ThreadPoolExecutor(
+                max_workers=self._workers(), thread_name_prefix="srsdk-upscaler"
+            )
         return self._worker
 
-    def _caller_stream(self) -> torch.cuda.Stream | None:
-        """The stream work runs on: the one given at construction, else the caller's current one."""
+    def _submitted(self) -> tuple[torch.cuda.Stream, torch.cuda.Event] | None:
+        """On CUDA: the caller's stream (the one given at construction, else the current one)
+        and an event recorded on it now, which the frame's work waits for."""
         if self._device.type != "cuda":
             return None
-        return self._stream if self._stream is not None else torch.cuda.current_stream(self._device)
+        caller = self._stream if self._stream is not None else torch.cuda.current_stream(self._device)
+        event = torch.cuda.Event()
+        event.record(caller)
+        return caller, event
 
     def _take(self, ready: list[Any]) -> bool:
         """Move the oldest result into ``ready``; on its error, leave it queued (the next call
@@ -310,7 +345,7 @@ class Upscaler:
         Waits for the oldest frame when ``max_inflight`` are queued. :meth:`flush` drains.
         """
         self._check_open()
-        self._pending.append(self._executor().submit(self._process_one, frame, self._caller_stream()))
+        self._pending.append(self._executor().submit(self._process_one, frame, self._submitted()))
         ready: list[Any] = []
         while self._pending and (self._pending[0].done() or len(self._pending) > self._max_inflight):
             if not self._take(ready):
@@ -353,6 +388,7 @@ class Upscaler:
             self._worker = None
         self._plans.clear()
         self._pinned.clear()
+        self._streams.clear()
         if self._graphs:
             self._graphs.clear()
         self._closed = True

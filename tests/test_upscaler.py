@@ -200,7 +200,7 @@ def test_a_failing_frame_does_not_swallow_finished_ones(photo: np.ndarray) -> No
 
 @pytest.mark.gpu
 def test_cuda_upscaler_round_trips_kinds_and_matches_cpu(photo: np.ndarray) -> None:
-    with Upscaler(scale=2, device="cpu") as cpu, Upscaler(scale=2, device="cuda") as gpu:
+    with Upscaler(scale=2, device="cpu", precision="fp32") as cpu, Upscaler(scale=2, device="cuda") as gpu:
         expected = cpu(photo).astype(np.int16)
         host = gpu(photo)
         assert isinstance(host, np.ndarray)
@@ -221,3 +221,22 @@ def test_cuda_graphs_and_tiles_give_the_same_frames(photo: np.ndarray) -> None:
             np.testing.assert_array_equal(graphs(photo), expected)
     with Upscaler(scale=2, device="cuda", tile=48) as tiled:
         assert np.abs(tiled(photo).astype(np.int16) - expected).max() <= 1  # cuDNN may differ per shape
+
+
+@pytest.mark.gpu
+def test_cuda_workers_overlap_frames_in_order_and_wait_for_the_caller(photo: np.ndarray) -> None:
+    frames = [photo, photo[:50, :60], np.ascontiguousarray(photo[::-1]), photo] * 2
+    with Upscaler(device="cuda", max_inflight=1) as one, Upscaler(device="cuda", max_inflight=3) as three:
+        assert (one._workers(), three._workers()) == (1, 3)
+        expected = [one(frame) for frame in frames]
+        for got, want in zip(three.stream(iter(frames)), expected, strict=True):
+            np.testing.assert_array_equal(got, want)
+        # A frame still being written on the caller's stream: the work waits for it.
+        side = torch.cuda.Stream()
+        source = torch.from_numpy(photo.copy()).cuda()
+        with torch.cuda.stream(side):
+            torch.cuda._sleep(100_000_000)  # keeps the caller's stream busy for a while
+            flipped = source.flip(0)
+            out = three(flipped)
+        assert out.is_cuda
+        np.testing.assert_array_equal(out.cpu().numpy(), expected[2])
