@@ -88,7 +88,8 @@ class Upscaler:
         blend: ``"crop"`` (exact with an auto halo) or ``"feather"``.
         max_inflight: frames queued in :meth:`process` / :meth:`stream` before it waits; on
             CUDA also the worker threads (up to 4), each on its own stream, that overlap frames.
-        cuda_graphs: replay a captured CUDA graph for fixed frame sizes (CUDA, eager only).
+        cuda_graphs: replay a captured CUDA graph for fixed frame sizes (CUDA; the eager
+            network or a TorchScript engine).
         stream: a ``torch.cuda.Stream`` to run every frame on, one at a time (default: the
             workers' own streams, ordered after the caller's current stream at submission).
 
@@ -127,8 +128,8 @@ class Upscaler:
         if cuda_graphs and self._device.type != "cuda":
             raise InputError("cuda_graphs: needs a CUDA device")
         self._runner = self._select_runner(scale, engine, weights, precision)
-        if cuda_graphs and not isinstance(self._runner, _Eager):
-            raise InputError("cuda_graphs: only for the eager network (engine=None); engines are not captured")
+        if cuda_graphs and not self._capturable():
+            raise InputError("cuda_graphs: only for the eager network (engine=None) or a TorchScript engine")
         self.scale: int = self._runner.scale
         self.precision: str = self._runner.precision
         """What the network runs in: ``"fp32"``, ``"fp16"``, ``"bf16"`` or ``"int8"``."""
@@ -149,6 +150,13 @@ class Upscaler:
         self._closed = False
 
     # -- set-up -----------------------------------------------------------------------------
+    def _capturable(self) -> bool:
+        if isinstance(self._runner, _Eager):
+            return True
+        from srsdk.engine.config import Backend
+
+        return self._runner.engine.backend == Backend.TORCHSCRIPT  # type: ignore[no-any-return]
+
     @staticmethod
     def _resolve_device(device: Device) -> torch.device:
         if device == "auto":
@@ -222,7 +230,9 @@ class Upscaler:
             side = torch.cuda.Stream(self._device)
             side.wait_stream(torch.cuda.current_stream(self._device))
             with torch.cuda.stream(side):
-                for _ in range(2):  # warm-up outside the graph, as torch.cuda.graphs requires
+                # Warm-up outside the graph, as torch.cuda.graphs requires; three runs, so a
+                # TorchScript engine's profiling executor has settled on its optimised graph.
+                for _ in range(3):
                     self._runner(static_in)
             torch.cuda.current_stream(self._device).wait_stream(side)
             graph = torch.cuda.CUDAGraph()

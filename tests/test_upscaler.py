@@ -240,3 +240,17 @@ def test_cuda_workers_overlap_frames_in_order_and_wait_for_the_caller(photo: np.
             out = three(flipped)
         assert out.is_cuda
         np.testing.assert_array_equal(out.cpu().numpy(), expected[2])
+
+
+@pytest.mark.gpu
+def test_cuda_graphs_replay_a_torchscript_fp16_engine(photo: np.ndarray, tmp_path: Path, set5: Path) -> None:
+    from srsdk.engine import BuildConfig, ShapeProfile, build_engine
+
+    profile = ShapeProfile(min=(16, 16), opt=(120, 97), max=(256, 256))
+    config = BuildConfig(scale=2, precision="fp16", backend="torchscript", profile=profile, quality_set=set5,  # type: ignore[arg-type]
+                         output=tmp_path / "x2-fp16.ts")  # fmt: skip
+    engine = build_engine(config).path
+    with Upscaler(engine=engine) as plain, Upscaler(engine=engine, cuda_graphs=True) as graphs:
+        expected = plain(photo)
+        for _ in range(3):  # capture, then replays
+            np.testing.assert_array_equal(graphs(photo), expected)
