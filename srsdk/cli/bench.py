@@ -24,6 +24,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--frames", type=int, default=20, metavar="N", help="timed frames per measurement")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
     parser.add_argument("--cuda-graphs", action="store_true", help="Upscaler(cuda_graphs=True) (CUDA)")
+    parser.add_argument("--tile", type=int, metavar="N", help="Upscaler(tile=N): N x N LR tiles (exact)")
     parser.add_argument("--json", type=Path, metavar="OUT", help="also write the results here")
     parser.add_argument("--plot", type=Path, metavar="OUT.png", help="latency against frame size (matplotlib)")
 
@@ -57,10 +58,12 @@ def run(args: argparse.Namespace) -> int:
         config = BuildConfig(scale=args.scale, precision=precision, backend=args.backend, profile=profile,  # type: ignore[arg-type]
                              directory=engine_cache())  # fmt: skip
         engine = build_engine(config, log=lambda line: print(f"srsdk: {line}", file=sys.stderr)).path
-    options = {"engine": engine, "device": args.device, "precision": args.precision, "cuda_graphs": args.cuda_graphs}
+    options = {"engine": engine, "device": args.device, "precision": args.precision, "cuda_graphs": args.cuda_graphs,
+               "tile": args.tile}  # fmt: skip
     with Upscaler(scale=args.scale, **options) as up:
         result = bench(up, sizes, frames=args.frames, log=lambda line: print(f"srsdk: {line}", file=sys.stderr))
-    result = {"benchmark": "srsdk bench", "engine": str(engine) if engine else None, "cuda_graphs": args.cuda_graphs, **result,
+    result = {"benchmark": "srsdk bench", "engine": str(engine) if engine else None, "cuda_graphs": args.cuda_graphs,
+              "tile": args.tile, **result,
               "environment": environment()}  # fmt: skip
     text = json.dumps(result, indent=2)
     if args.json:
