@@ -203,6 +203,10 @@ class Upscaler:
         config = BuildConfig(scale=scale, backend=backend, precision=chosen, profile=profile, weights=weights_path,
                              directory=engine_cache())  # fmt: skip
         built = build_engine(config)
+        if not built.reused:  # engines older srsdk versions left in the cache can never be reused
+            from srsdk.engine.manifest import prune_stale
+
+            prune_stale(engine_cache())
         return _EngineRunner(load_engine(built.path))
 
     # -- one frame ----------------------------------------------------------------------------

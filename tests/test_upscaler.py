@@ -254,3 +254,30 @@ def test_cuda_graphs_replay_a_torchscript_fp16_engine(photo: np.ndarray, tmp_pat
         expected = plain(photo)
         for _ in range(3):  # capture, then replays
             np.testing.assert_array_equal(graphs(photo), expected)
+
+
+def test_the_upscaler_prunes_engines_older_srsdk_code_left_in_its_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from srsdk.engine.manifest import FORMAT, manifest_path
+    from srsdk.upscaler import engine_cache
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    cache = engine_cache()
+    cache.mkdir(parents=True)
+    stale = cache / "srsdk_x2_onnx_fp32_1x1-540x960-1080x1920_000000000000.onnx"
+    stale.write_bytes(b"built by an older srsdk")
+    manifest_path(stale).write_text(json.dumps({"format": FORMAT, "backend": "onnx", "recipe": "0" * 12, "software": {}}))
+    unrelated = cache / "notes.json"
+    unrelated.write_text("{}")
+    with Upscaler(device="cpu") as up:  # builds its engine into this cache
+        assert up(np.zeros((8, 8, 3), np.uint8)).shape == (16, 16, 3)
+    assert not stale.exists() and not manifest_path(stale).exists()
+    assert unrelated.exists()
+    (built,) = (p for p in cache.glob("*.json") if p != unrelated)
+    assert json.loads(built.read_text())["recipe"]
+    with Upscaler(device="cpu") as again:  # the fresh engine is reused, not pruned
+        again(np.zeros((8, 8, 3), np.uint8))
+    assert built.exists()

@@ -197,6 +197,7 @@ def build_engine(config: BuildConfig, *, log: Log | None = None) -> BuiltEngine:
         data: dict[str, Any] = {
             "format": manifest.FORMAT,
             "key": key,
+            "recipe": manifest.recipe(),
             "scale": config.scale,
             "backend": backend.value,
             "precision": config.precision.value,

@@ -81,6 +81,25 @@ def engine_key(config: BuildConfig, backend: Backend, weights_sha256: str, devic
     return hashlib.sha256(json.dumps(decides, sort_keys=True).encode()).hexdigest()[:12]
 
 
+def prune_stale(directory: Path) -> list[Path]:
+    """Delete the engines in ``directory`` (an engine cache srsdk owns) that this srsdk can
+    never reuse: built by other srsdk code (another :func:`recipe`) or for other software
+    versions. Returns the engine files removed; anything unreadable is left alone."""
+    removed = []
+    for path in sorted(directory.glob("*.json")):
+        engine = path.with_name(path.name.removesuffix(".json"))
+        try:
+            data = json.loads(path.read_text())
+            stale = data.get("recipe") != recipe() or data.get("software") != software(Backend(data.get("backend")))
+        except (OSError, ValueError, TypeError, AttributeError):
+            continue
+        if stale and data.get("format") == FORMAT:
+            engine.unlink(missing_ok=True)
+            path.unlink(missing_ok=True)
+            removed.append(engine)
+    return removed
+
+
 def default_path(config: BuildConfig, backend: Backend, key: str) -> Path:
     name = f"srsdk_x{config.scale}_{backend.value}_{config.precision.value}_{config.profile.label()}_{key}"
     return config.directory / (name + SUFFIX[backend])
