@@ -32,6 +32,13 @@ from srsdk.errors import InputError
 
 Device = str
 PRECISIONS = ("auto", "fp32", "fp16", "bf16", "int8")
+CPU_TILE = 384
+"""On CPU, frames with more than ``CPU_WHOLE_FRAME_PIXELS`` LR pixels run in tiles of this side
+(halo = receptive radius, so the output is identical): whole-frame inference is memory-bound
+there. With the BF16 engine, 384-pixel tiles took 0.81x the whole frame's time at 1280x720
+and 0.54x at 1920x1080, but 1.5x at 960x540 (``srsdk bench --tile 384``,
+``benchmarks/results/bench-cpu-x2-tiles.json``)."""
+CPU_WHOLE_FRAME_PIXELS = 960 * 540
 
 
 def engine_cache() -> Path:
@@ -83,7 +90,8 @@ class Upscaler:
             has bfloat16 units, else FP32), ``"fp32"``, ``"fp16"`` (CUDA), ``"bf16"`` (CPU);
             INT8 comes from a built engine.
         tile: None = the whole frame when it fits the engine, else tiles of the engine's
-            maximum size; an int = tiles of that side always.
+            maximum size; on CPU, frames of more than 960x540 LR pixels run in 384x384 tiles
+            (faster there, same output; see ``CPU_TILE``). An int = tiles of that side always.
         halo: ``"auto"`` = the network's measured receptive radius (exact tiling), or an int.
         blend: ``"crop"`` (exact with an auto halo) or ``"feather"``.
         max_inflight: frames queued in :meth:`process` / :meth:`stream` before it waits; on
@@ -216,6 +224,8 @@ class Upscaler:
             limit = self._runner.max_shape
             if self._tile is not None:
                 plan = tiling.plan_tiles(height, width, tile=self._tile, halo=self._halo)
+            elif self._device.type == "cpu" and height * width > CPU_WHOLE_FRAME_PIXELS:
+                plan = tiling.plan_tiles(height, width, tile=CPU_TILE, halo=self._halo)
             elif limit is None or (height <= limit[0] and width <= limit[1]):
                 plan = tiling.plan_tiles(height, width, tile=(height, width), halo=0)
             else:

@@ -281,3 +281,18 @@ def test_the_upscaler_prunes_engines_older_srsdk_code_left_in_its_cache(
     with Upscaler(device="cpu") as again:  # the fresh engine is reused, not pruned
         again(np.zeros((8, 8, 3), np.uint8))
     assert built.exists()
+
+
+@pytest.mark.shared
+def test_large_cpu_frames_run_in_tiles_with_the_same_output(set14: Path) -> None:
+    from srsdk.upscaler import CPU_TILE, CPU_WHOLE_FRAME_PIXELS
+
+    photo = np.asarray(Image.open(set14 / "comic.png").convert("RGB").resize((1100, 600)))
+    assert photo.shape[0] * photo.shape[1] > CPU_WHOLE_FRAME_PIXELS
+    with Upscaler(device="cpu") as up:
+        out = up(photo)
+        plan = up._plan(600, 1100)
+        assert len(plan) > 1 and plan.tile_shape == (CPU_TILE, CPU_TILE)
+        assert len(up._plan(540, 960)) == 1  # up to 960x540: whole frames
+    whole = up._runner.engine.upscale(photo)  # the same engine on the whole frame (it fits its profile)
+    np.testing.assert_array_equal(out, whole)
