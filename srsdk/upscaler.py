@@ -35,8 +35,8 @@ PRECISIONS = ("auto", "fp32", "fp16", "bf16", "int8")
 CPU_TILE = 384
 """On CPU, frames with more than ``CPU_WHOLE_FRAME_PIXELS`` LR pixels run in tiles of this side
 (halo = receptive radius, so the output is identical): whole-frame inference is memory-bound
-there. With the BF16 engine, 384-pixel tiles took 0.81x the whole frame's time at 1280x720
-and 0.54x at 1920x1080, but 1.5x at 960x540 (``srsdk bench --tile 384``,
+there. With the BF16 engine, 384-pixel tiles took 0.55x the whole frame's time at 1920x1080
+and 0.99x at 1280x720, but 1.78x at 960x540 (``srsdk bench --tile 384``,
 ``benchmarks/results/bench-cpu-x2-tiles.json``)."""
 CPU_WHOLE_FRAME_PIXELS = 960 * 540
 
