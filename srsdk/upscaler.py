@@ -39,6 +39,8 @@ there. With the BF16 engine, 384-pixel tiles took 0.55x the whole frame's time a
 and 0.99x at 1280x720, but 1.78x at 960x540 (``srsdk bench --tile 384``,
 ``benchmarks/results/bench-cpu-x2-tiles.json``)."""
 CPU_WHOLE_FRAME_PIXELS = 960 * 540
+_CAPTURE = threading.Lock()
+"""Held while a CUDA graph is captured: torch captures one at a time per process."""
 
 
 def engine_cache() -> Path:
@@ -95,7 +97,8 @@ class Upscaler:
         halo: ``"auto"`` = the network's measured receptive radius (exact tiling), or an int.
         blend: ``"crop"`` (exact with an auto halo) or ``"feather"``.
         max_inflight: frames queued in :meth:`process` / :meth:`stream` before it waits; on
-            CUDA also the worker threads (up to 4), each on its own stream, that overlap frames.
+            CUDA with the eager network (no graphs) also the worker threads (up to 4), each on
+            its own stream, that overlap frames.
         cuda_graphs: replay a captured CUDA graph for fixed frame sizes (CUDA; the eager
             network or a TorchScript engine).
         stream: a ``torch.cuda.Stream`` to run every frame on, one at a time (default: the
@@ -152,6 +155,8 @@ class Upscaler:
         self._pinned: dict[tuple[int, ...], torch.Tensor] = {}
         """Pinned staging buffers, keyed by (worker thread, frame shape)."""
         self._streams: dict[int, torch.cuda.Stream] = {}
+        self._lock = threading.Lock()
+        """Guards ``_pinned`` and ``_streams``, which the workers share."""
         """Each CUDA worker thread's own stream (when no ``stream`` was given)."""
         self._worker: concurrent.futures.ThreadPoolExecutor | None = None
         self._pending: collections.deque[concurrent.futures.Future[Any]] = collections.deque()
@@ -250,16 +255,18 @@ class Upscaler:
                     self._runner(static_in)
             torch.cuda.current_stream(self._device).wait_stream(side)
             graph = torch.cuda.CUDAGraph()
-            # thread_local: the caller's thread keeps using CUDA while this one captures.
-            with torch.cuda.graph(graph, capture_error_mode="thread_local"):
+            # One capture at a time in the process (torch allows no more); thread_local: the
+            # caller's thread keeps using CUDA while this one captures.
+            with _CAPTURE, torch.cuda.graph(graph, capture_error_mode="thread_local"):
                 static_out = self._runner(static_in)
-            if len(self._graphs) >= 4 * self._workers():  # each holds a memory pool: keep the sizes in use
+            if len(self._graphs) >= 4:  # each holds a memory pool: keep the few sizes in use
                 self._graphs.pop(next(iter(self._graphs)))
             self._graphs[key] = (graph, static_in, static_out)
         graph, static_in, static_out = self._graphs[key]
         static_in.copy_(batch)
         graph.replay()
-        return static_out
+        # A copy: the next replay (the next tile of this frame) overwrites static_out.
+        return static_out.clone()
 
     def _upscale_working(self, hwc: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
         plan = self._plan(hwc.shape[0], hwc.shape[1])
@@ -268,11 +275,12 @@ class Upscaler:
             # A pinned staging buffer per frame size, reused: each frame finishes (the stream is
             # synchronised) before the next one is staged.
             key = (threading.get_ident(), *hwc.shape)
-            staging = self._pinned.get(key)
-            if staging is None:
-                for old in [k for k in self._pinned if k[0] == key[0]]:  # this thread's other sizes
-                    del self._pinned[old]
-                staging = self._pinned[key] = torch.empty(hwc.shape, dtype=torch.uint8).pin_memory()
+            with self._lock:
+                staging = self._pinned.get(key)
+                if staging is None:
+                    for old in [k for k in self._pinned if k[0] == key[0]]:  # this thread's other sizes
+                        del self._pinned[old]
+                    staging = self._pinned[key] = torch.empty(hwc.shape, dtype=torch.uint8).pin_memory()
             staging.numpy()[...] = hwc
             hwc = staging.to(self._device, non_blocking=True)
         elif not on_cuda and isinstance(hwc, torch.Tensor):
@@ -300,19 +308,22 @@ class Upscaler:
         # overlap one frame's upload, compute and download with the next frame's.
         stream = self._stream if self._stream is not None else self._worker_stream()
         stream.wait_event(submitted)
-        with torch.cuda.device(self._device), torch.cuda.stream(stream):
-            work, kind = frames.to_working(frame)
-            result = frames.from_working(self._upscale_working(work), kind)
-            if isinstance(result, torch.Tensor) and result.is_cuda and stream != caller:
-                result.record_stream(caller)  # the caching allocator must not reuse it under the caller
-        stream.synchronize()  # finished before it is handed over: any stream may use it
+        try:
+            with torch.cuda.device(self._device), torch.cuda.stream(stream):
+                work, kind = frames.to_working(frame)
+                result = frames.from_working(self._upscale_working(work), kind)
+                if isinstance(result, torch.Tensor) and result.is_cuda and stream != caller:
+                    result.record_stream(caller)  # the caching allocator must not reuse it under the caller
+        finally:
+            stream.synchronize()  # finished before it is handed over (or its buffers reused): any stream may use it
         return result
 
     def _worker_stream(self) -> torch.cuda.Stream:
-        stream = self._streams.get(threading.get_ident())
-        if stream is None:
-            stream = self._streams[threading.get_ident()] = torch.cuda.Stream(self._device)
-        return stream
+        with self._lock:
+            stream = self._streams.get(threading.get_ident())
+            if stream is None:
+                stream = self._streams[threading.get_ident()] = torch.cuda.Stream(self._device)
+            return stream
 
     # -- public API ---------------------------------------------------------------------------
     def __call__(self, frame: Any) -> Any:
@@ -325,10 +336,13 @@ class Upscaler:
         return self._executor().submit(self._process_one, frame, self._submitted()).result()
 
     def _workers(self) -> int:
-        """Worker threads: one on CPU (the engine uses every core) and on an explicit
-        ``stream`` (its order is the caller's); on CUDA otherwise ``max_inflight`` (up to
-        4), each on its own stream, so frames overlap on the GPU and in host copies."""
-        if self._device.type != "cuda" or self._stream is not None:
+        """Worker threads: on CUDA with the eager network, ``max_inflight`` (up to 4), each on
+        its own stream, so frames overlap on the GPU and in host copies. One otherwise: on
+        CPU (the engine uses every core), on an explicit ``stream`` (its order is the
+        caller's), with engines (a TensorRT engine must not run from two threads) and with
+        CUDA graphs (torch captures one graph at a time, and a replay owns its buffers)."""
+        concurrent = isinstance(self._runner, _Eager) and self._graphs is None and self._stream is None
+        if self._device.type != "cuda" or not concurrent:
             return 1
         return min(self._max_inflight, 4)
 

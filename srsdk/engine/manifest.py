@@ -94,8 +94,11 @@ def prune_stale(directory: Path) -> list[Path]:
         except (OSError, ValueError, TypeError, AttributeError):
             continue
         if stale and data.get("format") == FORMAT:
-            engine.unlink(missing_ok=True)
-            path.unlink(missing_ok=True)
+            try:  # best effort: another user's file, or one open elsewhere, stays
+                engine.unlink(missing_ok=True)
+                path.unlink(missing_ok=True)
+            except OSError:
+                continue
             removed.append(engine)
     return removed
 
