@@ -44,7 +44,7 @@ asan: venv
 # Size GPU_STEPS so four runs finish well inside one 600-second call: the log lines give
 # the rate. A SIGTERM at the limit still saves a checkpoint and weights.
 GPU_STEPS ?= 30000
-GPU_DATA  := .device/data
+GPU_DATA  := $(abspath .device/data)
 GPU_PY    := python3
 GPU_TRAIN  = srsdk train --device cuda --threads 4 --steps $(GPU_STEPS) --batch 32 \
              --images $(GPU_DATA)/train/bsds500 --boundaries $(GPU_DATA)/train/bsds500_boundaries

@@ -85,7 +85,7 @@ def test_cuda_kernels_run_on_the_callers_stream_and_take_cuda_array_interface() 
 @pytest.mark.shared
 def test_cuda_tiled_is_within_one_of_whole_frame(set14: Path) -> None:
     net = load_pretrained(2).deploy().cuda()
-    rgb = np.asarray(Image.open(set14 / "comic.png").convert("RGB"))
+    rgb = np.array(Image.open(set14 / "comic.png").convert("RGB"))  # writable: torch.from_numpy warns otherwise
     whole = upscale_array(net, rgb)
     plan = tiling.plan_tiles(*rgb.shape[:2], tile=96, halo=receptive_radius(net))
     with torch.inference_mode():

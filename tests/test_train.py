@@ -19,8 +19,9 @@ def small_bsds(bsds_train, tmp_path: Path) -> tuple[Path, Path]:  # type: ignore
     img_dir.mkdir()
     edge_dir.mkdir()
     for photo in sorted(images.iterdir())[:12]:
-        (img_dir / photo.name).symlink_to(photo)
-        (edge_dir / f"{photo.stem}.png").symlink_to(boundaries / f"{photo.stem}.png")
+        # Absolute targets: SRSDK_SHARED_DATA may be relative (make gpu-check sets .device/data).
+        (img_dir / photo.name).symlink_to(photo.resolve())
+        (edge_dir / f"{photo.stem}.png").symlink_to((boundaries / f"{photo.stem}.png").resolve())
     return img_dir, edge_dir
 
 
