@@ -63,7 +63,7 @@ def quality_speed_table() -> str:
         if quality is None:
             continue
         d = quality["datasets"]
-        gpu_fps = f"{gpu['sizes']['1920x1080']['upscaler']['fps']:.1f}" if gpu else "not measured (no GPU lent)"
+        gpu_fps = f"{gpu['sizes']['1920x1080']['upscaler']['fps']:.1f}" if gpu else "not measured (make gpu-check times x2)"
         cpu = f"{speed['sizes']['960x540']['upscaler']['fps']:.2f}" if speed else "not measured"
         if engine_quality is not None and speed is not None and speed["precision"] == engine_quality["precision"]:
             e = engine_quality["datasets"]
@@ -167,9 +167,54 @@ def results_md() -> str:
                   "| PReLU exported as | ORT_ENABLE_EXTENDED | ORT_ENABLE_ALL |", "|---|---|---|",
                   f"| Mul + Max (shipped) | {o['median_ms']['mulmax_extended']:.0f} ms | {o['median_ms']['mulmax_all']:.0f} ms |",
                   f"| PRelu | {o['median_ms']['prelu_extended']:.0f} ms | {o['median_ms']['prelu_all']:.0f} ms |"]  # fmt: skip
-    parts += ["\n## GPU\n", "No GPU result is committed yet: `make gpu-check` (see `README.md`) has not had a GPU to run on.\n"
-              if not any(RESULTS.glob("*gpu*.json")) else "See the `*gpu*.json` files.\n"]  # fmt: skip
+    parts += gpu_section()
     return "\n".join(parts)
+
+
+GPU_RUNS = {
+    "bench-gpu-x2.json": "TorchScript FP16 engine + CUDA graphs (the verified path)",
+    "bench-gpu-torchscript-fp16.json": "TorchScript FP16 engine",
+    "bench-gpu-eager-fp16.json": "eager FP16 (2 workers, overlapped)",
+    "bench-gpu-eager-fp16-graphs.json": "eager FP16 + CUDA graphs (1 worker)",
+    "bench-gpu-eager-fp32.json": "eager FP32 (2 workers, overlapped)",
+}
+
+
+def gpu_section() -> list[str]:
+    """The `make gpu-check` results, when a GPU run is committed."""
+    if load("bench-gpu-x2.json") is None:
+        return ["\n## GPU\n", "No GPU result is committed yet: `make gpu-check` (see `README.md`) has not had a GPU to run on.\n"]
+    smi = (RESULTS / "gpu-nvidia-smi.csv").read_text().splitlines()[-1] if (RESULTS / "gpu-nvidia-smi.csv").is_file() else "?"
+    parts = ["\n## GPU, x2, `make gpu-check`\n", f"`make gpu-check OUT=$OUT` on {smi} (name, driver, memory, max SM clock). "
+             "The `git_commit` these files record (3e9bdb3+dirty) is the device copy's stale git metadata; the code was "
+             "commit 91a60b2. Host uint8 frames in and out; p50 / p99 ms.\n",
+             "| path | input | bare engine p50 | Upscaler p50 / p99 | streaming fps |", "|---|---|---|---|---|"]  # fmt: skip
+    for file, name in GPU_RUNS.items():
+        if (b := load(file)) is None:
+            continue
+        for label, e in b["sizes"].items():
+            parts.append(f"| {name} | {label} | {e['bare_engine']['p50_ms']:.2f} | {e['upscaler']['p50_ms']:.2f} / "
+                         f"{e['upscaler']['p99_ms']:.2f} | {e['stream']['fps']:.1f} |")  # fmt: skip
+    x2 = load("bench-gpu-x2.json")
+    assert x2 is not None
+    r = x2["sizes"]["1920x1080"]["roofline"]
+    parts.append(f"\nRoofline at 1920x1080 ({x2['peaks']['source']}): bound {r['bound_ms']:.2f} ms; the bare engine reaches "
+                 f"{100 * r['bare_engine_fraction_of_bound']:.0f} % of it.")  # fmt: skip
+    if (t := load("tiling-cuda.json")) is not None:
+        parts.append(f"\nCUDA pack + blend (`python benchmarks/tiling.py --device cuda`, 1920x1080 x2, {t['tiles']} tiles): "
+                     f"{t['pack_blend_ms']:.2f} ms, {t['pack_blend_speedup_vs_torch']:.1f}x the torch-on-GPU reference, "
+                     f"{t['pack_blend_vs_memcpy']:.2f}x the device copy floor.")  # fmt: skip
+    if (lat := load("engine-latency-x2-fp16.json")) is not None:
+        parts.append(f"\nFP16 TorchScript engine at 1920x1080 (`benchmarks/engine_latency.py`): {lat['timings']['engine']['median_ms']:.2f} ms, "
+                     f"{lat['speedup_vs_eager_fp32']:.2f}x eager FP32.")  # fmt: skip
+    gates = [load(f"build-gpu-x{s}-fp16.json") for s in (2, 3, 4)]
+    if all(gates):
+        losses = ", ".join(f"x{s} {g['quality']['loss_db']:+.4f} dB" for s, g in zip((2, 3, 4), gates, strict=True))  # type: ignore[index]
+        parts.append(f"\nFP16 TorchScript engines' quality gate on Set5 (`srsdk build-engine --fp16 --backend torchscript`): {losses}.")
+    parts.append("\nGPU tests: `gpu-tests-h100.log` (16 passed, 2 failed on test-only bugs, fixed and rerun: "
+                 "`gpu-tests-h100-rerun.txt`). Where the time goes: `gpu-profile-x2-fp16.json`.\n")
+    parts.append("![latency vs frame size, GPU](results/bench-gpu.png)\n")
+    return parts
 
 
 def quality_speed_plot(path: Path) -> None:
