@@ -185,9 +185,9 @@ def gpu_section() -> list[str]:
     if load("bench-gpu-x2.json") is None:
         return ["\n## GPU\n", "No GPU result is committed yet: `make gpu-check` (see `README.md`) has not had a GPU to run on.\n"]
     smi = (RESULTS / "gpu-nvidia-smi.csv").read_text().splitlines()[-1] if (RESULTS / "gpu-nvidia-smi.csv").is_file() else "?"
-    parts = ["\n## GPU, x2, `make gpu-check`\n", f"`make gpu-check OUT=$OUT` on {smi} (name, driver, memory, max SM clock). "
+    parts = ["\n## GPU, x2, `make gpu-check`\n", (f"`make gpu-check OUT=$OUT` on {smi} (name, driver, memory, max SM clock). "
              "The `git_commit` these files record (3e9bdb3+dirty) is the device copy's stale git metadata; the code was "
-             "commit 91a60b2. Host uint8 frames in and out; p50 / p99 ms.\n",
+             "commit 91a60b2. Host uint8 frames in and out; p50 / p99 ms.\n"),
              "| path | input | bare engine p50 | Upscaler p50 / p99 | streaming fps |", "|---|---|---|---|---|"]  # fmt: skip
     for file, name in GPU_RUNS.items():
         if (b := load(file)) is None:

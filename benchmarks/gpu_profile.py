@@ -1,0 +1,73 @@
+"""Where the x2 FP16 frame time goes on a GPU, and whether channels-last helps.
+
+    python benchmarks/gpu_profile.py --json benchmarks/results/gpu-profile-x2-fp16.json
+
+On a 1920x1080 input: eager and TorchScript FP16, NCHW and channels-last, timed with CUDA
+events (``*_ms``), and the CUDA kernels of five eager frames in each layout by CUDA time
+(``profile_*``, torch.profiler's table). Needs a CUDA GPU (``make gpu-check`` runs it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from srsdk.model import DeployNet
+from srsdk.pretrained import load_pretrained
+
+
+def timed(run: Callable[[], object], repeats: int = 30) -> float:
+    """Mean ms per call between CUDA events, after five untimed calls."""
+    for _ in range(5):
+        run()
+    torch.cuda.synchronize()
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record()
+    for _ in range(repeats):
+        run()
+    end.record()
+    torch.cuda.synchronize()
+    return start.elapsed_time(end) / repeats
+
+
+def kernels(run: Callable[[], object]) -> str:
+    """torch.profiler's table of the CUDA kernels of five calls."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CUDA]) as found:
+        for _ in range(5):
+            run()
+        torch.cuda.synchronize()
+    return str(found.key_averages().table(sort_by="cuda_time_total", row_limit=14, max_name_column_width=60))
+
+
+def fp16(channels_last: bool) -> DeployNet:
+    net = load_pretrained(2).deploy().cuda().half().eval()
+    return net.to(memory_format=torch.channels_last) if channels_last else net  # type: ignore[call-overload,no-any-return]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--json", type=Path, required=True)
+    args = parser.parse_args(argv)
+    x = torch.rand(1, 3, 1080, 1920, device="cuda").half()
+    inputs = {"nchw": x, "channels_last": x.contiguous(memory_format=torch.channels_last)}
+    out: dict[str, object] = {}
+    with torch.inference_mode():
+        for layout, frame in inputs.items():
+            net = fp16(layout == "channels_last")
+            scripted = torch.jit.freeze(torch.jit.script(fp16(layout == "channels_last")))
+            out[f"eager_{layout}_ms"] = timed(lambda net=net, frame=frame: net(frame))
+            out[f"torchscript_{layout}_ms"] = timed(lambda s=scripted, frame=frame: s(frame))
+            out[f"profile_{layout}"] = kernels(lambda net=net, frame=frame: net(frame))
+    args.json.write_text(json.dumps(out, indent=1) + "\n")
+    print({k: round(v, 3) for k, v in out.items() if isinstance(v, float)})
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
