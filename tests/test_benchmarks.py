@@ -147,3 +147,13 @@ def test_feather_script_measures_both_modes_on_training_photos(tmp_path: Path, b
         assert set(image[mode]) == {"rms", "rms_in_seam_bands", "seam_step_rms"} and image[mode]["rms"] > 0
     edge = result["edge_rms"]
     assert len(edge) == 48 and edge[0] > edge[8] > edge[-1]  # a tile's error falls away from its edge
+
+
+@pytest.mark.gpu
+def test_gpu_profile_times_both_layouts(tmp_path: Path) -> None:
+    out = tmp_path / "profile.json"
+    assert _script("gpu_profile").main(["--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    for layout in ("nchw", "channels_last"):
+        assert result[f"eager_{layout}_ms"] > 0 and result[f"torchscript_{layout}_ms"] > 0
+        assert "Self CUDA" in result[f"profile_{layout}"]
