@@ -30,6 +30,22 @@ def _streams(path: Path) -> dict[str, object]:
     return info
 
 
+def _write(path: Path, frames: list[np.ndarray], *, pix_fmt: str = "yuv420p", rate: int = 25, rotation: tuple[int, bool] | None = None) -> Path:
+    """Encode RGB ``frames`` with libx264 (optionally with a display rotation and flip)."""
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("libx264", rate=rate)
+        s.height, s.width = frames[0].shape[:2]
+        s.pix_fmt = pix_fmt
+        if rotation is not None:
+            s.set_display_rotation(rotation[0], hflip=rotation[1])
+        for frame in frames:
+            for p in s.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")):
+                c.mux(p)
+        for p in s.encode(None):
+            c.mux(p)
+    return path
+
+
 @pytest.mark.shared
 def test_video_keeps_rate_audio_and_frame_count(videos: Path, tmp_path: Path) -> None:
     src, dst = videos / "car-detection.mp4", tmp_path / "car_x2.mp4"
@@ -55,15 +71,7 @@ def test_matroska_without_audio_and_odd_x3_sizes(videos: Path, tmp_path: Path) -
     src = videos / "book.mkv"
     with av.open(str(src)) as c:
         frame = next(c.decode(video=0)).to_ndarray(format="rgb24")
-    odd = tmp_path / "odd.mkv"  # re-encode 3 frames at an odd size first
-    with av.open(str(odd), "w") as c:
-        s = c.add_stream("libx264", rate=30)
-        s.width, s.height, s.pix_fmt = 213, 159, "yuv444p"
-        for _ in range(3):
-            for p in s.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame[:159, :213]), format="rgb24")):
-                c.mux(p)
-        for p in s.encode(None):
-            c.mux(p)
+    odd = _write(tmp_path / "odd.mkv", [frame[:159, :213]] * 3, pix_fmt="yuv444p", rate=30)  # an odd size first
     dst = tmp_path / "odd_x3.mkv"
     with Upscaler(scale=3, device="cpu") as up:
         report = upscale_video(odd, dst, up)
@@ -73,17 +81,9 @@ def test_matroska_without_audio_and_odd_x3_sizes(videos: Path, tmp_path: Path) -
 
 @pytest.mark.parametrize(("degrees", "hflip"), [(90, False), (-90, True), (180, False)])
 def test_rotation_and_flips_are_carried_over(tmp_path: Path, degrees: int, hflip: bool) -> None:
-    src = tmp_path / "phone.mp4"  # as a phone writes it: frames stored sideways, shown rotated
     rng = np.random.default_rng(0)
-    with av.open(str(src), "w") as c:
-        s = c.add_stream("libx264", rate=25)
-        s.width, s.height, s.pix_fmt = 40, 24, "yuv420p"
-        s.set_display_rotation(degrees, hflip=hflip)
-        for _ in range(4):
-            for p in s.encode(av.VideoFrame.from_ndarray(rng.integers(0, 256, (24, 40, 3), dtype=np.uint8), format="rgb24")):
-                c.mux(p)
-        for p in s.encode(None):
-            c.mux(p)
+    frames = [rng.integers(0, 256, (24, 40, 3), dtype=np.uint8) for _ in range(4)]
+    src = _write(tmp_path / "phone.mp4", frames, rotation=(degrees, hflip))  # as phones store it: sideways, shown rotated
     dst = tmp_path / "phone_x2.mp4"
     with Upscaler(scale=2, device="cpu") as up:
         report = upscale_video(src, dst, up)
@@ -102,14 +102,7 @@ def test_rotation_and_flips_are_carried_over(tmp_path: Path, degrees: int, hflip
 def test_a_video_without_a_display_matrix_gets_none(tmp_path: Path) -> None:
     from srsdk.io.video import display_matrix
 
-    src = tmp_path / "plain.mkv"
-    with av.open(str(src), "w") as c:
-        s = c.add_stream("libx264", rate=25)
-        s.width, s.height, s.pix_fmt = 32, 16, "yuv420p"
-        for p in s.encode(av.VideoFrame.from_ndarray(np.zeros((16, 32, 3), np.uint8), format="rgb24")):
-            c.mux(p)
-        for p in s.encode(None):
-            c.mux(p)
+    src = _write(tmp_path / "plain.mkv", [np.zeros((16, 32, 3), np.uint8)])
     assert display_matrix(src) is None
     (tmp_path / "garbage.mp4").write_bytes(b"not a video")
     assert display_matrix(tmp_path / "garbage.mp4") is None
