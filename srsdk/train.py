@@ -11,6 +11,10 @@ Loss (all L1 except the boundary term)::
 residual - hr|``, and nothing else: the ablation for the multi-task claim. Training is seeded and reproducible: the model
 initialisation and every batch come from ``seed``, and a checkpoint holds the
 sampler's state, so a resumed run continues the same sequence.
+
+With ``ema`` set, an exponential moving average of the weights
+(:class:`torch.optim.swa_utils.AveragedModel`) is updated after every step, and it is
+what the saved weights hold; the checkpoint keeps both, so resuming is still exact.
 """
 
 from __future__ import annotations
@@ -92,6 +96,7 @@ def train(
         _load_matching(net, config.init)
     net = net.to(device, memory_format=torch.channels_last)  # type: ignore[call-overload]
     opt = torch.optim.Adam(net.parameters(), lr=config.lr)
+    average = _averaged(net, config.ema)
     sampler = torch.Generator().manual_seed(config.seed)
     data = TrainingSet(config.images, config.boundaries, scale=config.scale)
 
@@ -104,6 +109,8 @@ def train(
         net.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         sampler.set_state(state["sampler"])
+        if average is not None:
+            average.load_state_dict(state["average"])
         step, seconds = state["step"], state["seconds"]
         history = [tuple(h) for h in state["history"]]
 
@@ -121,11 +128,13 @@ def train(
                     "step": step,
                     "seconds": seconds,
                     "history": history,
+                    **({"average": average.state_dict()} if average is not None else {}),
                 },
                 tmp,
             )
         meta = {"training": {**config.to_json(), "steps_done": step, "seconds": round(seconds, 1)}}
-        return save_weights(net, out_dir / f"srsdk_x{config.scale}.safetensors", metadata=meta)
+        saved: SPNet = net if average is None else average.module  # type: ignore[assignment]
+        return save_weights(saved, out_dir / f"srsdk_x{config.scale}.safetensors", metadata=meta)
 
     bar = _progress(config.steps, step, enabled=progress)
     running: dict[str, torch.Tensor] = {}
@@ -143,6 +152,8 @@ def train(
             opt.zero_grad(set_to_none=True)
             terms["total"].backward()
             opt.step()
+            if average is not None:
+                average.update_parameters(net)
             step += 1
             since_log += 1
             for k, v in terms.items():  # summed on the device: no host sync every step
@@ -177,9 +188,22 @@ def train(
     )
 
 
+def _averaged(net: SPNet, decay: float) -> torch.optim.swa_utils.AveragedModel | None:
+    """The weight average that ``ema=decay`` asks for, or None when it is off."""
+    if not decay:
+        return None
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+    return AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+
+
 def _recipe(config: dict[str, object]) -> dict[str, object]:
-    """The fields of a config that decide the result (not where or how fast it runs)."""
-    return {k: v for k, v in config.items() if k not in ("device", "threads")}
+    """The fields of a config that decide the result (not where or how fast it runs).
+
+    Fields a checkpoint predates take their defaults, which is what that run used.
+    """
+    full = {**TrainConfig().to_json(), **config}
+    return {k: v for k, v in full.items() if k not in ("device", "threads")}
 
 
 def _load_matching(net: SPNet, path: Path) -> None:

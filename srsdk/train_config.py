@@ -30,6 +30,9 @@ class TrainConfig:
     boundary and no intermediate supervision; same network, same budget."""
     images: Path = Path("../shared/data/train/bsds500")
     boundaries: Path = Path("../shared/data/train/bsds500_boundaries")
+    ema: float = 0.0
+    """Decay of an exponential moving average of the weights, updated every step (0: off).
+    When on, the saved weights are the average, not the last step's."""
     init: Path | None = None
     """Start from these weights (any scale: layers whose shapes match are copied)."""
     device: str = "cpu"
@@ -42,6 +45,8 @@ class TrainConfig:
         for name in ("image_weight", "boundary_weight", "residual_weight", "final_weight", "lr"):
             if getattr(self, name) < 0:
                 raise InputError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if not 0.0 <= self.ema < 1.0:
+            raise InputError(f"ema must be in [0, 1), got {self.ema}")
 
     def loss_weights(self) -> dict[str, float]:
         if self.single_task:

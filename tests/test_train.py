@@ -60,8 +60,9 @@ def test_single_task_trains_one_loss_on_the_output(small_bsds, tmp_path: Path) -
 
 
 @pytest.mark.shared
-def test_runs_are_reproducible_and_resume_exactly_after_ctrl_c(small_bsds, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    config = _config(small_bsds, steps=20)
+@pytest.mark.parametrize("ema", [0.0, 0.9])
+def test_runs_are_reproducible_and_resume_exactly_after_ctrl_c(small_bsds, tmp_path: Path, ema: float) -> None:  # type: ignore[no-untyped-def]
+    config = _config(small_bsds, steps=20, ema=ema)
     straight = train(config, tmp_path / "a", progress=False)
 
     def interrupt(step: int, avg: dict[str, float]) -> None:
@@ -83,10 +84,25 @@ def test_runs_are_reproducible_and_resume_exactly_after_ctrl_c(small_bsds, tmp_p
 
 
 @pytest.mark.shared
+def test_ema_saves_the_moving_average_of_the_weights(small_bsds, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    # Both steps fall in the warm-up, so the learning rate does not depend on the run length.
+    one = load_weights(train(_config(small_bsds, steps=1), tmp_path / "1", progress=False).weights)
+    two = load_weights(train(_config(small_bsds, steps=2), tmp_path / "2", progress=False).weights)
+    avg = load_weights(train(_config(small_bsds, steps=2, ema=0.25), tmp_path / "e", progress=False).weights)
+    w1, w2, got = one.state_dict(), two.state_dict(), avg.state_dict()
+    # The average starts at the first step's weights, then moves 3/4 of the way to the second's.
+    assert any(not torch.equal(w1[k], w2[k]) for k in w1)
+    for k in w1:
+        torch.testing.assert_close(got[k], 0.25 * w1[k] + 0.75 * w2[k], rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.shared
 def test_resuming_with_another_recipe_is_refused_but_threads_may_change(small_bsds, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     train(_config(small_bsds, steps=2), tmp_path, progress=False)
     with pytest.raises(InputError, match="another config"):
         train(_config(small_bsds, steps=2, seed=1), tmp_path, progress=False)
+    with pytest.raises(InputError, match="another config"):
+        train(_config(small_bsds, steps=2, ema=0.9), tmp_path, progress=False)
     assert train(_config(small_bsds, steps=3, threads=1), tmp_path / "b", progress=False).steps == 3
     assert train(_config(small_bsds, steps=3, threads=2), tmp_path / "b", progress=False).steps == 3
 
@@ -104,6 +120,8 @@ def test_config_rejects_bad_values() -> None:
         TrainConfig(steps=0)
     with pytest.raises(InputError, match="boundary_weight must be >= 0"):
         TrainConfig(boundary_weight=-1)
+    with pytest.raises(InputError, match="ema must be in"):
+        TrainConfig(ema=1.0)
     assert dataclasses.replace(TrainConfig(), single_task=True).loss_weights()["boundary"] == 0.0
 
 

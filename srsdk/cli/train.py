@@ -30,6 +30,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--residual-weight", type=float, default=d.residual_weight)
     parser.add_argument("--final-weight", type=float, default=d.final_weight)
     parser.add_argument("--single-task", action="store_true", help="image loss only (the ablation)")
+    parser.add_argument("--ema", type=float, default=d.ema, metavar="DECAY",
+                        help="save an exponential moving average of the weights with this decay, e.g. 0.999 "
+                        "(default %(default)s: off)")
     parser.add_argument("--images", type=Path, default=d.images)
     parser.add_argument("--boundaries", type=Path, default=d.boundaries)
     parser.add_argument("--init", type=Path, help="warm start from these weights (matching layers)")
