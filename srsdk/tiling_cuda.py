@@ -165,6 +165,17 @@ def _pointer(tensor: torch.Tensor) -> tuple[int, type]:
     return tensor.data_ptr(), ctypes.c_void_p
 
 
+def _in_use(tables: tuple[torch.Tensor, ...], device: torch.device) -> None:
+    """Tell the caching allocator that the current stream reads these cached tables.
+
+    They are shared by every stream (Upscaler workers run one each); without this, a table
+    evicted from its cache while another stream's kernel still reads it could be reused at once.
+    """
+    stream = torch.cuda.current_stream(device)
+    for table in tables:
+        table.record_stream(stream)
+
+
 @functools.lru_cache(maxsize=64)
 def _origins(axis: AxisPlan, device: torch.device) -> torch.Tensor:
     return torch.tensor([s.start for s in axis.spans], dtype=torch.int32, device=device)
@@ -182,12 +193,13 @@ def pack(frame: torch.Tensor, plan: TilePlan, *, dtype: torch.dtype = torch.floa
     sy, sx, sc = frame.stride()
     count = out.numel() // 3
     i64, i32 = ctypes.c_longlong, ctypes.c_int
+    origins = _origins(plan.rows, frame.device), _origins(plan.cols, frame.device)
     args = [
-        _pointer(frame), (sy, i64), (sx, i64), (sc, i64),
-        _pointer(_origins(plan.rows, frame.device)), _pointer(_origins(plan.cols, frame.device)),
+        _pointer(frame), (sy, i64), (sx, i64), (sc, i64), *(_pointer(t) for t in origins),
         (len(plan.cols.spans), i32), (th, i32), (tw, i32), (count, i64), _pointer(out),
     ]  # fmt: skip
     _launch("pack_f16" if dtype == torch.float16 else "pack_f32", frame.device, count, args)
+    _in_use(origins, frame.device)
     return out
 
 
@@ -206,4 +218,5 @@ def blend(batch: torch.Tensor, plan: TilePlan, *, scale: int, mode: BlendMode = 
         (height, i32), (width, i32), (int(mode == "crop"), i32), _pointer(out),
     ]  # fmt: skip
     _launch("blend_f16" if batch.dtype == torch.float16 else "blend_f32", batch.device, height * width, args)
+    _in_use((*rows, *cols), batch.device)
     return out
