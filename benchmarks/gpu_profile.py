@@ -1,10 +1,14 @@
-"""Where the x2 FP16 frame time goes on a GPU, and whether channels-last helps.
+"""Where the x2 FP16 frame time goes on a GPU, and what might win it back.
 
     python benchmarks/gpu_profile.py --json benchmarks/results/gpu-profile-x2-fp16.json
 
 On a 1920x1080 input: eager and TorchScript FP16, NCHW and channels-last, timed with CUDA
 events (``*_ms``), and the CUDA kernels of five eager frames in each layout by CUDA time
-(``profile_*``, torch.profiler's table). Needs a CUDA GPU (``make gpu-check`` runs it).
+(``profile_*``, torch.profiler's table). Then the candidates the first profile suggested
+(36 % of the time in cuDNN layout transposes, 25 % in element-wise kernels), each in the
+same process: eager with ``cudnn.benchmark`` (``benchmark_*_ms``), and ``torch.compile``
+(Inductor, which fuses PReLU and the adds into neighbouring kernels; ``compile_*_ms``, or
+``compile_*_error`` where it cannot run). Needs a CUDA GPU (``make gpu-check`` runs it).
 """
 
 from __future__ import annotations
@@ -64,6 +68,16 @@ def main(argv: list[str] | None = None) -> int:
             out[f"eager_{layout}_ms"] = timed(lambda net=net, frame=frame: net(frame))
             out[f"torchscript_{layout}_ms"] = timed(lambda s=scripted, frame=frame: s(frame))
             out[f"profile_{layout}"] = kernels(lambda net=net, frame=frame: net(frame))
+        torch.backends.cudnn.benchmark = True  # after the baselines above: it is process-wide
+        for layout, frame in inputs.items():
+            net = fp16(layout == "channels_last")
+            out[f"benchmark_{layout}_ms"] = timed(lambda net=net, frame=frame: net(frame))
+        for layout, frame in inputs.items():
+            try:
+                compiled = torch.compile(fp16(layout == "channels_last"), dynamic=False)
+                out[f"compile_{layout}_ms"] = timed(lambda c=compiled, frame=frame: c(frame))
+            except Exception as e:  # noqa: BLE001  (Inductor needs Triton and a host compiler: record why not)
+                out[f"compile_{layout}_error"] = f"{type(e).__name__}: {e}"[:500]
     args.json.write_text(json.dumps(out, indent=1) + "\n")
     print({k: round(v, 3) for k, v in out.items() if isinstance(v, float)})
     return 0

@@ -213,6 +213,10 @@ def gpu_section() -> list[str]:
         parts.append(f"\nFP16 TorchScript engines' quality gate on Set5 (`srsdk build-engine --fp16 --backend torchscript`): {losses}.")
     parts.append("\nGPU tests: `gpu-tests-h100.log` (16 passed, 2 failed on test-only bugs, fixed and rerun: "
                  "`gpu-tests-h100-rerun.txt`). Where the time goes: `gpu-profile-x2-fp16.json`.\n")
+    if (prof := load("gpu-profile-x2-fp16.json")) is not None:
+        timings = ", ".join(f"{k.removesuffix('_ms')} {v:.2f} ms" for k, v in prof.items() if k.endswith("_ms"))
+        errors = "".join(f" {k}: {v.splitlines()[0]}." for k, v in prof.items() if k.endswith("_error"))
+        parts.append(f"\nThe x2 FP16 network at 1920x1080 by variant (`benchmarks/gpu_profile.py`, CUDA events): {timings}.{errors}\n")
     parts.append("![latency vs frame size, GPU](results/bench-gpu.png)\n")
     return parts
 

@@ -157,3 +157,5 @@ def test_gpu_profile_times_both_layouts(tmp_path: Path) -> None:
     for layout in ("nchw", "channels_last"):
         assert result[f"eager_{layout}_ms"] > 0 and result[f"torchscript_{layout}_ms"] > 0
         assert "Self CUDA" in result[f"profile_{layout}"]
+        assert result[f"benchmark_{layout}_ms"] > 0
+        assert (f"compile_{layout}_ms" in result) != (f"compile_{layout}_error" in result)
