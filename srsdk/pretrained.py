@@ -108,10 +108,33 @@ def load_pretrained(scale: int) -> SPNet:
     return net
 
 
+def lineage(weights: Path) -> list[dict[str, Any]]:
+    """The training recipe in ``weights``' header, then that of its ``init`` file, and so
+    on back to a run from scratch, as far as those files are still there and still the
+    ones trained from (``init_sha256``; a header without it is not followed into
+    ``srsdk/weights/``, whose files are replaced when new weights ship)."""
+    stages: list[dict[str, Any]] = []
+    path: Path | None = weights
+    while path is not None and path.is_file() and len(stages) < 32:
+        training = json.loads(read_metadata(path).get("training", "{}"))
+        stages.append(training)
+        path = Path(training["init"]) if training.get("init") else None
+        if path is not None and path.is_file() and not _is_the_init(path, training.get("init_sha256")):
+            path = None
+    return stages
+
+
+def _is_the_init(path: Path, expected_sha256: str | None) -> bool:
+    if expected_sha256 is None:  # an older header: trust the path unless it is a shipped file
+        return path.resolve().parent != WEIGHTS_DIR.resolve()
+    return sha256(path) == expected_sha256
+
+
 def ship(weights: Path, evaluation: Path | None = None) -> dict[str, Any]:
     """Maintainers: copy a trained file into ``srsdk/weights/`` and record it in the manifest
-    (architecture, training recipe from its header, sha256, and an ``srsdk eval --json``
-    result when given). Returns the manifest entry."""
+    (architecture, training recipe from its header, the recipes of the runs it was
+    warm-started from, sha256, and an ``srsdk eval --json`` result when given). Returns the
+    manifest entry."""
     import shutil
 
     net = load_weights(weights)
@@ -128,6 +151,8 @@ def ship(weights: Path, evaluation: Path | None = None) -> dict[str, Any]:
         "architecture": net.arch.to_dict(),
         "training": json.loads(meta.get("training", "{}")),
     }
+    if earlier := lineage(weights)[1:]:
+        entry["warm_started_from"] = earlier
     if result is not None:
         entry["eval"] = result["datasets"]
     current: dict[str, Any] = (

@@ -33,7 +33,7 @@ from srsdk.data import Batch, TrainingSet
 from srsdk.errors import InputError
 from srsdk.io.atomic import atomic_output
 from srsdk.model import Architecture, SPNet
-from srsdk.pretrained import save_weights
+from srsdk.pretrained import save_weights, sha256
 from srsdk.train_config import TrainConfig
 
 __all__ = ["TrainConfig", "TrainResult", "learning_rate", "losses", "train", "write_summary"]
@@ -116,6 +116,8 @@ def train(
 
     weights = config.loss_weights()
     net.train()
+    # Which file the run started from, so srsdk.pretrained.lineage can tell if it was replaced.
+    origin = {"init_sha256": sha256(config.init)} if config.init is not None else {}
 
     def save() -> Path:
         with atomic_output(ckpt_path) as tmp:
@@ -132,7 +134,7 @@ def train(
                 },
                 tmp,
             )
-        meta = {"training": {**config.to_json(), "steps_done": step, "seconds": round(seconds, 1)}}
+        meta = {"training": {**config.to_json(), **origin, "steps_done": step, "seconds": round(seconds, 1)}}
         saved: SPNet = net if average is None else average.module  # type: ignore[assignment]
         return save_weights(saved, out_dir / f"srsdk_x{config.scale}.safetensors", metadata=meta)
 

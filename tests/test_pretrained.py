@@ -89,3 +89,19 @@ def test_ship_refuses_an_evaluation_of_other_weights(tmp_path: Path) -> None:
     (tmp_path / "eval.json").write_text(json.dumps(other))
     with pytest.raises(WeightsError, match="evaluated other weights"):
         pretrained.ship(path, tmp_path / "eval.json")
+
+
+def test_lineage_follows_warm_starts_back_to_the_first_run(tmp_path: Path) -> None:
+    net = SPNet(arch=Architecture(scale=2))
+    first = pretrained.save_weights(net, tmp_path / "a.safetensors", metadata={"training": {"init": None, "seed": 0}})
+    second = pretrained.save_weights(
+        net, tmp_path / "b.safetensors", metadata={"training": {"init": str(first), "seed": 1}}
+    )
+    assert [stage["seed"] for stage in pretrained.lineage(second)] == [1, 0]
+    third = pretrained.save_weights(
+        net, tmp_path / "c.safetensors",
+        metadata={"training": {"init": str(first), "init_sha256": "0" * 64, "seed": 2}},
+    )  # fmt: skip
+    assert [stage["seed"] for stage in pretrained.lineage(third)] == [2]  # first is not the file it started from
+    first.unlink()  # an ancestor no longer on disk ends the chain
+    assert [stage["seed"] for stage in pretrained.lineage(second)] == [1]

@@ -1,13 +1,14 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import pytest
 import torch
 
 from srsdk.errors import InputError
-from srsdk.pretrained import load_weights
+from srsdk.pretrained import lineage, load_weights, read_metadata, sha256
 from srsdk.train import TrainConfig, learning_rate, train
 
 
@@ -94,6 +95,14 @@ def test_ema_saves_the_moving_average_of_the_weights(small_bsds, tmp_path: Path)
     assert any(not torch.equal(w1[k], w2[k]) for k in w1)
     for k in w1:
         torch.testing.assert_close(got[k], 0.25 * w1[k] + 0.75 * w2[k], rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.shared
+def test_a_warm_start_records_which_file_it_started_from(small_bsds, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    first = train(_config(small_bsds, steps=1), tmp_path / "a", progress=False).weights
+    second = train(_config(small_bsds, steps=1, init=first), tmp_path / "b", progress=False).weights
+    assert json.loads(read_metadata(second)["training"])["init_sha256"] == sha256(first)
+    assert [stage["init"] for stage in lineage(second)] == [str(first), None]
 
 
 @pytest.mark.shared
