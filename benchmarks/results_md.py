@@ -22,7 +22,7 @@ COMMANDS = {
     "eval-x2-multitask.json": "srsdk eval --scale 2 --json ... ../shared/data/eval/{set5,set14,bsd100}",
     "eval-x3.json": "srsdk eval --scale 3 --json ... ../shared/data/eval/{set5,set14,bsd100}",
     "eval-x4.json": "srsdk eval --scale 4 --json ... ../shared/data/eval/{set5,set14,bsd100}",
-    "eval-x2-singletask-ablation.json": "srsdk eval --scale 2 --weights runs/x2-single-ft/srsdk_x2.safetensors --json ...",
+    "eval-x2-singletask-stage3.json": "srsdk eval --scale 2 --weights runs/x2-single-ft2/srsdk_x2.safetensors --json ...",
     "eval-peers-x2.json": "python benchmarks/peers_quality.py --json ...",
     "tiling-cpu.json": "python benchmarks/tiling.py --json ...",
     "onnx-options-cpu.json": "python benchmarks/onnx_options.py --json ...",
