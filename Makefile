@@ -36,6 +36,21 @@ asan: venv
 	  ASAN_OPTIONS=detect_leaks=0 $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_tiling.py; \
 	  status=$$?; $(PIP) --no-deps -e . -Ccmake.define.SRSDK_WERROR=ON; exit $$status
 
+# The held-out split that chooses between x2 candidates without touching the eval sets: of
+# the training photos sorted by name every 10th is held out in $(SPLIT)/val, the rest and
+# their boundary maps are linked into $(SPLIT)/train/{img,edge}.
+TRAIN_DATA ?= ../shared/data/train
+SPLIT      ?= runs/split
+.PHONY: split
+split:
+	mkdir -p $(SPLIT)/train/img $(SPLIT)/train/edge $(SPLIT)/val
+	i=0; for f in $$(ls $(TRAIN_DATA)/bsds500 | LC_ALL=C sort); do \
+	  if [ $$((i % 10)) = 0 ]; then ln -sfn "$$(realpath $(TRAIN_DATA)/bsds500/$$f)" $(SPLIT)/val/$$f; \
+	  else ln -sfn "$$(realpath $(TRAIN_DATA)/bsds500/$$f)" $(SPLIT)/train/img/$$f; \
+	    ln -sfn "$$(realpath $(TRAIN_DATA)/bsds500_boundaries/$${f%.*}.png)" $(SPLIT)/train/edge/$${f%.*}.png; fi; \
+	  i=$$((i + 1)); done
+	@echo "$(SPLIT): $$(ls $(SPLIT)/train/img | wc -l) training photos, $$(ls $(SPLIT)/val | wc -l) held out"
+
 # --- A lent GPU machine (no network there; torch 2.11, pytest, cuda-bindings installed) ---
 # Here:  make gpu-stage    (copies training photos and Set5/Set14 into .device/, git-ignored)
 # There: run(command="make gpu-check OUT=$OUT", carry=[".device"]) through the device tool:

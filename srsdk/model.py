@@ -20,7 +20,7 @@ import copy
 import dataclasses
 import itertools
 import math
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -45,10 +45,19 @@ class Architecture:
     """Channels the deconvolution produces at HR size (HR cost grows with scale^2)."""
     branch: int = 8
     """Hidden channels of each HR branch."""
+    residual_context: Literal["features", "image_branch"] = "features"
+    """What the residual branch sees beside the image branch's image and boundary map: the
+    deconvolution's HR feature maps (``"features"``, what every shipped file uses), or the
+    image branch's hidden layer (``"image_branch"``), which puts the residual one layer
+    deeper than the image it corrects, as deep as the path single-task training found
+    (``srsdk train --residual-context``). Same shapes and cost either way
+    (``hr_features == branch``)."""
 
     def __post_init__(self) -> None:
         if self.scale not in SCALES:
             raise ValueError(f"scale must be one of {SCALES}, got {self.scale}")
+        if self.residual_context not in ("features", "image_branch"):
+            raise ValueError(f"residual_context must be 'features' or 'image_branch', got {self.residual_context!r}")
         for name in ("features", "trunk", "trunk_layers", "hr_features", "branch"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -58,7 +67,7 @@ class Architecture:
         """The architecture srsdk ships for ``scale``."""
         return cls(scale=scale)
 
-    def to_dict(self) -> dict[str, int]:
+    def to_dict(self) -> dict[str, int | str]:
         return dataclasses.asdict(self)
 
 
@@ -161,11 +170,11 @@ class SPNet(nn.Module):
 
     The image branch adds its prediction to a bicubic upsampling of the input (a fresh
     network starts at bicubic quality) and predicts salient-boundary logits from the same
-    hidden layer. The residual branch is *contextualized*: it sees the HR feature maps
-    together with the image branch's HR image and boundary probabilities, and predicts
-    what that image still misses. (A residual branch that saw only the shared feature
-    maps learned nothing: the image branch already minimises the same error from the same
-    features.)
+    hidden layer. The residual branch is *contextualized*: it sees the image branch's HR
+    image and boundary probabilities, beside either the HR feature maps or the image
+    branch's hidden layer (:attr:`Architecture.residual_context`), and predicts what that
+    image still misses. (A residual branch that saw only the shared feature maps learned
+    nothing: the image branch already minimises the same error from the same features.)
     """
 
     def __init__(self, *, arch: Architecture | None = None) -> None:
@@ -179,7 +188,9 @@ class SPNet(nn.Module):
         self.image_act = nn.PReLU(a.branch)
         self.image_heads = _conv(a.branch, 3 + 1, 3)
         """Output channels 0-2: the image (over bicubic); channel 3: boundary logits."""
-        self.residual_hidden = _conv(a.hr_features + 3 + 1, a.branch, 3)
+        self.residual_from_image_branch = a.residual_context == "image_branch"
+        shared = a.branch if self.residual_from_image_branch else a.hr_features
+        self.residual_hidden = _conv(shared + 3 + 1, a.branch, 3)
         self.residual_act = nn.PReLU(a.branch)
         self.residual_out = _conv(a.branch, 3, 3)
         for head in (self.image_heads, self.residual_out):
@@ -190,10 +201,12 @@ class SPNet(nn.Module):
         """``(image, boundary logits, residual)`` for LR ``x``."""
         low = x.to(self.image_heads.weight.dtype)  # the learned layers' dtype (see reduced_precision)
         features = self.trunk(low)
-        heads = self.image_heads(self.image_act(self.image_hidden(features)))
+        hidden = self.image_act(self.image_hidden(features))
+        heads = self.image_heads(hidden)
         image = self.bicubic(x) + heads[:, :3].to(x.dtype)
         boundary = heads[:, 3:]
-        context = torch.cat([features, image.to(low.dtype), torch.sigmoid(boundary)], 1)
+        shared = hidden if self.residual_from_image_branch else features
+        context = torch.cat([shared, image.to(low.dtype), torch.sigmoid(boundary)], 1)
         residual = self.residual_out(self.residual_act(self.residual_hidden(context)))
         return image, boundary, residual
 

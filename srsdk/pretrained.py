@@ -101,7 +101,11 @@ def load_pretrained(scale: int) -> SPNet:
     if entry is None:
         raise WeightsError(f"the manifest has no entry for scale {scale}")
     net = load_weights(WEIGHTS_DIR / entry["file"], expected_sha256=entry["sha256"], scale=scale)
-    if net.arch.to_dict() != entry["architecture"]:
+    try:
+        recorded = Architecture(**entry["architecture"])  # fields it predates take their defaults
+    except (KeyError, TypeError, ValueError) as e:
+        raise WeightsError(f"the manifest's architecture for scale {scale} is not valid: {e}") from e
+    if net.arch != recorded:
         raise WeightsError(
             f"{entry['file']}: architecture {net.arch.to_dict()} differs from the manifest's {entry['architecture']}"
         )

@@ -25,6 +25,8 @@ class TrainConfig:
     boundary_weight: float = 0.05
     residual_weight: float = 1.0
     final_weight: float = 1.0
+    residual_context: str = "features"
+    """:attr:`srsdk.model.Architecture.residual_context` of the network trained."""
     single_task: bool = False
     """The ablation baseline: one SR loss on the deployed output (image + residual), no
     boundary and no intermediate supervision; same network, same budget."""
@@ -45,6 +47,8 @@ class TrainConfig:
         for name in ("image_weight", "boundary_weight", "residual_weight", "final_weight", "lr"):
             if getattr(self, name) < 0:
                 raise InputError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.residual_context not in ("features", "image_branch"):
+            raise InputError(f"residual_context must be features or image_branch, got {self.residual_context!r}")
         if not 0.0 <= self.ema < 1.0:
             raise InputError(f"ema must be in [0, 1), got {self.ema}")
 

@@ -6,10 +6,12 @@ import torch.nn.functional as F
 
 from srsdk.model import Architecture, Bicubic, Deconv, DeployNet, SPNet, cost, receptive_radius
 
+CONTEXTS = ("features", "image_branch")
 
-def _net(scale: int) -> SPNet:
+
+def _net(scale: int, context: str = "image_branch") -> SPNet:
     torch.manual_seed(scale)
-    net = SPNet(arch=Architecture.default(scale)).eval()
+    net = SPNet(arch=Architecture(scale=scale, residual_context=context)).eval()  # type: ignore[arg-type]
     # Non-trivial heads, so image and residual both matter in the comparisons below.
     with torch.no_grad():
         for head in (net.image_heads, net.residual_out):
@@ -29,9 +31,10 @@ def test_every_output_is_exactly_scale_times_the_input(scale: int, h: int, w: in
     assert net.deploy()(torch.rand(1, 3, h, w)).shape == (1, 3, h * scale, w * scale)
 
 
+@pytest.mark.parametrize("context", CONTEXTS)
 @pytest.mark.parametrize("scale", [2, 3, 4])
-def test_deploy_graph_equals_image_plus_residual(scale: int) -> None:
-    net = _net(scale)
+def test_deploy_graph_equals_image_plus_residual(scale: int, context: str) -> None:
+    net = _net(scale, context)
     x = torch.rand(2, 3, 23, 18)
     with torch.no_grad():
         out = net(x)
@@ -41,9 +44,10 @@ def test_deploy_graph_equals_image_plus_residual(scale: int) -> None:
     assert (out.residual.abs().mean() > 1e-3).item()
 
 
+@pytest.mark.parametrize("context", CONTEXTS)
 @pytest.mark.parametrize("scale", [2, 3, 4])
-def test_scripted_and_exported_graphs_equal_eager(scale: int) -> None:
-    deploy = _net(scale).deploy()
+def test_scripted_and_exported_graphs_equal_eager(scale: int, context: str) -> None:
+    deploy = _net(scale, context).deploy()
     scripted = torch.jit.script(deploy)
     from torch.export import Dim, export
 
@@ -55,6 +59,27 @@ def test_scripted_and_exported_graphs_equal_eager(scale: int) -> None:
             eager = deploy(x)
             assert torch.allclose(scripted(x), eager, atol=1e-6)
             assert torch.allclose(exported.module()(x), eager, atol=1e-5)
+
+
+@pytest.mark.parametrize("context", CONTEXTS)
+def test_the_residual_branch_reads_the_image_branch_hidden_layer_only_when_asked(context: str) -> None:
+    # With the image heads silenced, the image is plain bicubic and the boundary constant,
+    # so the image branch's hidden layer reaches the residual only as direct context.
+    net = _net(2, context).train()
+    with torch.no_grad():
+        net.image_heads.weight.zero_()
+        net.image_heads.bias.zero_()
+    net(torch.rand(1, 3, 12, 12)).residual.abs().sum().backward()
+    grad = net.image_hidden.weight.grad
+    assert grad is not None
+    assert (grad.abs().sum().item() > 0) == (context == "image_branch")
+
+
+def test_both_contexts_have_the_same_shapes_and_cost() -> None:
+    old, new = (_net(2, c).deploy() for c in CONTEXTS)
+    assert {k: v.shape for k, v in old.state_dict().items()} == {k: v.shape for k, v in new.state_dict().items()}
+    assert cost(old) == cost(new)
+    assert receptive_radius(old) == receptive_radius(new)
 
 
 def test_onnx_export_runs_in_onnxruntime_with_dynamic_size(tmp_path) -> None:  # type: ignore[no-untyped-def]

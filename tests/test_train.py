@@ -106,6 +106,14 @@ def test_a_warm_start_records_which_file_it_started_from(small_bsds, tmp_path: P
 
 
 @pytest.mark.shared
+def test_the_residual_context_option_reaches_the_saved_network(small_bsds, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    weights = train(_config(small_bsds, steps=1, residual_context="image_branch"), tmp_path, progress=False).weights
+    net = load_weights(weights)
+    assert net.arch.residual_context == "image_branch" and net.residual_from_image_branch
+    assert json.loads(read_metadata(weights)["training"])["residual_context"] == "image_branch"
+
+
+@pytest.mark.shared
 def test_resuming_with_another_recipe_is_refused_but_threads_may_change(small_bsds, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     train(_config(small_bsds, steps=2), tmp_path, progress=False)
     with pytest.raises(InputError, match="another config"):
@@ -131,6 +139,8 @@ def test_config_rejects_bad_values() -> None:
         TrainConfig(boundary_weight=-1)
     with pytest.raises(InputError, match="ema must be in"):
         TrainConfig(ema=1.0)
+    with pytest.raises(InputError, match="residual_context must be"):
+        TrainConfig(residual_context="boundary")
     assert dataclasses.replace(TrainConfig(), single_task=True).loss_weights()["boundary"] == 0.0
 
 

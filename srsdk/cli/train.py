@@ -29,6 +29,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--boundary-weight", type=float, default=d.boundary_weight)
     parser.add_argument("--residual-weight", type=float, default=d.residual_weight)
     parser.add_argument("--final-weight", type=float, default=d.final_weight)
+    parser.add_argument("--residual-context", default=d.residual_context, choices=("features", "image_branch"),
+                        help="what the residual branch sees beside the image and boundary map: the HR "
+                        "feature maps or the image branch's hidden layer (default %(default)s)")
     parser.add_argument("--single-task", action="store_true", help="image loss only (the ablation)")
     parser.add_argument("--ema", type=float, default=d.ema, metavar="DECAY",
                         help="save an exponential moving average of the weights with this decay, e.g. 0.999 "
