@@ -57,12 +57,14 @@ split:
 #        CUDA tests, GPU benchmarks and a profile, packed as $OUT/gpu-check.tar.gz (128 s on an
 #        H100 on 2026-11-26; see benchmarks/README.md).
 #        run(command="make gpu-train OUT=$OUT", carry=[".device"]) trains x2 multi-task and
-#        single-task side by side instead, packed as $OUT/gpu-train.tar.gz.
+#        single-task side by side instead, packed as $OUT/gpu-train.tar.gz; GPU_ARGS adds
+#        options to both (e.g. GPU_ARGS="--residual-context image_branch").
 # 24,000 steps of each took 298 s side by side on an H100 (about 80 steps/s each).
 GPU_STEPS ?= 24000
+GPU_ARGS  ?=
 GPU_DATA  := $(abspath .device/data)
 GPU_PY    := python3
-GPU_TRAIN  = $(GPU_PY) -m srsdk train --device cuda --threads 4 --steps $(GPU_STEPS) --batch 32 \
+GPU_TRAIN  = $(GPU_PY) -m srsdk train --device cuda --threads 4 --steps $(GPU_STEPS) --batch 32 $(GPU_ARGS) \
              --images $(GPU_DATA)/train/bsds500 --boundaries $(GPU_DATA)/train/bsds500_boundaries
 
 .PHONY: gpu-stage gpu-install gpu-check gpu-train
