@@ -159,3 +159,17 @@ def test_gpu_profile_times_both_layouts(tmp_path: Path) -> None:
         assert "Self CUDA" in result[f"profile_{layout}"]
         assert result[f"benchmark_{layout}_ms"] > 0
         assert (f"compile_{layout}_ms" in result) != (f"compile_{layout}_error" in result)
+
+
+@pytest.mark.shared
+def test_branch_contribution_scores_the_deployed_output_as_srsdk_eval_does(tmp_path: Path, set5: Path) -> None:
+    from srsdk.pretrained import WEIGHTS_DIR, manifest
+
+    out = tmp_path / "branches.json"
+    weights = WEIGHTS_DIR / manifest()["weights"]["2"]["file"]
+    assert _script("branch_contribution").main(["--weights", str(weights), "--json", str(out), str(set5)]) == 0
+    (entry,) = json.loads(out.read_text())["results"]
+    # image + residual is the deployed output: the manifest's own srsdk eval figure
+    assert entry["final"]["set5"] == manifest()["weights"]["2"]["eval"]["set5"]["psnr_y"]
+    assert entry["image"]["set5"] > 35  # the image branch alone is an HR image too
+    assert entry["residual_gain_db"]["set5"] == pytest.approx(entry["final"]["set5"] - entry["image"]["set5"], abs=1e-4)
