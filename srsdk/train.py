@@ -98,7 +98,7 @@ def train(
     opt = torch.optim.Adam(net.parameters(), lr=config.lr)
     average = _averaged(net, config.ema)
     sampler = torch.Generator().manual_seed(config.seed)
-    data = TrainingSet(config.images, config.boundaries, scale=config.scale)
+    data = TrainingSet(config.images, config.boundaries, scale=config.scale, downscales=config.downscales)
 
     ckpt_path = out_dir / "checkpoint.pt"
     step, seconds, history = 0, 0.0, []

@@ -30,6 +30,9 @@ class TrainConfig:
     single_task: bool = False
     """The ablation baseline: one SR loss on the deployed output (image + residual), no
     boundary and no intermediate supervision; same network, same budget."""
+    downscales: tuple[float, ...] = ()
+    """Also train on copies of every photo downscaled by these factors, e.g. ``(0.8, 0.6)``
+    (:class:`srsdk.data.TrainingSet`)."""
     images: Path = Path("../shared/data/train/bsds500")
     boundaries: Path = Path("../shared/data/train/bsds500_boundaries")
     ema: float = 0.0
@@ -49,6 +52,8 @@ class TrainConfig:
                 raise InputError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.residual_context not in ("features", "image_branch"):
             raise InputError(f"residual_context must be features or image_branch, got {self.residual_context!r}")
+        if any(not 0 < f < 1 for f in self.downscales):
+            raise InputError(f"downscales must be in (0, 1), got {list(self.downscales)}")
         if not 0.0 <= self.ema < 1.0:
             raise InputError(f"ema must be in [0, 1), got {self.ema}")
 
@@ -63,4 +68,7 @@ class TrainConfig:
         }
 
     def to_json(self) -> dict[str, object]:
-        return {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(self).items()}
+        def plain(v: object) -> object:
+            return str(v) if isinstance(v, Path) else list(v) if isinstance(v, tuple) else v
+
+        return {k: plain(v) for k, v in dataclasses.asdict(self).items()}

@@ -45,6 +45,28 @@ def test_patches_stay_aligned_through_augmentation(tmp_path: Path, scale: int) -
         assert (ref - lr)[:, 2:-2, 2:-2].abs().max() <= 2 / 255
 
 
+def test_downscaled_copies_are_extra_hr_images_with_their_boundary_maps(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    rgb = rng.integers(0, 256, (60, 90, 3), dtype=np.uint8)
+    edges = np.zeros((60, 90), np.uint8)
+    edges[:, 45] = 255  # one vertical boundary through the middle
+    _write_pair(tmp_path, "a", rgb, edges)
+    plain = TrainingSet(tmp_path / "img", tmp_path / "edge", scale=2)
+    data = TrainingSet(tmp_path / "img", tmp_path / "edge", scale=2, downscales=(0.8, 0.5))
+    assert len(data) == 3 and torch.equal(data.hr[0], plain.hr[0]) and torch.equal(data.lr[0], plain.lr[0])
+    assert [tuple(t.shape[1:]) for t in data.hr] == [(60, 90), (48, 72), (30, 44)]  # 45 cropped to a multiple of 2
+    half = Image.fromarray(rgb).resize((45, 30), Image.Resampling.BICUBIC)
+    assert torch.equal(data.hr[2].permute(1, 2, 0), torch.from_numpy(np.array(half))[:, :44])
+    for hr, lr, edge in zip(data.hr, data.lr, data.boundary, strict=True):
+        assert lr.shape[1:] == (hr.shape[1] // 2, hr.shape[2] // 2) and edge.shape[1:] == hr.shape[1:]
+    # The boundary follows the photo: still one vertical line, at the scaled column.
+    for edge, column in zip(data.boundary, (45, 36, 22), strict=True):
+        profile = edge[0].float().mean(0)
+        assert abs(int(profile.argmax()) - column) <= 1 and profile.sum() < 3 * 255
+    with pytest.raises(InputError, match=r"downscale factors must be in \(0, 1\)"):
+        TrainingSet(tmp_path / "img", tmp_path / "edge", scale=2, downscales=(1.5,))
+
+
 def test_missing_boundary_map_is_named(tmp_path: Path) -> None:
     rgb = np.zeros((40, 40, 3), np.uint8)
     _write_pair(tmp_path, "a", rgb, rgb[..., 0].copy())

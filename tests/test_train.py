@@ -141,6 +141,9 @@ def test_config_rejects_bad_values() -> None:
         TrainConfig(ema=1.0)
     with pytest.raises(InputError, match="residual_context must be"):
         TrainConfig(residual_context="boundary")
+    with pytest.raises(InputError, match="downscales must be in"):
+        TrainConfig(downscales=(0.8, 1.0))
+    assert TrainConfig(downscales=(0.8, 0.6)).to_json()["downscales"] == [0.8, 0.6]  # as its JSON header keeps it
     assert dataclasses.replace(TrainConfig(), single_task=True).loss_weights()["boundary"] == 0.0
 
 

@@ -36,6 +36,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ema", type=float, default=d.ema, metavar="DECAY",
                         help="save an exponential moving average of the weights with this decay, e.g. 0.999 "
                         "(default %(default)s: off)")
+    parser.add_argument("--downscales", type=float, nargs="+", default=list(d.downscales), metavar="F",
+                        help="also train on copies of every photo downscaled by these factors, e.g. 0.8 0.6")
     parser.add_argument("--images", type=Path, default=d.images)
     parser.add_argument("--boundaries", type=Path, default=d.boundaries)
     parser.add_argument("--init", type=Path, help="warm start from these weights (matching layers)")
@@ -53,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
             raise InputError(f"training folder not found: {folder}")
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     options = {k: v for k, v in vars(args).items() if k in fields}
-    config = TrainConfig(**{**options, "device": resolve_device(args.device)})
+    config = TrainConfig(**{**options, "downscales": tuple(args.downscales), "device": resolve_device(args.device)})
     interactive = sys.stderr.isatty()
     started = time.perf_counter()
 
