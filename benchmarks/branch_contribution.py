@@ -14,26 +14,24 @@ intermediate and the residual carries the rest.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from srsdk.evaluate import evaluate
+from srsdk.inference import upscale_array
+from srsdk.model import DeployNet
 from srsdk.pretrained import load_weights, read_metadata, sha256
 
 
-def _upscaler(net: torch.nn.Module, output: str):  # type: ignore[no-untyped-def]
-    def upscale(lr: np.ndarray) -> np.ndarray:
-        x = torch.from_numpy(np.array(lr)).permute(2, 0, 1)[None].float() / 255
-        with torch.no_grad():
-            image, _, residual = net.branches(x)
-        y = image if output == "image" else image + residual
-        return (y[0].clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+class ImageBranch(DeployNet):
+    """The deploy graph's image branch alone (bicubic skip included): no residual."""
 
-    return upscale
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        return self.branches(x)[0]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,8 +50,10 @@ def main(argv: list[str] | None = None) -> int:
             "architecture": net.arch.to_dict(),
             "training": json.loads(read_metadata(path).get("training", "{}")),
         }
-        for output in ("image", "final"):
-            report = evaluate(args.folders, scale=net.arch.scale, upscale=_upscaler(net, output))
+        image_only = ImageBranch(arch=net.arch)
+        image_only.load_state_dict(net.state_dict())
+        for output, graph in (("image", image_only.eval()), ("final", net.deploy())):
+            report = evaluate(args.folders, scale=net.arch.scale, upscale=functools.partial(upscale_array, graph))
             entry[output] = {name: d["psnr_y"] for name, d in report.datasets.items()}
         gain = {k: round(entry["final"][k] - entry["image"][k], 4) for k in entry["final"]}  # type: ignore[index]
         entry["residual_gain_db"] = gain

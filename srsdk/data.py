@@ -84,18 +84,15 @@ class TrainingSet:
             edge = read_rgb(edge_path).convert("L")
             if edge.size != photo.size:
                 raise InputError(f"boundary map {edge_path} is {edge.size}, its photo {photo.size}")
-            for f in (1.0, *downscales):
+            self._add(photo, edge)
+            for f in downscales:
                 size = (round(photo.width * f), round(photo.height * f))
-                if f == 1.0:
-                    small, small_edge = photo, edge
-                else:
-                    small = photo.resize(size, Image.Resampling.BICUBIC)
-                    small_edge = edge.resize(size, Image.Resampling.BILINEAR)
-                self._add(modcrop(small, scale), small_edge)
+                self._add(photo.resize(size, Image.Resampling.BICUBIC), edge.resize(size, Image.Resampling.BILINEAR))
 
         self.min_side = min(min(t.shape[1:]) for t in self.lr)
 
-    def _add(self, hr: Image.Image, edge: Image.Image) -> None:
+    def _add(self, photo: Image.Image, edge: Image.Image) -> None:
+        hr = modcrop(photo, self.scale)
         self.hr.append(to_tensor(hr))
         self.lr.append(to_tensor(downscale(hr, self.scale)))
         edge = edge.crop((0, 0, *hr.size))

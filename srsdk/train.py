@@ -90,7 +90,7 @@ def train(
         torch.set_num_threads(config.threads)
     device = torch.device(config.device)
     torch.manual_seed(config.seed)
-    arch = Architecture(scale=config.scale, residual_context=config.residual_context)  # type: ignore[arg-type]
+    arch = Architecture(scale=config.scale, residual_context=config.residual_context)
     net = SPNet(arch=arch)
     if config.init is not None:
         _load_matching(net, config.init)

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Literal, get_args
 
 from srsdk.errors import InputError
+
+ResidualContext = Literal["features", "image_branch"]
+"""The values of :attr:`srsdk.model.Architecture.residual_context`."""
+RESIDUAL_CONTEXTS: tuple[str, ...] = get_args(ResidualContext)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -25,7 +30,7 @@ class TrainConfig:
     boundary_weight: float = 0.05
     residual_weight: float = 1.0
     final_weight: float = 1.0
-    residual_context: str = "features"
+    residual_context: ResidualContext = "features"
     """:attr:`srsdk.model.Architecture.residual_context` of the network trained."""
     single_task: bool = False
     """The ablation baseline: one SR loss on the deployed output (image + residual), no
@@ -50,7 +55,7 @@ class TrainConfig:
         for name in ("image_weight", "boundary_weight", "residual_weight", "final_weight", "lr"):
             if getattr(self, name) < 0:
                 raise InputError(f"{name} must be >= 0, got {getattr(self, name)}")
-        if self.residual_context not in ("features", "image_branch"):
+        if self.residual_context not in RESIDUAL_CONTEXTS:
             raise InputError(f"residual_context must be features or image_branch, got {self.residual_context!r}")
         if any(not 0 < f < 1 for f in self.downscales):
             raise InputError(f"downscales must be in (0, 1), got {list(self.downscales)}")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    from srsdk.train_config import TrainConfig
+    from srsdk.train_config import RESIDUAL_CONTEXTS, TrainConfig
 
     d = TrainConfig()
     parser.add_argument("-o", "--output", type=Path, required=True, metavar="OUT", help="run folder")
@@ -29,7 +29,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--boundary-weight", type=float, default=d.boundary_weight)
     parser.add_argument("--residual-weight", type=float, default=d.residual_weight)
     parser.add_argument("--final-weight", type=float, default=d.final_weight)
-    parser.add_argument("--residual-context", default=d.residual_context, choices=("features", "image_branch"),
+    parser.add_argument("--residual-context", default=d.residual_context, choices=RESIDUAL_CONTEXTS,
                         help="what the residual branch sees beside the image and boundary map: the HR "
                         "feature maps or the image branch's hidden layer (default %(default)s)")
     parser.add_argument("--single-task", action="store_true", help="image loss only (the ablation)")
