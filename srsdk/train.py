@@ -90,7 +90,7 @@ def train(
         torch.set_num_threads(config.threads)
     device = torch.device(config.device)
     torch.manual_seed(config.seed)
-    arch = Architecture(scale=config.scale, residual_context=config.residual_context)
+    arch = Architecture(scale=config.scale, trunk_layers=config.trunk_layers, residual_context=config.residual_context)
     net = SPNet(arch=arch)
     if config.init is not None:
         _load_matching(net, config.init)
@@ -209,7 +209,12 @@ def _recipe(config: dict[str, object]) -> dict[str, object]:
 
 
 def _load_matching(net: SPNet, path: Path) -> None:
-    """Copy every tensor of ``path`` whose name and shape match ``net`` (warm start)."""
+    """Copy every tensor of ``path`` whose name and shape match ``net`` (warm start).
+
+    Trunk layers that ``path`` lacks (a deeper trunk than it was trained with) start as the
+    identity, a Dirac convolution and a PReLU of slope 1, so the deeper network computes what
+    the file did and training only adds to it (Net2Net's deepening).
+    """
     from safetensors.torch import load_file
 
     try:
@@ -221,6 +226,15 @@ def _load_matching(net: SPNet, path: Path) -> None:
     if not matched:
         raise InputError(f"no layer of {path} fits this network")
     net.load_state_dict(matched, strict=False)
+    body = net.trunk.body
+    for i in range(0, len(body), 2):
+        if f"trunk.body.{i}.weight" not in matched:
+            conv, act = body[i], body[i + 1]
+            assert isinstance(conv, torch.nn.Conv2d) and isinstance(act, torch.nn.PReLU)
+            with torch.no_grad():
+                torch.nn.init.dirac_(conv.weight)
+                torch.nn.init.zeros_(conv.bias)  # type: ignore[arg-type]
+                torch.nn.init.ones_(act.weight)
 
 
 def _progress(total: int, initial: int, *, enabled: bool):  # type: ignore[no-untyped-def]

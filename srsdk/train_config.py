@@ -30,6 +30,8 @@ class TrainConfig:
     boundary_weight: float = 0.05
     residual_weight: float = 1.0
     final_weight: float = 1.0
+    trunk_layers: int = 4
+    """:attr:`srsdk.model.Architecture.trunk_layers` of the network trained."""
     residual_context: ResidualContext = "features"
     """:attr:`srsdk.model.Architecture.residual_context` of the network trained."""
     single_task: bool = False
@@ -49,7 +51,7 @@ class TrainConfig:
     threads: int | None = None
 
     def __post_init__(self) -> None:
-        for name in ("steps", "batch", "patch"):
+        for name in ("steps", "batch", "patch", "trunk_layers"):
             if getattr(self, name) < 1:
                 raise InputError(f"{name} must be >= 1, got {getattr(self, name)}")
         for name in ("image_weight", "boundary_weight", "residual_weight", "final_weight", "lr"):

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
+import srsdk
 from srsdk.errors import InputError
 from srsdk.pretrained import lineage, load_weights, read_metadata, sha256
 from srsdk.train import TrainConfig, learning_rate, train
@@ -114,6 +115,18 @@ def test_the_residual_context_option_reaches_the_saved_network(small_bsds, tmp_p
 
 
 @pytest.mark.shared
+def test_a_deeper_trunk_warm_started_from_the_shipped_x2_starts_as_the_same_network(small_bsds, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    shipped = Path(srsdk.__file__).parent / "weights" / "srsdk_x2.safetensors"
+    # lr 0: the saved weights are the warm start itself.
+    weights = train(_config(small_bsds, steps=1, lr=0.0, trunk_layers=5, init=shipped), tmp_path, progress=False).weights
+    deeper, original = load_weights(weights), load_weights(shipped)
+    assert (deeper.arch.trunk_layers, original.arch.trunk_layers) == (5, 4)
+    x = torch.rand(1, 3, 37, 41, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        torch.testing.assert_close(deeper.deploy()(x), original.deploy()(x), rtol=0, atol=1e-6)
+
+
+@pytest.mark.shared
 def test_resuming_with_another_recipe_is_refused_but_threads_may_change(small_bsds, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     train(_config(small_bsds, steps=2), tmp_path, progress=False)
     with pytest.raises(InputError, match="another config"):
@@ -141,6 +154,8 @@ def test_config_rejects_bad_values() -> None:
         TrainConfig(ema=1.0)
     with pytest.raises(InputError, match="residual_context must be"):
         TrainConfig(residual_context="boundary")
+    with pytest.raises(InputError, match="trunk_layers must be >= 1"):
+        TrainConfig(trunk_layers=0)
     with pytest.raises(InputError, match="downscales must be in"):
         TrainConfig(downscales=(0.8, 1.0))
     assert TrainConfig(downscales=(0.8, 0.6)).to_json()["downscales"] == [0.8, 0.6]  # as its JSON header keeps it
