@@ -1,6 +1,7 @@
 """Multi-task training of :class:`srsdk.model.SPNet` on photos with boundary annotations.
 
-Loss (all L1 except the boundary term)::
+Loss (``|.|`` is the mean absolute error, or with ``pixel_loss="l2"`` the root of the
+mean squared error)::
 
     image_weight    * |image - hr|
   + boundary_weight * BCE(boundary_logits, boundary_target)
@@ -34,23 +35,31 @@ from srsdk.errors import InputError
 from srsdk.io.atomic import atomic_output
 from srsdk.model import Architecture, SPNet
 from srsdk.pretrained import save_weights, sha256
-from srsdk.train_config import TrainConfig
+from srsdk.train_config import PixelLoss, TrainConfig
 
 __all__ = ["TrainConfig", "TrainResult", "learning_rate", "losses", "train", "write_summary"]
 
 
-def losses(net: SPNet, batch: Batch, weights: dict[str, float]) -> dict[str, torch.Tensor]:
+def _rmse(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return F.mse_loss(prediction, target).sqrt()
+
+
+_PIXEL_LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {"l1": F.l1_loss, "l2": _rmse}
+
+
+def losses(net: SPNet, batch: Batch, weights: dict[str, float], pixel_loss: PixelLoss = "l1") -> dict[str, torch.Tensor]:
     """Each loss term (unweighted) and their weighted ``total``."""
     out = net(batch.lr)
+    distance = _PIXEL_LOSSES[pixel_loss]
     terms: dict[str, torch.Tensor] = {}
     if weights["image"]:
-        terms["image"] = F.l1_loss(out.image, batch.hr)
+        terms["image"] = distance(out.image, batch.hr)
     if weights["boundary"]:
         terms["boundary"] = F.binary_cross_entropy_with_logits(out.boundary, batch.boundary)
     if weights["residual"]:
-        terms["residual"] = F.l1_loss(out.residual, batch.hr - out.image.detach())
+        terms["residual"] = distance(out.residual, batch.hr - out.image.detach())
     if weights["final"]:
-        terms["final"] = F.l1_loss(out.image + out.residual, batch.hr)
+        terms["final"] = distance(out.image + out.residual, batch.hr)
     terms["total"] = sum(weights[k] * v for k, v in terms.items())  # type: ignore[assignment]
     return terms
 
@@ -150,7 +159,7 @@ def train(
             batch = Batch(
                 *(t.to(device).contiguous(memory_format=torch.channels_last) for t in dataclasses.astuple(batch))
             )
-            terms = losses(net, batch, weights)
+            terms = losses(net, batch, weights, config.pixel_loss)
             opt.zero_grad(set_to_none=True)
             terms["total"].backward()
             opt.step()

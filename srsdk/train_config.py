@@ -11,6 +11,9 @@ from srsdk.errors import InputError
 ResidualContext = Literal["features", "image_branch"]
 """The values of :attr:`srsdk.model.Architecture.residual_context`."""
 RESIDUAL_CONTEXTS: tuple[str, ...] = get_args(ResidualContext)
+PixelLoss = Literal["l1", "l2"]
+"""The distance of the image, residual and final loss terms (:attr:`TrainConfig.pixel_loss`)."""
+PIXEL_LOSSES: tuple[str, ...] = get_args(PixelLoss)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -34,6 +37,10 @@ class TrainConfig:
     """:attr:`srsdk.model.Architecture.trunk_layers` of the network trained."""
     residual_context: ResidualContext = "features"
     """:attr:`srsdk.model.Architecture.residual_context` of the network trained."""
+    pixel_loss: PixelLoss = "l1"
+    """Distance of the image, residual and final terms: ``"l1"`` (mean absolute error) or
+    ``"l2"``, the root of the mean squared error, which PSNR measures; the root keeps its
+    gradients on the scale of L1's, so the loss weights keep their balance."""
     single_task: bool = False
     """The ablation baseline: one SR loss on the deployed output (image + residual), no
     boundary and no intermediate supervision; same network, same budget."""
@@ -59,6 +66,8 @@ class TrainConfig:
                 raise InputError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.residual_context not in RESIDUAL_CONTEXTS:
             raise InputError(f"residual_context must be features or image_branch, got {self.residual_context!r}")
+        if self.pixel_loss not in PIXEL_LOSSES:
+            raise InputError(f"pixel_loss must be l1 or l2, got {self.pixel_loss!r}")
         if any(not 0 < f < 1 for f in self.downscales):
             raise InputError(f"downscales must be in (0, 1), got {list(self.downscales)}")
         if not 0.0 <= self.ema < 1.0:

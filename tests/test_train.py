@@ -127,6 +127,27 @@ def test_a_deeper_trunk_warm_started_from_the_shipped_x2_starts_as_the_same_netw
 
 
 @pytest.mark.shared
+def test_the_l2_pixel_loss_is_the_root_mean_squared_error_of_each_term(small_bsds, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from srsdk.data import TrainingSet
+    from srsdk.train import losses
+
+    batch = TrainingSet(*small_bsds, scale=2).sample(4, 24, torch.Generator().manual_seed(0))
+    net = load_weights(Path(srsdk.__file__).parent / "weights" / "srsdk_x2.safetensors")
+    weights = TrainConfig().loss_weights()
+    with torch.no_grad():
+        l1, l2 = losses(net, batch, weights, "l1"), losses(net, batch, weights, "l2")
+        out = net(batch.lr)
+    final_error = out.image + out.residual - batch.hr
+    torch.testing.assert_close(l2["final"], final_error.square().mean().sqrt())
+    torch.testing.assert_close(l1["final"], final_error.abs().mean())
+    torch.testing.assert_close(l2["boundary"], l1["boundary"])  # not a pixel distance
+    for term in ("image", "residual", "final"):
+        assert l1[term] < l2[term]  # the mean absolute error is below the RMS one unless every error is equal
+    saved = train(_config(small_bsds, steps=1, pixel_loss="l2"), tmp_path, progress=False).weights
+    assert json.loads(read_metadata(saved)["training"])["pixel_loss"] == "l2"
+
+
+@pytest.mark.shared
 def test_resuming_with_another_recipe_is_refused_but_threads_may_change(small_bsds, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     train(_config(small_bsds, steps=2), tmp_path, progress=False)
     with pytest.raises(InputError, match="another config"):
@@ -156,6 +177,8 @@ def test_config_rejects_bad_values() -> None:
         TrainConfig(residual_context="boundary")
     with pytest.raises(InputError, match="trunk_layers must be >= 1"):
         TrainConfig(trunk_layers=0)
+    with pytest.raises(InputError, match="pixel_loss must be l1 or l2"):
+        TrainConfig(pixel_loss="l3")  # type: ignore[arg-type]
     with pytest.raises(InputError, match="downscales must be in"):
         TrainConfig(downscales=(0.8, 1.0))
     assert TrainConfig(downscales=(0.8, 0.6)).to_json()["downscales"] == [0.8, 0.6]  # as its JSON header keeps it

@@ -15,7 +15,7 @@ from pathlib import Path
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    from srsdk.train_config import RESIDUAL_CONTEXTS, TrainConfig
+    from srsdk.train_config import PIXEL_LOSSES, RESIDUAL_CONTEXTS, TrainConfig
 
     d = TrainConfig()
     parser.add_argument("-o", "--output", type=Path, required=True, metavar="OUT", help="run folder")
@@ -35,6 +35,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--residual-context", default=d.residual_context, choices=RESIDUAL_CONTEXTS,
                         help="what the residual branch sees beside the image and boundary map: the HR "
                         "feature maps or the image branch's hidden layer (default %(default)s)")
+    parser.add_argument("--pixel-loss", default=d.pixel_loss, choices=PIXEL_LOSSES,
+                        help="distance of the image, residual and final terms: mean absolute error, or the "
+                        "root of the mean squared error (default %(default)s)")
     parser.add_argument("--single-task", action="store_true", help="image loss only (the ablation)")
     parser.add_argument("--ema", type=float, default=d.ema, metavar="DECAY",
                         help="save an exponential moving average of the weights with this decay, e.g. 0.999 "
