@@ -155,13 +155,19 @@ def ship(weights: Path, evaluation: Path | None = None) -> dict[str, Any]:
         "architecture": net.arch.to_dict(),
         "training": json.loads(meta.get("training", "{}")),
     }
-    if earlier := lineage(weights)[1:]:
-        entry["warm_started_from"] = earlier
-    if result is not None:
-        entry["eval"] = result["datasets"]
     current: dict[str, Any] = (
         json.loads(MANIFEST.read_text()) if MANIFEST.exists() else {"format": FORMAT, "weights": {}}
     )
+    earlier = lineage(weights)[1:]
+    replaced = current["weights"].get(str(scale), {})
+    if earlier and earlier[-1] == replaced.get("training"):
+        # Trained on from (a copy of) the file it replaces, whose own init files may be gone:
+        # the manifest recorded where that one came from.
+        earlier += replaced.get("warm_started_from", [])
+    if earlier:
+        entry["warm_started_from"] = earlier
+    if result is not None:
+        entry["eval"] = result["datasets"]
     current["weights"][str(scale)] = entry
     current["weights"] = dict(sorted(current["weights"].items()))
     write_text(MANIFEST, json.dumps(current, indent=2) + "\n")

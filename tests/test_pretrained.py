@@ -91,6 +91,25 @@ def test_ship_refuses_an_evaluation_of_other_weights(tmp_path: Path) -> None:
         pretrained.ship(path, tmp_path / "eval.json")
 
 
+def test_shipping_a_stage_on_the_shipped_file_keeps_its_recorded_lineage(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "weights"
+    shutil.copytree(pretrained.WEIGHTS_DIR, folder)
+    monkeypatch.setattr(pretrained, "WEIGHTS_DIR", folder)
+    monkeypatch.setattr(pretrained, "MANIFEST", folder / "manifest.json")
+    replaced = pretrained.manifest()["weights"]["2"]
+    start = tmp_path / "shipped-copy.safetensors"  # the shipped file's own init files are long gone
+    shutil.copyfile(folder / replaced["file"], start)
+    stage = {"init": str(start), "init_sha256": pretrained.sha256(start), "seed": 9}
+    trained = pretrained.save_weights(pretrained.load_weights(start), tmp_path / "next.safetensors",
+                                      metadata={"training": stage})
+    entry = pretrained.ship(trained)
+    assert entry["training"] == stage
+    assert entry["warm_started_from"] == [replaced["training"], *replaced.get("warm_started_from", [])]
+    assert pretrained.load_pretrained(2).arch == pretrained.load_weights(start).arch
+
+
 def test_lineage_follows_warm_starts_back_to_the_first_run(tmp_path: Path) -> None:
     net = SPNet(arch=Architecture(scale=2))
     first = pretrained.save_weights(net, tmp_path / "a.safetensors", metadata={"training": {"init": None, "seed": 0}})
