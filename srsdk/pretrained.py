@@ -160,10 +160,10 @@ def ship(weights: Path, evaluation: Path | None = None) -> dict[str, Any]:
     )
     earlier = lineage(weights)[1:]
     replaced = current["weights"].get(str(scale), {})
-    if earlier and earlier[-1] == replaced.get("training"):
-        # Trained on from (a copy of) the file it replaces, whose own init files may be gone:
-        # the manifest recorded where that one came from.
-        earlier += replaced.get("warm_started_from", [])
+    if (stage := replaced.get("training")) in earlier:
+        # Trained on from (a copy of) the file it replaces, whose own init files may be gone
+        # by now: the manifest recorded where that one came from.
+        earlier = earlier[: earlier.index(stage) + 1] + replaced.get("warm_started_from", [])
     if earlier:
         entry["warm_started_from"] = earlier
     if result is not None:
