@@ -1,7 +1,8 @@
 """Multi-task training of :class:`srsdk.model.SPNet` on photos with boundary annotations.
 
 Loss (``|.|`` is the mean absolute error, or with ``pixel_loss="l2"`` the root of the
-mean squared error)::
+mean squared error; with ``boundary_emphasis`` A, each pixel's error counts ``1 + A *
+boundary_target`` times in those means)::
 
     image_weight    * |image - hr|
   + boundary_weight * BCE(boundary_logits, boundary_target)
@@ -47,10 +48,27 @@ def _rmse(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 _PIXEL_LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {"l1": F.l1_loss, "l2": _rmse}
 
 
-def losses(net: SPNet, batch: Batch, weights: dict[str, float], pixel_loss: PixelLoss = "l1") -> dict[str, torch.Tensor]:
-    """Each loss term (unweighted) and their weighted ``total``."""
+def _emphasised(pixel_loss: PixelLoss, weight: torch.Tensor) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """``pixel_loss`` as a mean weighted per pixel by ``weight`` ``(N,1,H,W)``."""
+
+    def distance(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        error = prediction - target
+        error = error.abs() if pixel_loss == "l1" else error.square()
+        mean = (error * weight).sum() / (weight.sum() * error.shape[1])
+        return mean if pixel_loss == "l1" else mean.sqrt()
+
+    return distance
+
+
+def losses(
+    net: SPNet, batch: Batch, weights: dict[str, float], pixel_loss: PixelLoss = "l1", boundary_emphasis: float = 0.0
+) -> dict[str, torch.Tensor]:
+    """Each loss term (unweighted) and their weighted ``total``. With ``boundary_emphasis``
+    A, the image, residual and final terms weight each pixel by ``1 + A * boundary_target``."""
     out = net(batch.lr)
     distance = _PIXEL_LOSSES[pixel_loss]
+    if boundary_emphasis:
+        distance = _emphasised(pixel_loss, 1.0 + boundary_emphasis * batch.boundary)
     terms: dict[str, torch.Tensor] = {}
     if weights["image"]:
         terms["image"] = distance(out.image, batch.hr)
@@ -159,7 +177,7 @@ def train(
             batch = Batch(
                 *(t.to(device).contiguous(memory_format=torch.channels_last) for t in dataclasses.astuple(batch))
             )
-            terms = losses(net, batch, weights, config.pixel_loss)
+            terms = losses(net, batch, weights, config.pixel_loss, config.boundary_emphasis)
             opt.zero_grad(set_to_none=True)
             terms["total"].backward()
             opt.step()

@@ -41,6 +41,9 @@ class TrainConfig:
     """Distance of the image, residual and final terms: ``"l1"`` (mean absolute error) or
     ``"l2"``, the root of the mean squared error, which PSNR measures; the root keeps its
     gradients on the scale of L1's, so the loss weights keep their balance."""
+    boundary_emphasis: float = 0.0
+    """Weight each pixel of the image, residual and final terms by ``1 + boundary_emphasis *
+    boundary_target`` (a weighted mean): errors on the annotated boundaries count more."""
     single_task: bool = False
     """The ablation baseline: one SR loss on the deployed output (image + residual), no
     boundary and no intermediate supervision; same network, same budget."""
@@ -61,7 +64,7 @@ class TrainConfig:
         for name in ("steps", "batch", "patch", "trunk_layers"):
             if getattr(self, name) < 1:
                 raise InputError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("image_weight", "boundary_weight", "residual_weight", "final_weight", "lr"):
+        for name in ("image_weight", "boundary_weight", "residual_weight", "final_weight", "boundary_emphasis", "lr"):
             if getattr(self, name) < 0:
                 raise InputError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.residual_context not in RESIDUAL_CONTEXTS:

@@ -148,6 +148,33 @@ def test_the_l2_pixel_loss_is_the_root_mean_squared_error_of_each_term(small_bsd
 
 
 @pytest.mark.shared
+def test_boundary_emphasis_weights_the_pixel_terms_toward_the_annotated_boundaries(small_bsds) -> None:  # type: ignore[no-untyped-def]
+    from srsdk.data import TrainingSet
+    from srsdk.train import losses
+
+    batch = TrainingSet(*small_bsds, scale=2).sample(8, 32, torch.Generator().manual_seed(1))
+    assert batch.boundary.max() > 0.5  # the patches cross annotated boundaries
+    net = load_weights(Path(srsdk.__file__).parent / "weights" / "srsdk_x2.safetensors")
+    weights = TrainConfig().loss_weights()
+    with torch.no_grad():
+        plain = losses(net, batch, weights, "l1")
+        off = losses(net, batch, weights, "l1", 0.0)
+        emphasised = losses(net, batch, weights, "l1", 4.0)
+        out = net(batch.lr)
+    assert all(torch.equal(plain[k], off[k]) for k in plain)  # 0 is the unweighted loss itself
+    weight = 1 + 4 * batch.boundary
+    error = (out.image + out.residual - batch.hr).abs()
+    torch.testing.assert_close(emphasised["final"], (error * weight).sum() / (3 * weight.sum()))
+    torch.testing.assert_close(emphasised["boundary"], plain["boundary"])
+    # A network's errors gather on edges, so weighting the boundaries up raises each pixel term.
+    for term in ("image", "residual", "final"):
+        assert emphasised[term] > plain[term]
+    with torch.no_grad():
+        rms = losses(net, batch, weights, "l2", 4.0)["final"]
+    torch.testing.assert_close(rms, ((error.square() * weight).sum() / (3 * weight.sum())).sqrt())
+
+
+@pytest.mark.shared
 def test_resuming_with_another_recipe_is_refused_but_threads_may_change(small_bsds, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     train(_config(small_bsds, steps=2), tmp_path, progress=False)
     with pytest.raises(InputError, match="another config"):
@@ -177,6 +204,8 @@ def test_config_rejects_bad_values() -> None:
         TrainConfig(residual_context="boundary")
     with pytest.raises(InputError, match="trunk_layers must be >= 1"):
         TrainConfig(trunk_layers=0)
+    with pytest.raises(InputError, match="boundary_emphasis must be >= 0"):
+        TrainConfig(boundary_emphasis=-1)
     with pytest.raises(InputError, match="pixel_loss must be l1 or l2"):
         TrainConfig(pixel_loss="l3")  # type: ignore[arg-type]
     with pytest.raises(InputError, match="downscales must be in"):

@@ -38,6 +38,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pixel-loss", default=d.pixel_loss, choices=PIXEL_LOSSES,
                         help="distance of the image, residual and final terms: mean absolute error, or the "
                         "root of the mean squared error (default %(default)s)")
+    parser.add_argument("--boundary-emphasis", type=float, default=d.boundary_emphasis, metavar="A",
+                        help="weight each pixel of the image, residual and final terms by 1 + A x its human "
+                        "boundary annotation (default %(default)s: off)")
     parser.add_argument("--single-task", action="store_true", help="image loss only (the ablation)")
     parser.add_argument("--ema", type=float, default=d.ema, metavar="DECAY",
                         help="save an exponential moving average of the weights with this decay, e.g. 0.999 "
