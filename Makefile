@@ -61,7 +61,8 @@ split:
 #        options to both (e.g. GPU_ARGS="--residual-context image_branch").
 #        run(command="make gpu-heldout OUT=$OUT", carry=[".device"]) trains the recipes listed in
 #        GPU_RUNS from scratch on the held-out split and scores them (below).
-# 24,000 steps of each took 298 s side by side on an H100 (about 80 steps/s each).
+# 24,000 steps of each took 298 s side by side on an H100 (about 80 steps/s each); four side by side
+# run about 48 steps/s each, three about 52 (gpu-heldout, 2026-11-27).
 GPU_STEPS ?= 24000
 GPU_ARGS  ?=
 GPU_DATA  := $(abspath .device/data)
@@ -84,6 +85,8 @@ gpu-install:
 
 # Every step runs even when one fails ("-"); the device tool returns only a few files, so
 # everything is packed into $(OUT)/gpu-check.tar.gz under the names benchmarks/results/ uses.
+# Work happens in GPU_OUT, never in the device call's $OUT: only a few files come back from there,
+# so each target leaves one tarball in $OUT.
 GPU_OUT = /tmp/srsdk-gpu-check
 gpu-check: gpu-install
 	-set -o pipefail; SRSDK_SHARED_DATA=$(GPU_DATA) PYTHONUNBUFFERED=1 $(GPU_PY) -m pytest -q -p no:cacheprovider \

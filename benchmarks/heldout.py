@@ -43,7 +43,7 @@ def read_runs(path: Path) -> dict[str, list[str]]:
     return runs
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=Path, required=True, help="file of 'name: options' lines")
     parser.add_argument("--split", type=Path, required=True, help="folder made by `make split`")
@@ -51,7 +51,7 @@ def main() -> int:
     parser.add_argument("--recipe", required=True, help="the srsdk train command every run shares")
     parser.add_argument("--deadline", type=float, default=float("inf"), help="seconds before unfinished runs are stopped")
     parser.add_argument("--python", default=sys.executable, help="interpreter for srsdk eval")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     runs = read_runs(args.runs)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -63,7 +63,7 @@ def main() -> int:
     for name, options in runs.items():
         command = [*shlex.split(args.recipe), *options, *data, "-o", str(args.out / name)]
         (args.out / f"{name}.cmd").write_text(shlex.join(command) + "\n")
-        with open(args.out / f"{name}.log", "wb") as log:
+        with (args.out / f"{name}.log").open("wb") as log:
             procs[name] = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
     stopped = False
     while len(ended) < len(procs):

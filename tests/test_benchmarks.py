@@ -173,3 +173,40 @@ def test_branch_contribution_scores_the_deployed_output_as_srsdk_eval_does(tmp_p
     assert entry["final"]["set5"] == manifest()["weights"]["2"]["eval"]["set5"]["psnr_y"]
     assert entry["image"]["set5"] > 35  # the image branch alone is an HR image too
     assert entry["residual_gain_db"]["set5"] == pytest.approx(entry["final"]["set5"] - entry["image"]["set5"], abs=1e-4)
+
+
+@pytest.mark.shared
+def test_heldout_scores_finished_runs_and_stops_the_rest_with_a_checkpoint(tmp_path: Path, bsds_train) -> None:  # type: ignore[no-untyped-def]
+    images, boundaries = bsds_train
+    split = tmp_path / "split"
+    for sub in ("train/img", "train/edge", "val"):
+        (split / sub).mkdir(parents=True)
+    for i, photo in enumerate(sorted(images.iterdir())[:8]):
+        if i < 2:
+            (split / "val" / photo.name).symlink_to(photo.resolve())
+        else:
+            (split / "train/img" / photo.name).symlink_to(photo.resolve())
+            (split / "train/edge" / f"{photo.stem}.png").symlink_to((boundaries / f"{photo.stem}.png").resolve())
+    runs = tmp_path / "runs.txt"
+    runs.write_text("# a comment\nshort: --steps 3  # done well before the deadline\nlong: --pixel-loss l2 --steps 1000000\n")
+    out = tmp_path / "out"
+    recipe = f"{sys.executable} -m srsdk train --scale 2 --batch 4 --patch 16 --threads 1 --device cpu"
+    argv = ["--runs", str(runs), "--split", str(split), "--out", str(out), "--recipe", recipe, "--deadline", "25"]
+    assert _script("heldout").main(argv) == 1  # one run did not finish
+
+    report = json.loads((out / "heldout.json").read_text())
+    assert report["short"]["returncode"] == 0 and report["short"]["options"] == "--steps 3"
+    scored = json.loads((out / "heldout-short.json").read_text())
+    assert scored["datasets"]["val"]["n"] == 2
+    assert report["short"]["val_psnr_y"] == scored["datasets"]["val"]["psnr_y"]
+    assert report["long"]["returncode"] == 130 and "val_psnr_y" not in report["long"]
+    assert report["long"]["seconds"] >= 25
+    assert (out / "long" / "checkpoint.pt").is_file()  # resumable by the command it records
+    assert (out / "long.cmd").read_text().split()[-2:] == ["-o", str(out / "long")]
+
+
+def test_heldout_refuses_a_malformed_runs_file(tmp_path: Path) -> None:
+    runs = tmp_path / "runs.txt"
+    runs.write_text("a: --steps 3\na: --steps 4\n")
+    with pytest.raises(SystemExit, match=r"runs\.txt:2"):
+        _script("heldout").read_runs(runs)
