@@ -53,6 +53,18 @@ def _eval_cell(d: dict[str, Any]) -> str:
     return f"{d['psnr_y']:.2f} / {d['ssim_y']:.4f} / {d['gmsd']:.4f}"
 
 
+def _fps(bench: dict[str, Any], size: str, scale: int, digits: int) -> str:
+    """The Upscaler's fps at ``size``, marked when the network measured is not the one shipped now."""
+    from srsdk.model import Architecture
+    from srsdk.pretrained import manifest
+
+    fps = f"{bench['sizes'][size]['upscaler']['fps']:.{digits}f}"
+    # Files from before srsdk bench recorded the architecture all timed the first one (four trunk layers).
+    measured = Architecture(**bench.get("architecture", {"scale": scale, "trunk_layers": 4}))
+    shipped = Architecture(**manifest()["weights"][str(scale)]["architecture"])
+    return fps if measured == shipped else f"{fps} (an earlier x{scale} network)"
+
+
 def quality_speed_table() -> str:
     rows = ["| model | Set5 | Set14 | BSD100 | CPU fps, 960x540 in (2 cores) | GPU fps, 1920x1080 in |", "|---|---|---|---|---|---|"]
     for scale in (2, 3, 4):
@@ -63,8 +75,8 @@ def quality_speed_table() -> str:
         if quality is None:
             continue
         d = quality["datasets"]
-        gpu_fps = f"{gpu['sizes']['1920x1080']['upscaler']['fps']:.1f}" if gpu else "not measured (make gpu-check times x2)"
-        cpu = f"{speed['sizes']['960x540']['upscaler']['fps']:.2f}" if speed else "not measured"
+        gpu_fps = _fps(gpu, "1920x1080", scale, 1) if gpu else "not measured (make gpu-check times x2)"
+        cpu = _fps(speed, "960x540", scale, 2) if speed else "not measured"
         if engine_quality is not None and speed is not None and speed["precision"] == engine_quality["precision"]:
             e = engine_quality["datasets"]
             rows.append(f"| srsdk x{scale}, FP32 weights | {_eval_cell(d['set5'])} | {_eval_cell(d['set14'])} | "

@@ -117,6 +117,7 @@ def bench(
         "runner": type(runner).__name__,
         "precision": runner.precision,
         "scale": upscaler.scale,
+        "architecture": shape_net.arch.to_dict(),
         "frames_per_measurement": frames,
         "warmup": WARMUP,
         "peaks": None if peaks is None else {"flops_per_s": peaks[0], "bytes_per_s": peaks[1], "source": peak_source},
@@ -145,9 +146,11 @@ def _measure(upscaler: Upscaler, width: int, height: int, frames: int) -> dict[s
 
 
 def _architecture(scale: int):  # type: ignore[no-untyped-def]
+    """The shipped network's architecture for ``scale`` (what the benchmarked engines run)."""
     from srsdk.model import Architecture
+    from srsdk.pretrained import manifest
 
-    return Architecture(scale=scale)
+    return Architecture(**manifest()["weights"][str(scale)]["architecture"])
 
 
 def plot(result: dict[str, Any], path: Path) -> None:

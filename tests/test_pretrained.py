@@ -64,7 +64,7 @@ def test_shipped_weights_load_and_match_the_manifest(scale: int) -> None:
     net = pretrained.load_pretrained(scale)
     assert net.arch.scale == scale
     assert entry["sha256"] == pretrained.sha256(pretrained.WEIGHTS_DIR / entry["file"])
-    assert net.arch == Architecture(**entry["architecture"])
+    assert net.arch == Architecture(**entry["architecture"]) == Architecture.default(scale)
 
 
 def test_a_tampered_shipped_file_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

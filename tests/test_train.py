@@ -115,10 +115,11 @@ def test_the_residual_context_option_reaches_the_saved_network(small_bsds, tmp_p
 
 
 @pytest.mark.shared
-def test_a_deeper_trunk_warm_started_from_the_shipped_x2_starts_as_the_same_network(small_bsds, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    shipped = Path(srsdk.__file__).parent / "weights" / "srsdk_x2.safetensors"
+def test_a_deeper_trunk_warm_started_from_a_shipped_network_starts_as_the_same_network(small_bsds, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    shipped = Path(srsdk.__file__).parent / "weights" / "srsdk_x3.safetensors"  # four trunk layers
     # lr 0: the saved weights are the warm start itself.
-    weights = train(_config(small_bsds, steps=1, lr=0.0, trunk_layers=5, init=shipped), tmp_path, progress=False).weights
+    config = _config(small_bsds, scale=3, steps=1, lr=0.0, trunk_layers=5, init=shipped)
+    weights = train(config, tmp_path, progress=False).weights
     deeper, original = load_weights(weights), load_weights(shipped)
     assert (deeper.arch.trunk_layers, original.arch.trunk_layers) == (5, 4)
     x = torch.rand(1, 3, 37, 41, generator=torch.Generator().manual_seed(0))
