@@ -25,6 +25,9 @@ import sys
 import time
 from pathlib import Path
 
+GRACE_S = 60.0
+"""Seconds a run has, after SIGINT, to save its checkpoint before it is killed."""
+
 
 def read_runs(path: Path) -> dict[str, list[str]]:
     """``name: options`` lines -> {name: option list}, in file order."""
@@ -70,11 +73,16 @@ def main(argv: list[str] | None = None) -> int:
         for name, proc in procs.items():
             if name not in ended and proc.poll() is not None:
                 ended[name] = time.monotonic() - started
-        if not stopped and time.monotonic() - started > args.deadline:
+        elapsed = time.monotonic() - started
+        if not stopped and elapsed > args.deadline:
             stopped = True
             for name, proc in procs.items():
                 if name not in ended:
                     proc.send_signal(signal.SIGINT)
+        if stopped and elapsed > args.deadline + GRACE_S:  # a run that ignores SIGINT must not hold the rest
+            for name, proc in procs.items():
+                if name not in ended:
+                    proc.kill()
         time.sleep(0.5)
 
     report: dict[str, dict[str, object]] = {}
