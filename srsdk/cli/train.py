@@ -30,8 +30,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--residual-weight", type=float, default=d.residual_weight)
     parser.add_argument("--final-weight", type=float, default=d.final_weight)
     parser.add_argument("--trunk-layers", type=int, default=d.trunk_layers, metavar="N",
-                        help="3x3 convolutions in the LR trunk (default %(default)s); with --init from a "
-                        "shallower network the extra ones start as the identity")
+                        help="3x3 convolutions in the LR trunk (default %(default)s; the shipped x2 has 5, see the "
+                        "README's recipe); with --init from a shallower network the extra ones start as the identity")
     parser.add_argument("--residual-context", default=d.residual_context, choices=RESIDUAL_CONTEXTS,
                         help="what the residual branch sees beside the image and boundary map: the HR "
                         "feature maps or the image branch's hidden layer (default %(default)s)")
