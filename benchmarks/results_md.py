@@ -60,7 +60,10 @@ def _fps(bench: dict[str, Any], size: str, scale: int, digits: int) -> str:
 
     fps = f"{bench['sizes'][size]['upscaler']['fps']:.{digits}f}"
     # Files from before srsdk bench recorded the architecture all timed the first one (four trunk layers).
-    measured = Architecture(**bench.get("architecture", {"scale": scale, "trunk_layers": 4}))
+    recorded = bench.get("architecture", {"scale": scale, "trunk_layers": 4})
+    if recorded is None:  # an engine whose manifest did not say what network it holds
+        return f"{fps} (network not recorded)"
+    measured = Architecture(**recorded)
     shipped = Architecture(**manifest()["weights"][str(scale)]["architecture"])
     return fps if measured == shipped else f"{fps} (an earlier x{scale} network)"
 

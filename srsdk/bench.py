@@ -92,13 +92,14 @@ def bench(
         peak_source = f"measured on this CPU: 1024x1024 {kind} matmul and a 64 MB copy"
     from srsdk.model import DeployNet
 
-    shape_net = DeployNet(arch=_architecture(upscaler.scale))
+    arch = upscaler._runner.architecture
+    shape_net = None if arch is None else DeployNet(arch=arch)
     results: dict[str, Any] = {}
     for width, height in sizes:
         label = f"{width}x{height}"
         entry = _measure(upscaler, width, height, frames)
         say(f"{label}: bare engine {entry['bare_engine']['p50_ms']:.1f} ms, Upscaler {entry['upscaler']['p50_ms']:.1f} ms")
-        if peaks is not None:
+        if peaks is not None and shape_net is not None:
             found = roofline.layers(shape_net, height, width, bytes_per_element=bytes_per_element)
             bound = roofline.bound_seconds(found, flops_per_s=peaks[0], bytes_per_s=peaks[1])
             transfer = (1 + upscaler.scale**2) * width * height * 3 / roofline.PCIE_BYTES_PER_S if cuda else 0.0
@@ -117,7 +118,7 @@ def bench(
         "runner": type(runner).__name__,
         "precision": runner.precision,
         "scale": upscaler.scale,
-        "architecture": shape_net.arch.to_dict(),
+        "architecture": None if arch is None else arch.to_dict(),
         "frames_per_measurement": frames,
         "warmup": WARMUP,
         "peaks": None if peaks is None else {"flops_per_s": peaks[0], "bytes_per_s": peaks[1], "source": peak_source},
@@ -143,14 +144,6 @@ def _measure(upscaler: Upscaler, width: int, height: int, frames: int) -> dict[s
     per_frame = (time.perf_counter() - started) * 1e3 / count
     entry["stream"] = {"mean_ms_per_frame": per_frame, "fps": 1e3 / per_frame, "frames": count}
     return entry
-
-
-def _architecture(scale: int):  # type: ignore[no-untyped-def]
-    """The shipped network's architecture for ``scale`` (what the benchmarked engines run)."""
-    from srsdk.model import Architecture
-    from srsdk.pretrained import manifest
-
-    return Architecture(**manifest()["weights"][str(scale)]["architecture"])
 
 
 def plot(result: dict[str, Any], path: Path) -> None:

@@ -29,6 +29,7 @@ import torch
 
 from srsdk import frames, tiling
 from srsdk.errors import InputError
+from srsdk.model import Architecture
 
 Device = str
 PRECISIONS = ("auto", "fp32", "fp16", "bf16", "int8")
@@ -58,6 +59,7 @@ class _Eager:
 
         net = (load_pretrained(scale) if weights is None else load_weights(weights, scale=scale)).deploy()
         self.receptive_radius = receptive_radius(net)
+        self.architecture: Architecture | None = net.arch
         self.net = net.to(device, dtype).eval()
         self.scale, self.device, self.dtype = scale, device, dtype
         self.precision = "fp16" if dtype == torch.float16 else "fp32"
@@ -74,6 +76,7 @@ class _EngineRunner:
         self.device, self.dtype = engine.device, engine.dtype
         self.precision: str = engine.precision.value
         self.receptive_radius = int(engine.manifest["receptive_radius"])
+        self.architecture: Architecture | None = engine.architecture
         self.max_shape: tuple[int, int] | None = engine.profile.max
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:

@@ -98,6 +98,9 @@ def test_srsdk_bench_json_schema_and_plot(tmp_path: Path) -> None:
         assert entry["stream"]["frames"] == 2
         assert 0 < entry["roofline"]["bare_engine_fraction_of_bound"] < 1
     assert result["peaks"]["flops_per_s"] > 1e9 and result["environment"]["torch"]
+    from srsdk.pretrained import load_pretrained
+
+    assert result["architecture"] == load_pretrained(2).arch.to_dict()
     assert ("BF16 matmul" in result["peaks"]["source"]) == (result["precision"] == "bf16")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

@@ -87,6 +87,7 @@ def test_manifest_records_what_decides_the_engine(built: dict[str, Path]) -> Non
     assert data["software"]["torch"] == torch.__version__.split("+")[0]
     assert data["gpu"] is None and data["build_seconds"] > 0 and data["built_at"]
     assert data["quality"]["limit_db"] == 0.01
+    assert data["architecture"] == load_pretrained(2).arch.to_dict()
     onnx_data = json.loads(manifest.manifest_path(built["onnx"]).read_text())
     assert onnx_data["software"]["onnxruntime"]
 
@@ -108,6 +109,20 @@ def _edit(path: Path, **fields: object) -> None:
         else:
             data[key] = value
     target.write_text(json.dumps(data))
+
+
+@pytest.mark.shared
+def test_an_engine_names_its_network_even_from_an_older_manifest(built: dict[str, Path], tmp_path: Path) -> None:
+    shipped = load_pretrained(2).arch
+    assert load_engine(built["torchscript"]).architecture == shipped
+    engine = _copy(built["torchscript"], tmp_path)
+    target = manifest.manifest_path(engine)
+    data = json.loads(target.read_text())
+    del data["architecture"]  # as engines built before manifests recorded it
+    target.write_text(json.dumps(data))
+    assert load_engine(engine).architecture == shipped
+    _edit(engine, weights_sha256="0" * 64)  # other weights: their shape is unknown
+    assert load_engine(engine).architecture is None
 
 
 @pytest.mark.shared

@@ -208,6 +208,7 @@ def build_engine(config: BuildConfig, *, log: Log | None = None) -> BuiltEngine:
             "weights": weights_label,
             "weights_sha256": weights_sha,
             "receptive_radius": receptive_radius(net),
+            "architecture": net.arch.to_dict(),
             "built_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "build_seconds": round(seconds, 2),
         }

@@ -11,6 +11,7 @@ import torch
 from srsdk.engine import manifest
 from srsdk.engine.config import Backend, Precision, ShapeProfile
 from srsdk.errors import EngineMismatchError, ShapeError
+from srsdk.model import Architecture
 
 
 class Engine:
@@ -31,6 +32,20 @@ class Engine:
         self.device = device
         self.dtype = torch.float16 if self.precision == Precision.FP16 else torch.float32
         self._runner = runner
+
+    @property
+    def architecture(self) -> Architecture | None:
+        """The network the engine runs, from its manifest; manifests written before they
+        recorded it give the shipped architecture when the engine holds the shipped weights,
+        else None."""
+        from srsdk.pretrained import manifest as weights_manifest
+
+        if "architecture" in self.manifest:
+            return Architecture(**self.manifest["architecture"])
+        entry = weights_manifest()["weights"][str(self.scale)]
+        if self.manifest.get("weights_sha256") == entry["sha256"]:
+            return Architecture(**entry["architecture"])
+        return None
 
     def __repr__(self) -> str:
         return f"Engine({str(self.path)!r}, x{self.scale}, {self.backend.value}, {self.precision.value}, {self.device})"
