@@ -8,6 +8,7 @@ it (PIL's ``BICUBIC`` reproduces it). Training and evaluation share these functi
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -76,10 +77,13 @@ class TrainingSet:
         files = image_files(images)
         if not files:
             raise InputError(f"no images in {images}")
+        digest = hashlib.sha256()
         for path in files:
             edge_path = boundaries / (path.stem + ".png")
             if not edge_path.is_file():
                 raise InputError(f"no boundary map for {path.name} (expected {edge_path})")
+            for part in (path.name.encode(), path.read_bytes(), edge_path.read_bytes()):
+                digest.update(len(part).to_bytes(8, "little") + part)
             photo = read_rgb(path)
             edge = read_rgb(edge_path).convert("L")
             if edge.size != photo.size:
@@ -90,6 +94,9 @@ class TrainingSet:
                 self._add(photo.resize(size, Image.Resampling.BICUBIC), edge.resize(size, Image.Resampling.BILINEAR))
 
         self.min_side = min(min(t.shape[1:]) for t in self.lr)
+        self.sha256 = digest.hexdigest()
+        """Of the photos' names and the bytes of every photo and boundary map, in order:
+        the same data wherever its folders lie."""
 
     def _add(self, photo: Image.Image, edge: Image.Image) -> None:
         hr = modcrop(photo, self.scale)

@@ -27,6 +27,7 @@ import math
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -127,12 +128,18 @@ def train(
     sampler = torch.Generator().manual_seed(config.seed)
     data = TrainingSet(config.images, config.boundaries, scale=config.scale, downscales=config.downscales)
 
+    # Which file the run started from, so srsdk.pretrained.lineage can tell if it was replaced.
+    origin = {"init_sha256": sha256(config.init)} if config.init is not None else {}
+    identity = {"data_sha256": data.sha256, "init_sha256": origin.get("init_sha256")}
     ckpt_path = out_dir / "checkpoint.pt"
     step, seconds, history = 0, 0.0, []
     if ckpt_path.exists():
         state = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-        if _recipe(state["config"]) != _recipe(config.to_json()):
-            raise InputError(f"{ckpt_path} was made with another config; use a new output folder")
+        differ = _differences(state, config, identity)
+        if differ:
+            raise InputError(
+                f"{ckpt_path} was made with another config ({', '.join(differ)} differ); use a new output folder"
+            )
         net.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         sampler.set_state(state["sampler"])
@@ -143,9 +150,6 @@ def train(
 
     weights = config.loss_weights()
     net.train()
-    # Which file the run started from, so srsdk.pretrained.lineage can tell if it was replaced.
-    origin = {"init_sha256": sha256(config.init)} if config.init is not None else {}
-
     def save() -> Path:
         with atomic_output(ckpt_path) as tmp:
             torch.save(
@@ -157,6 +161,7 @@ def train(
                     "step": step,
                     "seconds": seconds,
                     "history": history,
+                    **identity,
                     **({"average": average.state_dict()} if average is not None else {}),
                 },
                 tmp,
@@ -233,6 +238,21 @@ def _recipe(config: dict[str, object]) -> dict[str, object]:
     """
     full = {**TrainConfig().to_json(), **config}
     return {k: v for k, v in full.items() if k not in ("device", "threads")}
+
+
+def _differences(state: dict[str, Any], config: TrainConfig, identity: dict[str, str | None]) -> list[str]:
+    """The recipe fields a checkpoint was made with otherwise than ``config``.
+
+    Checkpoints that record their data's and warm start's sha256 are compared on those, not
+    on the folders' paths, so a run resumes after its data moved; older ones on the paths.
+    """
+    saved, now = _recipe(state["config"]), _recipe(config.to_json())
+    if "data_sha256" in state:
+        for key in ("images", "boundaries", "init"):
+            del saved[key], now[key]
+        for key, value in identity.items():
+            saved[key], now[key] = state[key], value
+    return sorted(key for key in saved.keys() | now.keys() if saved.get(key) != now.get(key))
 
 
 def _load_matching(net: SPNet, path: Path) -> None:

@@ -4,8 +4,10 @@ import dataclasses
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 import srsdk
 from srsdk.errors import InputError
@@ -184,6 +186,23 @@ def test_resuming_with_another_recipe_is_refused_but_threads_may_change(small_bs
         train(_config(small_bsds, steps=2, ema=0.9), tmp_path, progress=False)
     assert train(_config(small_bsds, steps=3, threads=1), tmp_path / "b", progress=False).steps == 3
     assert train(_config(small_bsds, steps=3, threads=2), tmp_path / "b", progress=False).steps == 3
+
+
+@pytest.mark.shared
+def test_a_run_resumes_after_its_data_moved_but_not_on_other_data(small_bsds, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    images, boundaries = small_bsds
+    train(_config(small_bsds, steps=4), tmp_path / "run", progress=False)
+    moved = tmp_path / "moved"
+    moved.mkdir()
+    images, boundaries = images.rename(moved / "img"), boundaries.rename(moved / "edge")
+    assert train(_config((images, boundaries), steps=4), tmp_path / "run", progress=False).steps == 4
+    first = min(boundaries.iterdir())
+    edge = np.array(Image.open(first))
+    edge[0, 0] = 255 - edge[0, 0]  # one annotation pixel changed: other data
+    first.unlink()  # a link to the shared file: replace it, not what it points at
+    Image.fromarray(edge).save(first)
+    with pytest.raises(InputError, match=r"\(data_sha256 differ\)"):
+        train(_config((images, boundaries), steps=4), tmp_path / "run", progress=False)
 
 
 def test_learning_rate_warms_up_then_decays_to_zero() -> None:
