@@ -3,9 +3,10 @@
 The runs come from a file, one per line, ``name: srsdk train options`` (``#`` starts a
 comment), so the rule that judges them can be committed, runs included, before they start.
 Every run adds its options to ``--recipe`` and trains on ``SPLIT/train/{img,edge}`` into
-``OUT/NAME``; all start together. At ``--deadline`` seconds the runs still going get SIGINT,
-which makes ``srsdk train`` save a checkpoint that a later ``srsdk train`` with the same
-options resumes (on any device). Each finished run is then scored by ``srsdk eval`` on
+``OUT/NAME``; all start together. At ``--deadline`` seconds the runs still going get SIGTERM
+(not SIGINT, which a shell makes background jobs ignore), which makes ``srsdk train`` save
+a checkpoint that a later ``srsdk train`` with the same options resumes (on any device).
+Each finished run is then scored by ``srsdk eval`` on
 ``SPLIT/val`` into ``OUT/heldout-NAME.json``; ``OUT/heldout.json`` lists every run, finished
 or not, with its wall time and held-out PSNR-Y.
 
@@ -26,7 +27,7 @@ import time
 from pathlib import Path
 
 GRACE_S = 60.0
-"""Seconds a run has, after SIGINT, to save its checkpoint before it is killed."""
+"""Seconds a run has, after SIGTERM, to save its checkpoint before it is killed."""
 
 
 def read_runs(path: Path) -> dict[str, list[str]]:
@@ -78,8 +79,8 @@ def main(argv: list[str] | None = None) -> int:
             stopped = True
             for name, proc in procs.items():
                 if name not in ended:
-                    proc.send_signal(signal.SIGINT)
-        if stopped and elapsed > args.deadline + GRACE_S:  # a run that ignores SIGINT must not hold the rest
+                    proc.send_signal(signal.SIGTERM)
+        if stopped and elapsed > args.deadline + GRACE_S:  # a run that hangs must not hold the rest
             for name, proc in procs.items():
                 if name not in ended:
                     proc.kill()
