@@ -5,13 +5,14 @@
 Frames: the first ``--frames`` frames of ``car-detection.mp4`` resized to ``--size``
 (960x540 by default; see backends.py). Timed, per frame:
 
-* ``bare_engine``: the engine the Upscaler runs (ONNX Runtime on CPU), called on
-  pre-converted ``1x3xHxW`` float tensors: the network alone;
+* ``bare_engine``: the engine the Upscaler runs (on CPU the fastest one here, see
+  backends.py), called on pre-converted ``1x3xHxW`` float tensors: the network alone;
 * ``upscaler_call``: ``Upscaler(frame)`` from a uint8 HxWx3 frame to a uint8 frame
   (conversion, pack, network, blend, rounding);
 * ``upscaler_stream``: ``Upscaler.stream`` over the frames, time per frame.
 
-``overhead_ratio`` = upscaler_call / bare_engine (median per-frame latency); latency
+The two are timed interleaved, frame by frame. ``overhead_ratio`` = upscaler_call /
+bare_engine (median per-frame latency); latency
 percentiles p50/p95/p99 are reported for each.
 """
 
@@ -43,21 +44,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path)
     parser.add_argument("--size", default="960x540", help="input frame WxH")
     parser.add_argument("--frames", type=int, default=5)
-    parser.add_argument("--repeats", type=int, default=20, help="timed frames per contender")
+    parser.add_argument("--repeats", type=int, default=40, help="timed frames per contender")
     args = parser.parse_args(argv)
     width, height = (int(v) for v in args.size.split("x"))
     frames, source = load_frames(args.frames, width, height)
     tensors = [torch.from_numpy(f.copy()).permute(2, 0, 1)[None].float().div(255) for f in frames]
     with Upscaler(scale=2, device="cpu") as up:
         engine = up._runner
-        timed: dict[str, list[float]] = {"bare_engine": [], "upscaler_call": []}
-        for name, run in (("bare_engine", lambda i: engine(tensors[i % len(tensors)])),
-                          ("upscaler_call", lambda i: up(frames[i % len(frames)]))):  # fmt: skip
+        runs = {"bare_engine": lambda i: engine(tensors[i % len(tensors)]), "upscaler_call": lambda i: up(frames[i % len(frames)])}
+        timed: dict[str, list[float]] = {name: [] for name in runs}
+        for run in runs.values():
             for i in range(2):
                 run(i)  # warm-up
-            for i in range(args.repeats):
+        # Interleaved, the order swapped every frame: this machine's speed drifts by 10-30 %
+        # within a minute, which timing one contender after the other charges to one of them.
+        for i in range(args.repeats):
+            for name in list(runs) if i % 2 == 0 else list(runs)[::-1]:
                 t0 = time.perf_counter()
-                run(i)
+                runs[name](i)
                 timed[name].append((time.perf_counter() - t0) * 1e3)
         sequence = [frames[i % len(frames)] for i in range(args.repeats)]
         t0 = time.perf_counter()
