@@ -150,6 +150,7 @@ def train(
 
     weights = config.loss_weights()
     net.train()
+
     def save() -> Path:
         with atomic_output(ckpt_path) as tmp:
             torch.save(
