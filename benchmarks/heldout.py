@@ -6,9 +6,9 @@ Every run adds its options to ``--recipe`` and trains on ``SPLIT/train/{img,edge
 ``OUT/NAME``; all start together. At ``--deadline`` seconds the runs still going get SIGTERM
 (not SIGINT, which a shell makes background jobs ignore), which makes ``srsdk train`` save
 a checkpoint that a later ``srsdk train`` with the same options resumes (on any device).
-Each finished run is then scored by ``srsdk eval`` on
-``SPLIT/val`` into ``OUT/heldout-NAME.json``; ``OUT/heldout.json`` lists every run, finished
-or not, with its wall time and held-out PSNR-Y.
+Each finished run is then scored by ``srsdk eval`` on ``SPLIT/val`` into
+``OUT/heldout-NAME.json``; ``OUT/heldout.json`` lists every run, finished or not, with its
+wall time and held-out PSNR-Y.
 
     python benchmarks/heldout.py --runs RUNS.txt --split runs/split --out runs/heldout \\
         --recipe "python -m srsdk train --scale 2 --device cuda --steps 24000 --batch 32"
