@@ -53,7 +53,7 @@ split:
 
 # --- A lent GPU machine (no network there; torch 2.11, pytest, cuda-bindings installed) ---
 # Here:  make gpu-stage    (copies training photos and Set5/Set14 into .device/, git-ignored)
-# There: run(command="make gpu-check OUT=$OUT", carry=[".device"]) through the device tool:
+# There: run(command="make gpu-check OUT=$OUT GIT_COMMIT=<HEAD>", carry=[".device"]) through the device tool:
 #        CUDA tests, GPU benchmarks and a profile, packed as $OUT/gpu-check.tar.gz (128 s on an
 #        H100 on 2026-11-26; see benchmarks/README.md).
 #        run(command="make gpu-train OUT=$OUT", carry=[".device"]) trains x2 multi-task and
@@ -87,10 +87,13 @@ gpu-install:
 # everything is packed into $(OUT)/gpu-check.tar.gz under the names benchmarks/results/ uses.
 # Work happens in GPU_OUT, never in the device call's $OUT: only a few files come back from there,
 # so each target leaves one tarball in $OUT.
+# The device copy's .git is stale, so GIT_COMMIT (the commit sent) is what the JSON files record.
 GPU_OUT = /tmp/srsdk-gpu-check
+GIT_COMMIT ?=
+export SRSDK_GIT_COMMIT = $(GIT_COMMIT)
 gpu-check: gpu-install
 	-set -o pipefail; SRSDK_SHARED_DATA=$(GPU_DATA) PYTHONUNBUFFERED=1 $(GPU_PY) -m pytest -q -p no:cacheprovider \
-	  -m gpu -rA --junitxml=$(GPU_OUT)/gpu-tests-h100.xml tests 2>&1 | tee $(GPU_OUT)/gpu-tests-h100.log | tail -n 5
+	  -m gpu -rA --junitxml=$(GPU_OUT)/gpu-tests.xml tests 2>&1 | tee $(GPU_OUT)/gpu-tests.log | tail -n 5
 	-$(GPU_PY) benchmarks/tiling.py --device cuda --json $(GPU_OUT)/tiling-cuda.json > /dev/null
 	-for s in 2 3 4; do $(GPU_PY) -m srsdk build-engine --scale $$s --fp16 --backend torchscript \
 	  --quality-set $(GPU_DATA)/eval/set5 -o $(GPU_OUT)/engines/x$$s-fp16.ts > $(GPU_OUT)/build-gpu-x$$s-fp16.json; done

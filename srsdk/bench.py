@@ -174,9 +174,8 @@ def plot(result: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
-def environment() -> dict[str, Any]:
-    """Machine, versions and commit, for the JSON every benchmark writes."""
-    root = Path(__file__).resolve().parent.parent  # the checkout, when srsdk runs from one
+def _git_commit(root: Path) -> tuple[str, bool]:
+    """HEAD of the checkout at root and whether files outside benchmarks/results differ from it."""
     try:
         commit = subprocess.run(
             ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
@@ -187,7 +186,17 @@ def environment() -> dict[str, Any]:
             ).stdout
         )
     except (OSError, subprocess.CalledProcessError):
-        commit, dirty = "unknown", False
+        return "unknown", False
+    return commit, dirty
+
+
+def environment() -> dict[str, Any]:
+    """Machine, versions and commit, for the JSON every benchmark writes."""
+    root = Path(__file__).resolve().parent.parent  # the checkout, when srsdk runs from one
+    if commit := os.environ.get("SRSDK_GIT_COMMIT", ""):  # a copied tree whose .git is stale (make gpu-check)
+        dirty = False
+    else:
+        commit, dirty = _git_commit(root)
     info: dict[str, Any] = {
         "srsdk": __version__,
         "git_commit": commit + ("+dirty" if dirty else ""),
