@@ -12,6 +12,7 @@ import json
 import sys
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -200,9 +201,9 @@ def gpu_section() -> list[str]:
     if load("bench-gpu-x2.json") is None:
         return ["\n## GPU\n", "No GPU result is committed yet: `make gpu-check` (see `README.md`) has not had a GPU to run on.\n"]
     smi = (RESULTS / "gpu-nvidia-smi.csv").read_text().splitlines()[-1] if (RESULTS / "gpu-nvidia-smi.csv").is_file() else "?"
-    parts = ["\n## GPU, x2, `make gpu-check`\n", (f"`make gpu-check OUT=$OUT` on {smi} (name, driver, memory, max SM clock). "
-             "The `git_commit` these files record (3e9bdb3+dirty) is the device copy's stale git metadata; the code was "
-             "commit 91a60b2. Host uint8 frames in and out; p50 / p99 ms.\n"),
+    commit = load("bench-gpu-x2.json")["environment"]["git_commit"][:7]  # type: ignore[index]
+    parts = ["\n## GPU, x2, `make gpu-check`\n", (f"`make gpu-check OUT=$OUT GIT_COMMIT=...` at {commit} on {smi} (name, driver, "
+             "memory, max SM clock). Host uint8 frames in and out; p50 / p99 ms.\n"),
              "| path | input | bare engine p50 | Upscaler p50 / p99 | streaming fps |", "|---|---|---|---|---|"]  # fmt: skip
     for file, name in GPU_RUNS.items():
         if (b := load(file)) is None:
@@ -226,8 +227,14 @@ def gpu_section() -> list[str]:
     if all(gates):
         losses = ", ".join(f"x{s} {g['quality']['loss_db']:+.4f} dB" for s, g in zip((2, 3, 4), gates, strict=True))  # type: ignore[index]
         parts.append(f"\nFP16 TorchScript engines' quality gate on Set5 (`srsdk build-engine --fp16 --backend torchscript`): {losses}.")
-    parts.append("\nGPU tests: `gpu-tests-h100.log` (16 passed, 2 failed on test-only bugs, fixed and rerun: "
-                 "`gpu-tests-h100-rerun.txt`). Where the time goes: `gpu-profile-x2-fp16.json`.\n")
+    if (RESULTS / "gpu-tests.xml").is_file():
+        suite = ElementTree.parse(RESULTS / "gpu-tests.xml").getroot().find("testsuite")
+        assert suite is not None
+        counts = {k: int(suite.get(k, 0)) for k in ("tests", "failures", "errors", "skipped")}
+        failed = [f"`{case.get('name')}`" for case in suite.iter("testcase") if case.find("failure") is not None]
+        parts.append(f"\nGPU tests (`gpu-tests.log`): {counts['tests']} run, {counts['skipped']} skipped, "
+                     f"{counts['failures'] + counts['errors']} failed{': ' + ', '.join(failed) if failed else ''}.")  # fmt: skip
+    parts.append("Where the time goes: `gpu-profile-x2-fp16.json`.")
     if (prof := load("gpu-profile-x2-fp16.json")) is not None:
         timings = ", ".join(f"{k.removesuffix('_ms')} {v:.2f} ms" for k, v in prof.items() if k.endswith("_ms"))
         errors = "".join(f" {k}: {v.splitlines()[0]}." for k, v in prof.items() if k.endswith("_error"))

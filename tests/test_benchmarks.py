@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -33,6 +34,19 @@ def test_tiling_benchmark_writes_its_ratios(tmp_path: Path) -> None:
     for key in ("pack_blend_speedup_vs_torch", "pack_blend_vs_memcpy"):
         assert isinstance(result[key], float) and result[key] > 0
     assert result["environment"]["git_commit"]
+
+
+def test_the_recorded_commit_is_head_unless_a_copy_is_told_the_commit_it_was_sent_as(monkeypatch: pytest.MonkeyPatch) -> None:
+    from srsdk.bench import environment
+
+    root = BENCHMARKS.parent
+    head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], check=False, capture_output=True, text=True)
+    if head.returncode != 0:
+        pytest.skip("not a git checkout")
+    monkeypatch.delenv("SRSDK_GIT_COMMIT", raising=False)
+    assert environment()["git_commit"].removesuffix("+dirty") == head.stdout.strip()
+    monkeypatch.setenv("SRSDK_GIT_COMMIT", "365363e8a6df9c611d5b6cf9756b8649c106b0f9")  # make gpu-check GIT_COMMIT=...
+    assert environment()["git_commit"] == "365363e8a6df9c611d5b6cf9756b8649c106b0f9"
 
 
 def test_backends_benchmark_compares_every_backend_and_the_peers(tmp_path: Path) -> None:

@@ -198,6 +198,18 @@ def test_a_failing_frame_does_not_swallow_finished_ones(photo: np.ndarray) -> No
         np.testing.assert_array_equal(got[0], up(photo[:40, :40]))
 
 
+def assert_same_frame_on_cuda(got: np.ndarray, want: np.ndarray) -> None:
+    """Equal but for rounding: FP16 convolutions on cuDNN are not bit-reproducible between runs.
+
+    On an H200 (make gpu-check, benchmarks/results/gpu-tests.log) two runs of one frame through
+    separate Upscalers, worker threads or a CUDA graph differed by one uint8 level in up to
+    0.14 % of the values. A stale graph output or a frame out of order differs far more.
+    """
+    assert got.shape == want.shape
+    diff = np.abs(got.astype(np.int16) - want.astype(np.int16))
+    assert diff.max() <= 1 and np.count_nonzero(diff) <= 0.01 * diff.size, (int(diff.max()), np.count_nonzero(diff))
+
+
 @pytest.mark.gpu
 def test_cuda_upscaler_round_trips_kinds_and_matches_cpu(photo: np.ndarray) -> None:
     with Upscaler(scale=2, device="cpu", precision="fp32") as cpu, Upscaler(scale=2, device="cuda") as gpu:
@@ -207,10 +219,10 @@ def test_cuda_upscaler_round_trips_kinds_and_matches_cpu(photo: np.ndarray) -> N
         assert np.abs(host.astype(np.int16) - expected).max() <= 3  # FP16 on the GPU vs FP32 on the CPU
         on_device = gpu(torch.from_numpy(photo.copy()).cuda())
         assert on_device.is_cuda and on_device.dtype == torch.uint8
-        np.testing.assert_array_equal(on_device.cpu().numpy(), host)
+        assert_same_frame_on_cuda(on_device.cpu().numpy(), host)
         frames = [photo, photo[:50, :60], photo]
         for a, b in zip(gpu.stream(iter(frames)), frames, strict=True):
-            np.testing.assert_array_equal(a, gpu(b))
+            assert_same_frame_on_cuda(a, gpu(b))
 
 
 @pytest.mark.gpu
@@ -218,7 +230,7 @@ def test_cuda_graphs_and_tiles_give_the_same_frames(photo: np.ndarray) -> None:
     with Upscaler(scale=2, device="cuda") as plain, Upscaler(scale=2, device="cuda", cuda_graphs=True) as graphs:
         expected = plain(photo)
         for _ in range(3):  # capture, then replays
-            np.testing.assert_array_equal(graphs(photo), expected)
+            assert_same_frame_on_cuda(graphs(photo), expected)
     with Upscaler(scale=2, device="cuda", tile=48) as tiled:
         assert np.abs(tiled(photo).astype(np.int16) - expected).max() <= 1  # cuDNN may differ per shape
 
@@ -230,7 +242,7 @@ def test_cuda_workers_overlap_frames_in_order_and_wait_for_the_caller(photo: np.
         assert (one._workers(), three._workers()) == (1, 3)
         expected = [one(frame) for frame in frames]
         for got, want in zip(three.stream(iter(frames)), expected, strict=True):
-            np.testing.assert_array_equal(got, want)
+            assert_same_frame_on_cuda(got, want)
         # A frame still being written on the caller's stream: the work waits for it.
         side = torch.cuda.Stream()
         source = torch.from_numpy(photo.copy()).cuda()
@@ -239,7 +251,7 @@ def test_cuda_workers_overlap_frames_in_order_and_wait_for_the_caller(photo: np.
             flipped = source.flip(0)
             out = three(flipped)
         assert out.is_cuda
-        np.testing.assert_array_equal(out.cpu().numpy(), expected[2])
+        assert_same_frame_on_cuda(out.cpu().numpy(), expected[2])
 
 
 @pytest.mark.gpu
@@ -253,7 +265,7 @@ def test_cuda_graphs_replay_a_torchscript_fp16_engine(photo: np.ndarray, tmp_pat
     with Upscaler(engine=engine) as plain, Upscaler(engine=engine, cuda_graphs=True) as graphs:
         expected = plain(photo)
         for _ in range(3):  # capture, then replays
-            np.testing.assert_array_equal(graphs(photo), expected)
+            assert_same_frame_on_cuda(graphs(photo), expected)
 
 
 def test_the_upscaler_prunes_engines_older_srsdk_code_left_in_its_cache(
