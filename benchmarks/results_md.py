@@ -234,6 +234,9 @@ def gpu_section() -> list[str]:
         failed = [f"`{case.get('name')}`" for case in suite.iter("testcase") if case.find("failure") is not None]
         parts.append(f"\nGPU tests (`gpu-tests.log`): {counts['tests']} run, {counts['skipped']} skipped, "
                      f"{counts['failures'] + counts['errors']} failed{': ' + ', '.join(failed) if failed else ''}.")  # fmt: skip
+    if (RESULTS / "gpu-tests-upscaler-rerun.log").is_file():
+        summary = (RESULTS / "gpu-tests-upscaler-rerun.log").read_text().strip().splitlines()[-1]
+        parts.append(f"Rerun of the Upscaler's GPU tests after a fix (`gpu-tests-upscaler-rerun.log`): {summary}.")
     parts.append("Where the time goes: `gpu-profile-x2-fp16.json`.")
     if (prof := load("gpu-profile-x2-fp16.json")) is not None:
         timings = ", ".join(f"{k.removesuffix('_ms')} {v:.2f} ms" for k, v in prof.items() if k.endswith("_ms"))
