@@ -31,6 +31,7 @@ COMMANDS = {
     "feather-cpu.json": "python benchmarks/feather.py --json ...",
     "backends-cpu.json": "python benchmarks/backends.py --json ... --sizes 640x360,1280x720,1920x1080 --plot backends-cpu.png",
     "backends-cpu-no-huge-pages.json": "THP_MEM_ALLOC_ENABLE=0 python benchmarks/backends.py --json ...",
+    "backends-cpu-amd.json": "python benchmarks/backends.py --json ...",
     "upscaler-cpu.json": "python benchmarks/upscaler.py --json ...",
     "soak-cpu.json": "python benchmarks/soak.py --json ...",
     "bench-cpu-x2.json": "srsdk bench --device cpu --frames 5 --json ... --plot bench-cpu-x2.png",
@@ -136,7 +137,8 @@ def results_md() -> str:
         for label, e in b["sizes"].items():
             tiled, whole = e["upscaler"]["p50_ms"], e["bare_engine"]["p50_ms"]
             parts.append(f"| {label} | {tiled:.0f} | {whole:.0f} | {tiled / whole:.2f} |")
-    for file, title in (("backends-cpu.json", ""), ("backends-cpu-no-huge-pages.json", ", THP_MEM_ALLOC_ENABLE=0")):
+    for file, title in (("backends-cpu.json", ""), ("backends-cpu-no-huge-pages.json", ", THP_MEM_ALLOC_ENABLE=0"),
+                        ("backends-cpu-amd.json", ", an AMD EPYC development machine (AVX2, no bfloat16 units)")):  # fmt: skip
         if (k := load(file)) is None:
             continue
         parts += [f"\n## CPU backends and peers, x2, 960x540{title} (`{file}`)\n", f"`{COMMANDS[file]}`\n",
@@ -161,9 +163,12 @@ def results_md() -> str:
         parts += ["\n## Tiling kernels (`tiling-cpu.json`)\n", f"`{COMMANDS['tiling-cpu.json']}`\n",
                   (f"pack + blend {t['pack_blend_ms']:.1f} ms for {t['frame'][1]}x{t['frame'][0]} x{t['scale']} in {t['tiles']} tiles; "
                   f"{t['pack_blend_speedup_vs_torch']:.1f}x the torch reference; {t['pack_blend_vs_memcpy']:.2f}x the copy floor.\n")]  # fmt: skip
-    if (x := load("tiling-exactness-cpu.json")) is not None:
-        parts += ["\n## Tiled vs whole frame (`tiling-exactness-cpu.json`)\n", f"`{COMMANDS['tiling-exactness-cpu.json']}`\n",
-                  f"Set14 {x['image']}, tile {x['tile']}, {x['threads']} threads, crop, halo = receptive radius.\n",
+    for file in ("tiling-exactness-cpu.json", "tiling-exactness-cpu-amd.json"):
+        if (x := load(file)) is None:
+            continue
+        parts += [f"\n## Tiled vs whole frame (`{file}`)\n", f"`{COMMANDS['tiling-exactness-cpu.json']}`\n",
+                  (f"Set14 {x['image']}, tile {x['tile']}, {x['threads']} threads, crop, halo = receptive radius; "
+                   f"{x['environment']['cpu']}.\n"),
                   "| variant | float outputs differing | largest float difference | largest uint8 difference |",
                   "|---|---|---|---|"]  # fmt: skip
         for name, v in x.items():

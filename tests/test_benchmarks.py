@@ -150,8 +150,14 @@ def test_tiling_exactness_script_reports_every_variant(tmp_path: Path, set14: Pa
     out = tmp_path / "exact.json"
     assert _script("tiling_exactness").main(["--tile", "128", "--json", str(out)]) == 0
     result = json.loads(out.read_text())
-    assert result["srsdk_x2"]["uint8_largest_difference"] == 0 and result["srsdk_x3"]["float_values_differing"] == 0
-    assert result["interpolate_x3"]["float_values_differing"] > 0
+    # srsdk's convolution forms: bit-exact on the Intel Xeon (AMX) machine of tiling-exactness-cpu.json;
+    # on an AMD EPYC (AVX2) one, oneDNN rounds 27-30 of the float outputs differently, by at most 1.2e-7.
+    for name in ("srsdk_x2", "srsdk_x3"):
+        r = result[name]
+        assert r["uint8_largest_difference"] == 0 and r["largest_float_difference"] <= 2.5e-7, (name, r)
+        assert r["float_values_differing"] <= 1e-4 * r["of"], (name, r)
+    # The bicubic interpolation srsdk replaced reads across tile edges: over half its values differ.
+    assert result["interpolate_x3"]["float_values_differing"] > 0.1 * result["interpolate_x3"]["of"]
 
 
 @pytest.mark.shared

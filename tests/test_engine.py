@@ -233,11 +233,17 @@ def test_int8_calibration_reads_real_photos_inside_the_profile(bsds_train: tuple
         torch.testing.assert_close(batch, same, rtol=0, atol=0)
 
 
-def test_the_cpu_default_is_the_measured_fastest_backend() -> None:
-    measured = json.loads(Path("benchmarks/results/backends-cpu.json").read_text())
+def test_the_cpu_default_is_the_fastest_engine_measured_on_this_kind_of_cpu() -> None:
+    """Against the backends benchmark of each kind of development machine seen: an Intel Xeon
+    with AMX (backends-cpu.json) and an AMD EPYC with AVX2 only (backends-cpu-amd.json)."""
+    from srsdk import _features
+
+    file = "backends-cpu.json" if _features.has_fast_bf16() else "backends-cpu-amd.json"
+    timings = json.loads((Path("benchmarks/results") / file).read_text())["timings"]
+    offered = {"torchscript", "onnx", "torchscript_bf16"}  # the CPU engines srsdk-build-engine makes
+    fastest = min(offered & set(timings), key=lambda name: timings[name]["median_ms"])
     backend, precision = build.fastest_cpu_engine()
-    name = backend.value if precision == Precision.FP32 else f"{backend.value}_{precision.value}"
-    assert name == measured["default_cpu_engine"] == measured["fastest_srsdk_backend"]
+    assert (backend.value if precision == Precision.FP32 else f"{backend.value}_{precision.value}") == fastest
 
 
 def test_calibration_and_config_refuse_bad_input(tmp_path: Path) -> None:

@@ -52,7 +52,8 @@ def fastest_cpu_engine() -> tuple[Backend, Precision]:
     """The fastest CPU engine this machine can run, measured on 960x540 x2 frames
     (``benchmarks/backends.py``, ``benchmarks/results/backends-cpu.json``): TorchScript BF16
     where the CPU has bfloat16 units (same Set5 quality as FP32 within the gate's 0.1 dB),
-    else ONNX Runtime FP32 (2x faster than TorchScript FP32 here), else TorchScript FP32."""
+    else ONNX Runtime FP32 (1.09x faster than TorchScript FP32 on an AMD EPYC with AVX2 only,
+    ``backends-cpu-amd.json``), else TorchScript FP32."""
     if _features.has_fast_bf16():
         return Backend.TORCHSCRIPT, Precision.BF16
     return (Backend.ONNX if _features.has_onnxruntime() else Backend.TORCHSCRIPT), Precision.FP32
