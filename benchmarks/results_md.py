@@ -203,10 +203,10 @@ GPU_RUNS = {
 
 def gpu_section() -> list[str]:
     """The `make gpu-check` results, when a GPU run is committed."""
-    if load("bench-gpu-x2.json") is None:
+    if (x2 := load("bench-gpu-x2.json")) is None:
         return ["\n## GPU\n", "No GPU result is committed yet: `make gpu-check` (see `README.md`) has not had a GPU to run on.\n"]
     smi = (RESULTS / "gpu-nvidia-smi.csv").read_text().splitlines()[-1] if (RESULTS / "gpu-nvidia-smi.csv").is_file() else "?"
-    commit = load("bench-gpu-x2.json")["environment"]["git_commit"][:7]  # type: ignore[index]
+    commit = x2["environment"]["git_commit"][:7]
     parts = ["\n## GPU, x2, `make gpu-check`\n", (f"`make gpu-check OUT=$OUT GIT_COMMIT=...` at {commit} on {smi} (name, driver, "
              "memory, max SM clock). Host uint8 frames in and out; p50 / p99 ms.\n"),
              "| path | input | bare engine p50 | Upscaler p50 / p99 | streaming fps |", "|---|---|---|---|---|"]  # fmt: skip
@@ -216,8 +216,6 @@ def gpu_section() -> list[str]:
         for label, e in b["sizes"].items():
             parts.append(f"| {name} | {label} | {e['bare_engine']['p50_ms']:.2f} | {e['upscaler']['p50_ms']:.2f} / "
                          f"{e['upscaler']['p99_ms']:.2f} | {e['stream']['fps']:.1f} |")  # fmt: skip
-    x2 = load("bench-gpu-x2.json")
-    assert x2 is not None
     r = x2["sizes"]["1920x1080"]["roofline"]
     parts.append(f"\nRoofline at 1920x1080 ({x2['peaks']['source']}): bound {r['bound_ms']:.2f} ms; the bare engine reaches "
                  f"{100 * r['bare_engine_fraction_of_bound']:.0f} % of it.")  # fmt: skip
