@@ -70,6 +70,18 @@ def _fps(bench: dict[str, Any], size: str, scale: int, digits: int) -> str:
     return fps if measured == shipped else f"{fps} (an earlier x{scale} network)"
 
 
+def _gpu_cell(bench: dict[str, Any], scale: int) -> str:
+    """The GPU fps, naming the engine that ran them and its Set5 score where its build was kept:
+    the row's quality is the FP32 weights', and the GPU runs an FP16 engine."""
+    fps = _fps(bench, "1920x1080", scale, 1)
+    precision = bench.get("precision", "fp32")
+    if precision == "fp32":
+        return fps
+    build = load(f"build-gpu-x{scale}-{precision}.json")
+    gate = f", Set5 {build['quality']['psnr_y_engine']:.2f} on it" if build else ""
+    return f"{fps} ({precision.upper()} engine{gate})"
+
+
 def quality_speed_table() -> str:
     rows = ["| model | Set5 | Set14 | BSD100 | CPU fps, 960x540 in (2 cores) | GPU fps, 1920x1080 in |", "|---|---|---|---|---|---|"]
     for scale in (2, 3, 4):
@@ -80,7 +92,7 @@ def quality_speed_table() -> str:
         if quality is None:
             continue
         d = quality["datasets"]
-        gpu_fps = _fps(gpu, "1920x1080", scale, 1) if gpu else "not measured (make gpu-check times x2)"
+        gpu_fps = _gpu_cell(gpu, scale) if gpu else "not measured (make gpu-check times x2)"
         cpu = _fps(speed, "960x540", scale, 2) if speed else "not measured"
         if engine_quality is not None and speed is not None and speed["precision"] == engine_quality["precision"]:
             e = engine_quality["datasets"]

@@ -82,10 +82,11 @@ class TrainingSet:
             edge_path = boundaries / (path.stem + ".png")
             if not edge_path.is_file():
                 raise InputError(f"no boundary map for {path.name} (expected {edge_path})")
-            for part in (path.name.encode(), path.read_bytes(), edge_path.read_bytes()):
+            photo_bytes, edge_bytes = path.read_bytes(), edge_path.read_bytes()
+            for part in (path.name.encode(), photo_bytes, edge_bytes):
                 digest.update(len(part).to_bytes(8, "little") + part)
-            photo = read_rgb(path)
-            edge = read_rgb(edge_path).convert("L")
+            photo = read_rgb(path, photo_bytes)
+            edge = read_rgb(edge_path, edge_bytes).convert("L")
             if edge.size != photo.size:
                 raise InputError(f"boundary map {edge_path} is {edge.size}, its photo {photo.size}")
             self._add(photo, edge)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -20,10 +21,11 @@ def image_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
 
 
-def read_rgb(path: Path) -> Image.Image:
-    """Read an image as 8-bit RGB (greyscale is replicated, alpha is dropped)."""
+def read_rgb(path: Path, data: bytes | None = None) -> Image.Image:
+    """Read an image as 8-bit RGB (greyscale is replicated, alpha is dropped); from ``data``,
+    the file's bytes already read, where given (``path`` then only names it in errors)."""
     try:
-        with Image.open(path) as im:
+        with Image.open(path if data is None else io.BytesIO(data)) as im:
             im.load()
             if im.mode.startswith("I;16"):
                 arr = np.asarray(im, dtype=np.float64) / 257.0  # 16-bit to 8-bit, 65535 -> 255
