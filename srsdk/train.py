@@ -133,6 +133,9 @@ def train(
     identity = {"data_sha256": data.sha256, "init_sha256": origin.get("init_sha256")}
     ckpt_path = out_dir / "checkpoint.pt"
     step, seconds, history = 0, 0.0, []
+    sessions: list[dict[str, Any]] = []
+    """The runs before this one that trained the checkpoint, so the weights say where every
+    step ran (a run started on a GPU and resumed on a CPU records both)."""
     if ckpt_path.exists():
         state = torch.load(ckpt_path, map_location="cpu", weights_only=True)
         differ = _differences(state, config, identity)
@@ -147,11 +150,16 @@ def train(
             average.load_state_dict(state["average"])
         step, seconds = state["step"], state["seconds"]
         history = [tuple(h) for h in state["history"]]
+        # Checkpoints from before sessions were recorded say only how far they got.
+        sessions = state.get("sessions") or [{"device": "not recorded", "steps": [0, step], "seconds": round(seconds, 1)}]
+    this_session = {"device": _device_name(device), "threads": torch.get_num_threads(), "steps": [step, step]}
+    seconds_before = seconds
 
     weights = config.loss_weights()
     net.train()
 
     def save() -> Path:
+        this_session.update(steps=[this_session["steps"][0], step], seconds=round(seconds - seconds_before, 1))
         with atomic_output(ckpt_path) as tmp:
             torch.save(
                 {
@@ -162,12 +170,14 @@ def train(
                     "step": step,
                     "seconds": seconds,
                     "history": history,
+                    "sessions": [*sessions, this_session],
                     **identity,
                     **({"average": average.state_dict()} if average is not None else {}),
                 },
                 tmp,
             )
-        meta = {"training": {**config.to_json(), **origin, "steps_done": step, "seconds": round(seconds, 1)}}
+        meta = {"training": {**config.to_json(), **origin, "steps_done": step, "seconds": round(seconds, 1),
+                             "sessions": [*sessions, this_session]}}  # fmt: skip
         saved: SPNet = net if average is None else average.module  # type: ignore[assignment]
         return save_weights(saved, out_dir / f"srsdk_x{config.scale}.safetensors", metadata=meta)
 
@@ -221,6 +231,11 @@ def train(
         final_loss=history[-1][1] if history else float("nan"),
         loss_history=history,
     )
+
+
+def _device_name(device: torch.device) -> str:
+    """``cpu`` or the GPU's name, for the record of where steps ran."""
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else device.type
 
 
 def _averaged(net: SPNet, decay: float) -> torch.optim.swa_utils.AveragedModel | None:

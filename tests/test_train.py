@@ -80,6 +80,11 @@ def test_runs_are_reproducible_and_resume_exactly_after_ctrl_c(small_bsds, tmp_p
     assert (tmp_path / "b" / "srsdk_x2.safetensors").is_file()
     resumed = train(config, tmp_path / "b", progress=False)
     assert resumed.steps == 20
+    # The weights say which steps each run did, and where.
+    sessions = json.loads(read_metadata(resumed.weights)["training"])["sessions"]
+    assert [(s["device"], s["steps"]) for s in sessions] == [("cpu", [0, 10]), ("cpu", [10, 20])]
+    assert all(s["seconds"] > 0 and s["threads"] >= 1 for s in sessions)
+    assert [s["steps"] for s in json.loads(read_metadata(straight.weights)["training"])["sessions"]] == [[0, 20]]
 
     a = load_weights(straight.weights).state_dict()
     b = load_weights(resumed.weights).state_dict()
