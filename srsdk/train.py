@@ -152,14 +152,14 @@ def train(
         history = [tuple(h) for h in state["history"]]
         # Checkpoints from before sessions were recorded say only how far they got.
         sessions = state.get("sessions") or [{"device": "not recorded", "steps": [0, step], "seconds": round(seconds, 1)}]
-    this_session = {"device": _device_name(device), "threads": torch.get_num_threads(), "steps": [step, step]}
-    seconds_before = seconds
+    this_session: dict[str, Any] = {"device": _device_name(device), "threads": torch.get_num_threads()}
+    step_before, seconds_before = step, seconds
 
     weights = config.loss_weights()
     net.train()
 
     def save() -> Path:
-        this_session.update(steps=[this_session["steps"][0], step], seconds=round(seconds - seconds_before, 1))
+        this_session.update(steps=[step_before, step], seconds=round(seconds - seconds_before, 1))
         with atomic_output(ckpt_path) as tmp:
             torch.save(
                 {
