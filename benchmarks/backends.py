@@ -13,7 +13,9 @@ uint8 frame upscaled x2, one frame per call, on all cores:
   gate included) and run through :meth:`srsdk.Engine.upscale`;
 * ``torchscript_bf16``: the BF16 TorchScript engine (bfloat16 learned layers, float32 skip
   and output; fast only on CPUs with bfloat16 units such as AMX);
-* ``torchscript_optimized``: the same frozen graph after ``torch.jit.optimize_for_inference``;
+* ``torchscript_optimized``: the FP32 TorchScript engine built with
+  ``optimize_for_inference``, which runs the frozen graph through
+  ``torch.jit.optimize_for_inference`` when it is loaded;
 * ``opencv_fsrcnn``, ``opencv_espcn``: ``cv2.dnn_superres`` with the models in
   ``../shared/peers/opencv_dnn_superres`` (they upscale luma only; needs
   ``opencv-contrib-python-headless``), skipped with a note where either is missing.
@@ -96,14 +98,12 @@ def main(argv: list[str] | None = None) -> int:
     contenders: dict[str, Callable[[np.ndarray], object]] = {"eager": functools.partial(upscale_array, net)}
     notes: dict[str, str] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for backend, precision in (("torchscript", "fp32"), ("onnx", "fp32"), ("torchscript", "bf16")):
-            name = label(backend, precision)
+        for backend, precision, optimize in (("torchscript", "fp32", False), ("onnx", "fp32", False),
+                                             ("torchscript", "bf16", False), ("torchscript", "fp32", True)):  # fmt: skip
+            name = label(backend, precision, optimize)
             config = BuildConfig(scale=scale, backend=backend, precision=precision, profile=profile,  # type: ignore[arg-type]
-                                 output=Path(tmp) / f"x2.{name}")  # fmt: skip
+                                 optimize_for_inference=optimize, output=Path(tmp) / f"x2.{name}")  # fmt: skip
             contenders[name] = load_engine(build_engine(config).path).upscale
-        optimized = load_engine(Path(tmp) / "x2.torchscript")  # the FP32 one
-        optimized._runner = torch.jit.optimize_for_inference(optimized._runner)
-        contenders["torchscript_optimized"] = optimized.upscale
         contenders |= _peers(scale, notes)
 
         timed = _time_all(contenders, frames, args.repeats, f"{width}x{height}")
@@ -118,7 +118,8 @@ def main(argv: list[str] | None = None) -> int:
         result["speedup_vs_eager"] = eager / result["median_ms"]
     srsdk_names = ("eager", "torchscript", "torchscript_optimized", "onnx", "torchscript_bf16")
     fastest = min(srsdk_names, key=lambda n: timed[n]["median_ms"])
-    default = label(*(choice.value for choice in fastest_cpu_engine()))
+    choice = fastest_cpu_engine()
+    default = label(choice.backend.value, choice.precision.value, choice.optimize_for_inference)
     output = {
         "benchmark": "backends",
         "device": "cpu",
@@ -181,9 +182,10 @@ def plot(result: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
-def label(backend: str, precision: str) -> str:
-    """A contender's name: the backend, with the precision when it is not FP32."""
-    return backend if precision == "fp32" else f"{backend}_{precision}"
+def label(backend: str, precision: str, optimize_for_inference: bool = False) -> str:
+    """A contender's name: the backend, with the precision when it is not FP32, and
+    ``_optimized`` when the engine runs through ``torch.jit.optimize_for_inference``."""
+    return (backend if precision == "fp32" else f"{backend}_{precision}") + ("_optimized" if optimize_for_inference else "")
 
 
 def _bgr(upsample: Callable[[np.ndarray], np.ndarray], rgb: np.ndarray) -> np.ndarray:

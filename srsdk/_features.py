@@ -58,3 +58,8 @@ def has_fast_bf16() -> bool:
     """Whether the CPU computes bfloat16 in hardware (AMX or AVX-512 BF16), where oneDNN's
     bfloat16 convolutions beat float32 several times over."""
     return bool(cpu_flags() & {"amx_bf16", "avx512_bf16"})
+
+
+def has_avx512() -> bool:
+    """Whether the CPU has AVX-512 (its foundation instructions)."""
+    return "avx512f" in cpu_flags()

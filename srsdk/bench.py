@@ -25,6 +25,7 @@ import torch.nn.functional as F
 
 from srsdk import roofline
 from srsdk._version import __version__
+from srsdk.io.atomic import atomic_output
 from srsdk.upscaler import Upscaler
 
 WARMUP = 2
@@ -170,7 +171,8 @@ def plot(result: dict[str, Any], path: Path) -> None:
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path)
+    with atomic_output(path) as tmp:
+        fig.savefig(tmp, format=Path(path).suffix.lstrip(".").lower() or "png")
     plt.close(fig)
 
 

@@ -57,12 +57,13 @@ def evaluate(
         bicubic: list[tuple[float, float, float]] = []
         for path in tqdm(files, desc=name, disable=not progress, unit="img", leave=False):
             try:
-                hr = modcrop(read_rgb(path), scale)
+                image = read_rgb(path)
             except InputError as e:
                 failures.append(str(e))
                 continue
+            hr = modcrop(image, scale)
             if min(hr.size) < 2 * scale + 11:
-                failures.append(f"{path}: {hr.size[0]}x{hr.size[1]} is too small to evaluate at x{scale}")
+                failures.append(f"{path}: {image.size[0]}x{image.size[1]} is too small to evaluate at x{scale}")
                 continue
             lr = downscale(hr, scale)
             hr_arr = np.asarray(hr)

@@ -96,7 +96,7 @@ def manifest() -> dict[str, Any]:
 def load_pretrained(scale: int) -> SPNet:
     """The shipped network for ``scale``, checked against the manifest."""
     if scale not in SCALES:
-        raise WeightsError(f"no shipped weights for scale {scale}; scales are {SCALES}")
+        raise WeightsError(f"no shipped weights for scale {scale!r}; scales are {SCALES}")
     entry = manifest()["weights"].get(str(scale))
     if entry is None:
         raise WeightsError(f"the manifest has no entry for scale {scale}")

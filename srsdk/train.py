@@ -34,7 +34,7 @@ import torch.nn.functional as F
 
 from srsdk.data import Batch, TrainingSet
 from srsdk.errors import InputError
-from srsdk.io.atomic import atomic_output
+from srsdk.io.atomic import atomic_output, make_folder
 from srsdk.model import Architecture, SPNet
 from srsdk.pretrained import save_weights, sha256
 from srsdk.train_config import PixelLoss, TrainConfig
@@ -113,7 +113,7 @@ def train(
     A checkpoint already in ``out_dir`` from the same config is resumed. Ctrl-C saves a
     checkpoint and the weights reached so far before re-raising ``KeyboardInterrupt``.
     """
-    out_dir.mkdir(parents=True, exist_ok=True)
+    make_folder(out_dir)
     if config.threads:
         torch.set_num_threads(config.threads)
     device = torch.device(config.device)

@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
+import logging
 import os
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -48,6 +49,29 @@ def engine_cache() -> Path:
     """Where engines the Upscaler builds for itself live."""
     root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(root) / "srsdk" / "engines"
+
+
+def _note_first_build(config: Any) -> Callable[[str], None]:
+    """A build log that says once, through ``logging.getLogger("srsdk")``, that the CPU
+    engine is being built (tens of seconds, with its quality gate) and will be reused."""
+    said = False
+
+    def note(line: str) -> None:
+        nonlocal said
+        if not said and line.startswith("building"):
+            said = True
+            optimized = " optimize_for_inference" if config.optimize_for_inference else ""
+            logging.getLogger("srsdk").info(
+                "building the CPU engine for this machine (%s %s%s; once, later runs reuse it from %s)",
+                config.backend.value, config.precision.value, optimized, config.directory,
+            )  # fmt: skip
+
+    return note
+
+
+def _is_int(value: object) -> bool:
+    """An int, and not a bool (``True`` is an int to Python, not a size to a user)."""
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 class _Eager:
@@ -87,13 +111,15 @@ class Upscaler:
     """Super-resolve frames with the shipped network (or a built engine).
 
     Args (keyword-only):
-        scale: 2, 3 or 4 (ignored when ``engine`` is given: the engine's scale is used).
+        scale: 2, 3 or 4; None means 2, or the engine's scale when ``engine`` is given (an
+            engine of another scale than one asked for is refused).
         engine: path of an engine built by ``srsdk-build-engine`` (manifest-checked).
         weights: a weights file instead of the shipped weights.
         device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
-        precision: ``"auto"`` (FP16 on CUDA; on CPU the fastest engine: BF16 where the CPU
-            has bfloat16 units, else FP32), ``"fp32"``, ``"fp16"`` (CUDA), ``"bf16"`` (CPU);
-            INT8 comes from a built engine.
+        precision: ``"auto"`` (FP16 on CUDA; on CPU the fastest engine, see
+            :func:`srsdk.engine.build.fastest_cpu_engine`: BF16 where the CPU has bfloat16
+            units, else FP32), ``"fp32"``, ``"fp16"`` (CUDA), ``"bf16"`` (CPU); INT8 comes
+            from a built engine.
         tile: None = the whole frame when it fits the engine, else tiles of the engine's
             maximum size; on CPU, frames of more than 960x540 LR pixels run in 384x384 tiles
             (faster there, same output; see ``CPU_TILE``). An int = tiles of that side always.
@@ -114,7 +140,7 @@ class Upscaler:
     def __init__(
         self,
         *,
-        scale: int = 2,
+        scale: int | None = None,
         engine: str | Path | None = None,
         weights: str | Path | None = None,
         device: Device = "auto",
@@ -126,17 +152,17 @@ class Upscaler:
         cuda_graphs: bool = False,
         stream: torch.cuda.Stream | None = None,
     ) -> None:
-        if scale not in (2, 3, 4):
+        if scale is not None and (not _is_int(scale) or scale not in (2, 3, 4)):
             raise InputError(f"scale: expected 2, 3 or 4, got {scale!r}")
         if precision not in PRECISIONS:
             raise InputError(f"precision: expected one of {PRECISIONS}, got {precision!r}")
-        if tile is not None and (not isinstance(tile, int) or tile < 1):
+        if tile is not None and (not _is_int(tile) or tile < 1):
             raise InputError(f"tile: expected None or a positive int, got {tile!r}")
-        if halo != "auto" and (not isinstance(halo, int) or halo < 0):
+        if halo != "auto" and (not _is_int(halo) or halo < 0):
             raise InputError(f"halo: expected 'auto' or an int >= 0, got {halo!r}")
         if blend not in tiling.BLEND_MODES:
             raise InputError(f"blend: expected one of {tiling.BLEND_MODES}, got {blend!r}")
-        if not isinstance(max_inflight, int) or max_inflight < 1:
+        if not _is_int(max_inflight) or max_inflight < 1:
             raise InputError(f"max_inflight: expected an int >= 1, got {max_inflight!r}")
         self._device = self._resolve_device(device)
         if cuda_graphs and self._device.type != "cuda":
@@ -187,11 +213,13 @@ class Upscaler:
             raise InputError(f"device: expected 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}")
         return resolved
 
-    def _select_runner(self, scale: int, engine: str | Path | None, weights: str | Path | None, precision: str) -> Any:
+    def _select_runner(
+        self, scale: int | None, engine: str | Path | None, weights: str | Path | None, precision: str
+    ) -> Any:
         from srsdk.engine import load_engine
 
         if engine is not None:
-            loaded = load_engine(engine, device=str(self._device))
+            loaded = load_engine(engine, scale=scale, device=str(self._device))
             if precision not in ("auto", loaded.precision.value):
                 raise InputError(f"precision: {precision!r} asked for, but the engine is {loaded.precision.value}")
             return _EngineRunner(loaded)
@@ -203,22 +231,19 @@ class Upscaler:
         if precision == "bf16" and on_cuda:
             raise InputError("precision: bf16 is for the CPU; on CUDA use fp16")
         weights_path = Path(weights) if weights is not None else None
+        scale = 2 if scale is None else scale
         if on_cuda:
             dtype = torch.float32 if precision == "fp32" else torch.float16
             return _Eager(scale, weights_path, self._device, dtype)
         from srsdk.engine.build import build_engine, fastest_cpu_engine
-        from srsdk.engine.config import Backend, BuildConfig, Precision, ShapeProfile
+        from srsdk.engine.config import BuildConfig, Precision, ShapeProfile
 
-        backend, fastest = fastest_cpu_engine()
-        chosen = fastest if precision == "auto" else Precision(precision)
-        if chosen == Precision.BF16:
-            backend = Backend.TORCHSCRIPT
-        elif backend == Backend.TORCHSCRIPT:  # FP32 without ONNX Runtime: no engine to build
-            return _Eager(scale, weights_path, self._device, torch.float32)
+        fastest = fastest_cpu_engine(None if precision == "auto" else Precision(precision))
         profile = ShapeProfile(min=(1, 1), opt=(540, 960), max=(1080, 1920))
-        config = BuildConfig(scale=scale, backend=backend, precision=chosen, profile=profile, weights=weights_path,
+        config = BuildConfig(scale=scale, backend=fastest.backend, precision=fastest.precision, profile=profile,
+                             optimize_for_inference=fastest.optimize_for_inference, weights=weights_path,
                              directory=engine_cache())  # fmt: skip
-        built = build_engine(config)
+        built = build_engine(config, log=_note_first_build(config))
         if not built.reused:  # engines older srsdk versions left in the cache can never be reused
             from srsdk.engine.manifest import prune_stale
 
@@ -394,20 +419,45 @@ class Upscaler:
         return ready
 
     def flush(self) -> list[Any]:
-        """Wait for every queued frame and return their results, in order."""
+        """Wait for every queued frame and return their results, in order.
+
+        When a frame failed, this returns the results before it and the next call raises
+        its error (or raises it now, when it is the oldest); :meth:`drain` never stops short.
+        """
         ready: list[Any] = []
         while self._pending:
             if not self._take(ready):
                 break
         return ready
 
+    def drain(self) -> Iterator[Any]:
+        """Yield every queued frame's result, in order, as each is done; a frame that failed
+        raises its error in its turn (the frames after it stay queued)."""
+        while self._pending:
+            ready: list[Any] = []
+            self._take(ready)
+            yield from ready
+
     def stream(self, frames_in: Iterable[Any]) -> Iterator[Any]:
         """Upscale every frame of ``frames_in``, yielding results in order while the next
-        frames are being produced (decoding overlaps with inference)."""
+        frames are being produced (decoding overlaps with inference).
+
+        A frame that fails raises its error in its turn, after the results before it. When
+        ``frames_in`` itself raises, the frames it gave before are still upscaled and
+        yielded, then its error is raised.
+        """
         try:
-            for frame in frames_in:
+            source = iter(frames_in)
+            while True:
+                try:
+                    frame = next(source)
+                except StopIteration:
+                    break
+                except Exception:
+                    yield from self.drain()
+                    raise
                 yield from self.process(frame)
-            yield from self.flush()
+            yield from self.drain()
         finally:
             self.cancel()
 

@@ -159,6 +159,30 @@ def test_upscale_refuses_to_overwrite_its_input_folder(tmp_path: Path, capsys) -
     assert (tmp_path / "a.png").read_bytes() == before
 
 
+def test_upscale_refuses_to_write_an_image_onto_itself_or_a_folder_as_an_image(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    src = _photo(tmp_path / "a.png")
+    before = src.read_bytes()
+    assert main(["upscale", str(src), str(tmp_path / "." / "a.png")]) == 1
+    assert "OUTPUT is the INPUT image; refusing to overwrite it" in capsys.readouterr().err
+    assert src.read_bytes() == before
+    assert main(["upscale", str(tmp_path), str(tmp_path / "new.png")]) == 1
+    assert "INPUT is a folder, so OUTPUT must be a folder" in capsys.readouterr().err
+    assert not (tmp_path / "new.png").exists()
+
+
+def test_outputs_that_cannot_be_written_are_refused_before_the_work(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    folder = tmp_path / "set"
+    folder.mkdir()
+    _photo(folder / "a.png", (60, 45))
+    assert main(["eval", str(folder), "--json", str(tmp_path)]) == 1  # a folder, not a file
+    captured = capsys.readouterr()
+    assert captured.out == "" and f"cannot write {tmp_path}: it is a folder" in captured.err
+    assert main(["train", "--steps", "1", "-o", str(folder / "a.png")]) == 1
+    assert "a.png is a file; expected a folder to write into" in capsys.readouterr().err
+    assert main(["bench", "--plot", str(tmp_path / "p.txt")]) == 1
+    assert "--plot: expected a .png, .svg or .pdf file" in capsys.readouterr().err
+
+
 def test_outputs_have_ordinary_permissions(tmp_path: Path, x3_weights: Path) -> None:
     import os
 
@@ -196,13 +220,17 @@ def test_demo_also_upscales_the_first_frames_of_the_clip_with_audio(tmp_path: Pa
         (["-", "out.png", "--raw", "10x10"], "raw pipe mode is `srsdk upscale - - --raw WxH`"),
         (["-", "-"], "raw pipe mode is `srsdk upscale - - --raw WxH`"),
         (["-", "-", "--raw", "0x10"], "sizes must be at least 1x1"),
-        (["-", "-", "--raw", "wide"], "expected a size as HxW"),
+        (["-", "-", "--raw", "wide"], "expected a size as WxH (e.g. 960x540)"),
         (["{video}", "out.png"], "INPUT is a video, so OUTPUT must be one too"),
         (["{photo}", "out.mp4"], "OUTPUT is a video but INPUT is not a video file"),
         (["{video}", "{video}"], "OUTPUT is the INPUT video; refusing to overwrite it"),
         (["{video}", "/proc/out.mp4", "--frames", "1"], "cannot write in /proc"),
         (["{video}", "out.mp4", "--frames", "0"], "--frames must be >= 1, got 0"),
         (["{video}", "out.mp4", "--codec", "nosuch", "--frames", "1"], "codec 'nosuch' is not available"),
+        (["{video}", "out.mp4", "--codec", "aac", "--frames", "1"], "codec 'aac' encodes audio, not video"),
+        (["{video}", "out.mp4", "--crf", "99", "--frames", "1"], "--crf 99: libx264 takes 0 to 51"),
+        (["{video}", "out.mkv", "--codec", "png", "--frames", "1"], ".mkv files cannot hold png video"),
+        (["{video}", "{tmp}/folder.mp4", "--frames", "1"], "OUTPUT is a folder; give a video file name"),
     ],
 )
 def test_upscale_video_and_pipe_misuse_is_one_line(tmp_path: Path, videos: Path, argv: list[str], message: str) -> None:
@@ -210,9 +238,12 @@ def test_upscale_video_and_pipe_misuse_is_one_line(tmp_path: Path, videos: Path,
     video = tmp_path / "clip.mp4"
     video.write_bytes((videos / "bottle-detection.mp4").read_bytes())
     photo = _photo(tmp_path / "photo.png")
-    args = [a.format(video=video, photo=photo) for a in argv]
-    args = [str(tmp_path / a) if a in ("out.png", "out.mp4") else a for a in args]
+    (tmp_path / "folder.mp4").mkdir()
+    args = [a.format(video=video, photo=photo, tmp=tmp_path) for a in argv]
+    args = [str(tmp_path / a) if a in ("out.png", "out.mp4", "out.mkv") else a for a in args]
     done = _run("upscale", *args, "--device", "cpu")
     assert done.returncode == 1
-    assert done.stderr.count("\n") == 1 and message in done.stderr and "Traceback" not in done.stderr
-    assert not (tmp_path / "out.mp4").exists() and not (tmp_path / "out.png").exists()
+    errors = [line for line in done.stderr.splitlines() if "error" in line]  # a first run also says it builds
+    assert errors == [done.stderr.splitlines()[-1]] and message in errors[0] and "Traceback" not in done.stderr
+    assert not any((tmp_path / name).exists() for name in ("out.mp4", "out.png", "out.mkv"))
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".part")]

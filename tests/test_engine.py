@@ -199,6 +199,8 @@ def test_eval_reports_an_engine_like_weights(built: dict[str, Path], set5: Path)
         (["--backend", "torchscript", "--fp16"], "srsdk: error: --fp16 needs a CUDA GPU and torch sees none; build --fp32 (or --bf16, the CPU's reduced precision) here or --fp16 on a GPU machine"),
         (["--backend", "onnx", "--bf16"], "srsdk: error: --bf16 is a CPU precision for --backend torchscript; got --backend onnx"),
         (["--int8"], "--int8 needs --backend tensorrt"),
+        (["--backend", "onnx", "--optimize-for-inference"], "srsdk: error: --optimize-for-inference is for --backend torchscript --fp32 (a CPU engine); got --backend onnx --fp32"),
+        (["--bf16", "--optimize-for-inference"], "--optimize-for-inference is for --backend torchscript --fp32 (a CPU engine); got --backend torchscript --bf16"),
         (["--min", "20x20", "--opt", "10x10"], "shape profile height: expected 1 <= min <= opt <= max, got 20, 10, 1080"),
         (["--max", "big"], "expected a size as HxW"),
     ],
@@ -211,6 +213,46 @@ def test_build_engine_cli_refuses_in_one_line(args: list[str], message: str) -> 
     assert done.returncode == 1
     lines = [line for line in done.stderr.splitlines() if line.startswith("srsdk: error")]
     assert len(lines) == 1 and message in lines[0] and "Traceback" not in done.stderr
+
+
+def test_a_build_refuses_to_overwrite_its_weights_or_to_gate_on_nothing_before_it_builds(tmp_path: Path) -> None:
+    weights = tmp_path / "w.safetensors"
+    weights.write_bytes((Path("srsdk/weights") / "srsdk_x2.safetensors").read_bytes())
+    before = weights.read_bytes()
+    with pytest.raises(EngineBuildError, match="that is a weights file's name; give the engine its own"):
+        build_engine(BuildConfig(backend="torchscript", weights=weights, output=weights))  # type: ignore[arg-type]
+    assert weights.read_bytes() == before
+    with pytest.raises(InputError, match="it is a folder"):
+        build_engine(BuildConfig(backend="torchscript", output=tmp_path))  # type: ignore[arg-type]
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="quality gate: no images in"):
+        build_engine(BuildConfig(backend="torchscript", quality_set=tmp_path / "empty", output=tmp_path / "e.ts"))  # type: ignore[arg-type]
+    tiny = tmp_path / "tiny"
+    tiny.mkdir()
+    Image.new("RGB", (4, 4)).save(tiny / "a.png")
+    with pytest.raises(EngineBuildError, match=r"quality gate: no image in .* could be scored"):
+        build_engine(BuildConfig(backend="torchscript", quality_set=tiny, output=tmp_path / "t.ts"))  # type: ignore[arg-type]
+    assert not (tmp_path / "t.ts").exists() and not (tmp_path / "e.ts").exists()
+
+
+@pytest.mark.shared
+def test_loading_refuses_bad_devices_and_damaged_manifests_clearly(built: dict[str, Path], tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="device: expected 'cpu', 'cuda' or 'cuda:N', got 'bogus'"):
+        load_engine(built["torchscript"], device="bogus")
+    if not torch.cuda.is_available():
+        with pytest.raises(InputError, match="device: 'cuda' asked for, but torch sees no CUDA GPU"):
+            load_engine(built["torchscript"], device="cuda")
+    engine = _copy(built["torchscript"], tmp_path)
+    _edit(engine, software=None)
+    with pytest.raises(EngineMismatchError, match="software is None, not versions"):
+        load_engine(engine)
+    data = json.loads(manifest.manifest_path(built["torchscript"]).read_text())
+    del data["profile"]
+    manifest.manifest_path(engine).write_text(json.dumps(data))
+    with pytest.raises(EngineMismatchError, match="its manifest is damaged"):
+        load_engine(engine)
+    with pytest.raises(ShapeError, match=r"expected a torch\.Tensor"):
+        load_engine(built["torchscript"])(np.zeros((1, 3, 8, 8), np.float32))  # type: ignore[arg-type]
 
 
 def test_precision_check_catches_a_silent_fp32_engine() -> None:
@@ -235,15 +277,44 @@ def test_int8_calibration_reads_real_photos_inside_the_profile(bsds_train: tuple
 
 def test_the_cpu_default_is_the_fastest_engine_measured_on_this_kind_of_cpu() -> None:
     """Against the backends benchmark of each kind of development machine seen: an Intel Xeon
-    with AMX (backends-cpu.json) and an AMD EPYC with AVX2 only (backends-cpu-amd.json)."""
+    with AMX (backends-cpu.json) and an AMD EPYC with AVX2 only (backends-cpu-amd.json); and
+    FP32 alone on the Xeon for CPUs with AVX-512 but no bfloat16 units."""
     from srsdk import _features
 
-    file = "backends-cpu.json" if _features.has_fast_bf16() else "backends-cpu-amd.json"
+    file = "backends-cpu.json" if _features.has_avx512() else "backends-cpu-amd.json"
     timings = json.loads((Path("benchmarks/results") / file).read_text())["timings"]
-    offered = {"torchscript", "onnx", "torchscript_bf16"}  # the CPU engines srsdk-build-engine makes
+    offered = {"torchscript", "torchscript_optimized", "onnx", "torchscript_bf16"}  # what srsdk-build-engine makes
+    if not _features.has_fast_bf16():
+        offered.discard("torchscript_bf16")
     fastest = min(offered & set(timings), key=lambda name: timings[name]["median_ms"])
-    backend, precision = build.fastest_cpu_engine()
-    assert (backend.value if precision == Precision.FP32 else f"{backend.value}_{precision.value}") == fastest
+    chosen = build.fastest_cpu_engine()
+    name = chosen.backend.value + ("" if chosen.precision == Precision.FP32 else f"_{chosen.precision.value}")
+    assert name + ("_optimized" if chosen.optimize_for_inference else "") == fastest
+    assert build.fastest_cpu_engine(Precision.BF16) == (Backend.TORCHSCRIPT, Precision.BF16, False)
+    assert build.fastest_cpu_engine(Precision.FP32).precision == Precision.FP32
+    with pytest.raises(EngineBuildError, match="CPU engines are fp32 or bf16, not fp16"):
+        build.fastest_cpu_engine(Precision.FP16)
+
+
+@pytest.mark.shared
+def test_an_optimized_engine_runs_onednn_layouts_on_loading_and_matches_the_weights(
+    built: dict[str, Path], tmp_path: Path, set5: Path
+) -> None:
+    config = BuildConfig(scale=2, backend="torchscript", profile=PROFILE, quality_set=set5,  # type: ignore[arg-type]
+                         optimize_for_inference=True, output=tmp_path / "x2-optimized.ts")  # fmt: skip
+    data = build_engine(config).manifest
+    plain = json.loads(manifest.manifest_path(built["torchscript"]).read_text())
+    assert data["optimize_for_inference"] is True and "optimize_for_inference" not in plain
+    assert data["key"] != plain["key"] and data["quality"]["passed"]
+    assert manifest.default_path(config, Backend.TORCHSCRIPT, "k").name.startswith("srsdk_x2_torchscript_fp32_optimized_")
+    engine, unoptimized = load_engine(config.output), load_engine(built["torchscript"])  # type: ignore[arg-type]
+    assert "mkldnn" in str(engine._runner.graph) and "mkldnn" not in str(unoptimized._runner.graph)
+    net = load_pretrained(2).deploy()
+    x = torch.rand(2, 3, 37, 51, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        torch.testing.assert_close(engine(x), net(x), rtol=0, atol=1e-5)
+    rgb = np.asarray(Image.open(set5 / "bird.png").convert("RGB"))[:96, :80]
+    assert np.abs(engine.upscale(rgb).astype(int) - upscale_array(net, rgb)).max() <= 1
 
 
 def test_calibration_and_config_refuse_bad_input(tmp_path: Path) -> None:
@@ -251,8 +322,10 @@ def test_calibration_and_config_refuse_bad_input(tmp_path: Path) -> None:
         next(calibration_batches(tmp_path, scale=2, count=4, profile=PROFILE))
     with pytest.raises(InputError, match="scale must be 2, 3 or 4, got 5"):
         BuildConfig(scale=5)
-    with pytest.raises(ValueError, match="'fp8' is not a valid Precision"):
+    with pytest.raises(InputError, match=r"precision: expected one of \['fp32', 'fp16', 'bf16', 'int8'\], got 'fp8'"):
         BuildConfig(precision="fp8")  # type: ignore[arg-type]
+    with pytest.raises(InputError, match=r"scale must be 2, 3 or 4, got 2\.0"):
+        BuildConfig(scale=2.0)  # type: ignore[arg-type]
     assert parse_size("540x960") == (540, 960)
     assert BuildConfig(backend="onnx").backend is Backend.ONNX  # type: ignore[arg-type]
 

@@ -157,6 +157,8 @@ def test_bad_frames_are_refused_clearly(up: Upscaler, frame: object, message: st
     ("options", "message"),
     [
         ({"scale": 5}, "scale: expected 2, 3 or 4, got 5"),
+        ({"scale": 2.0}, r"scale: expected 2, 3 or 4, got 2\.0"),
+        ({"tile": True}, "tile: expected None or a positive int, got True"),
         ({"precision": "fp8"}, "precision: expected one of"),
         ({"precision": "fp16", "device": "cpu"}, "precision: fp16 needs a CUDA device"),
         ({"precision": "int8", "device": "cpu"}, "int8 needs an INT8 engine"),
@@ -196,6 +198,40 @@ def test_a_failing_frame_does_not_swallow_finished_ones(photo: np.ndarray) -> No
         got += up.flush()
         assert len(got) == 1
         np.testing.assert_array_equal(got[0], up(photo[:40, :40]))
+
+
+def test_stream_raises_a_failing_last_frame_after_the_finished_ones(up: Upscaler, photo: np.ndarray) -> None:
+    """The failing frame is the last: nothing queued behind it may hide its error."""
+    good, bad = photo[:40, :40], np.zeros((6, 7), np.uint8)
+    for frames in ([good, bad], [good, good, good, bad]):
+        got: list[np.ndarray] = []
+        with pytest.raises(ShapeError, match="expected a non-empty HxWx3 uint8 RGB frame"):
+            got.extend(up.stream(frames))  # keeps what came before the error
+        assert len(got) == len(frames) - 1
+    assert [r.shape for r in up.drain()] == []  # stream() left nothing queued
+
+
+def test_stream_delivers_the_frames_a_failing_source_gave_before_its_error(up: Upscaler, photo: np.ndarray) -> None:
+    def source() -> Iterator[np.ndarray]:
+        yield photo[:40, :40]
+        yield photo[:30, :50]
+        raise InputError("the source broke")
+
+    got: list[np.ndarray] = []
+    with pytest.raises(InputError, match="the source broke"):
+        got.extend(up.stream(source()))
+    assert [r.shape for r in got] == [(80, 80, 3), (60, 100, 3)]
+
+
+def test_an_engine_of_another_scale_than_asked_is_refused(tmp_path: Path, set5: Path) -> None:
+    from srsdk.engine import BuildConfig, build_engine
+
+    small = tmp_path / "x2.ts"
+    build_engine(BuildConfig(scale=2, backend="torchscript", quality_set=set5, output=small))  # type: ignore[arg-type]
+    with pytest.raises(EngineMismatchError, match="scale is 2, expected 4"):
+        Upscaler(scale=4, engine=small, device="cpu")
+    with Upscaler(engine=small, device="cpu") as up:  # no scale asked: the engine's
+        assert up.scale == 2
 
 
 def assert_same_frame_on_cuda(got: np.ndarray, want: np.ndarray) -> None:

@@ -165,6 +165,14 @@ def test_raw_pipe_mode_with_a_real_producer(videos: Path) -> None:
     with Upscaler(scale=2, device="cpu") as up:
         expected = up(np.frombuffer(frames[: 160 * 90 * 3], np.uint8).reshape(90, 160, 3))
     np.testing.assert_array_equal(first, expected)
-    broken = subprocess.run([sys.executable, "-m", "srsdk", "upscale", "-", "-", "--raw", "160x90"],
-                            input=frames[:1000], capture_output=True, check=False)  # fmt: skip
+    # Two whole frames, then a part: the whole ones still come out, then the error.
+    part = 160 * 90 * 3 * 2 + 1000
+    broken = subprocess.run([sys.executable, "-m", "srsdk", "upscale", "-", "-", "--raw", "160x90", "--device", "cpu"],
+                            input=frames[:part], capture_output=True, check=False)  # fmt: skip
     assert broken.returncode == 1 and b"stdin ended inside a frame" in broken.stderr
+    assert broken.stdout == done.stdout[: 2 * 320 * 180 * 3]
+    # A reader that stops early (head -c) is not an error, and leaves no traceback.
+    shell = f"{sys.executable} -m srsdk upscale - - --raw 160x90 --device cpu | head -c 10 > /dev/null"
+    closed = subprocess.run(["bash", "-o", "pipefail", "-c", shell], input=frames, capture_output=True, check=False)
+    assert closed.returncode == 0 and b"the output pipe was closed after" in closed.stderr
+    assert b"Traceback" not in closed.stderr and b"error" not in closed.stderr

@@ -17,7 +17,7 @@ from pathlib import Path
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--engine", type=Path, help="a built engine (default: the Upscaler's choice)")
-    parser.add_argument("--scale", type=int, default=2, choices=(2, 3, 4))
+    parser.add_argument("--scale", type=int, choices=(2, 3, 4), help="2 (default), or the --engine's")
     parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "fp16", "bf16"))
     parser.add_argument("--backend", choices=("torchscript", "onnx", "tensorrt"), help="build this engine first")
     parser.add_argument("--sizes", default="640x360,960x540,1280x720,1920x1080", help="input sizes WxH,...")
@@ -32,12 +32,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def _sizes(text: str) -> list[tuple[int, int]]:
     from srsdk.engine.config import parse_size
 
-    return [parse_size(part.strip()) for part in text.split(",") if part.strip()]  # WxH read as (W, H)
+    return [parse_size(part.strip(), order="WxH") for part in text.split(",") if part.strip()]  # WxH read as (W, H)
 
 
 def run(args: argparse.Namespace) -> int:
+    from srsdk._features import has_module
     from srsdk.bench import bench, environment, plot
     from srsdk.errors import InputError
+    from srsdk.io.atomic import check_output, write_text
     from srsdk.upscaler import Upscaler, engine_cache
 
     sizes = _sizes(args.sizes)
@@ -46,8 +48,12 @@ def run(args: argparse.Namespace) -> int:
     if args.frames < 1:
         raise InputError(f"--frames must be >= 1, got {args.frames}")
     for path in (args.json, args.plot):
-        if path is not None and not path.parent.is_dir():
-            raise InputError(f"output folder does not exist: {path.parent}")
+        if path is not None:
+            check_output(path)
+    if args.plot and args.plot.suffix.lower() not in (".png", ".svg", ".pdf"):
+        raise InputError(f"--plot: expected a .png, .svg or .pdf file, got {args.plot}")
+    if args.plot and not has_module("matplotlib"):
+        raise InputError("--plot needs matplotlib: pip install matplotlib")
     engine = args.engine
     if engine is None and args.backend is not None:
         from srsdk.engine import BuildConfig, ShapeProfile, build_engine
@@ -55,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
         largest = (max(h for _, h in sizes), max(w for w, _ in sizes))
         precision = "fp32" if args.precision == "auto" else args.precision
         profile = ShapeProfile(min=(1, 1), opt=largest, max=largest)
-        config = BuildConfig(scale=args.scale, precision=precision, backend=args.backend, profile=profile,  # type: ignore[arg-type]
+        config = BuildConfig(scale=args.scale or 2, precision=precision, backend=args.backend, profile=profile,  # type: ignore[arg-type]
                              directory=engine_cache())  # fmt: skip
         engine = build_engine(config, log=lambda line: print(f"srsdk: {line}", file=sys.stderr)).path
     options = {"engine": engine, "device": args.device, "precision": args.precision, "cuda_graphs": args.cuda_graphs,
@@ -66,11 +72,9 @@ def run(args: argparse.Namespace) -> int:
               "tile": args.tile, **result,
               "environment": environment()}  # fmt: skip
     text = json.dumps(result, indent=2)
+    print(text)  # first: a failed write below still leaves the results on screen
     if args.json:
-        from srsdk.io.atomic import write_text
-
         write_text(args.json, text + "\n")
     if args.plot:
         plot(result, args.plot)
-    print(text)
     return 0

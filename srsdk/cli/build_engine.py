@@ -34,6 +34,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quality-set", type=Path, metavar="DIR", help="images for the quality gate (default: Set5)")
     parser.add_argument("-o", "--output", type=Path, metavar="PATH", help="engine file (default: under trt/engines/)")
     parser.add_argument("--force", action="store_true", help="keep an engine that fails the quality gate")
+    parser.add_argument(
+        "--optimize-for-inference", action="store_true",
+        help="torchscript --fp32 on the CPU: run torch.jit.optimize_for_inference on loading (oneDNN layout; "
+             "faster on AVX2-only CPUs, see benchmarks/RESULTS.md)",
+    )  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:
@@ -51,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
         quality_set=args.quality_set,
         output=args.output,
         force=args.force,
+        optimize_for_inference=args.optimize_for_inference,
     )
     built = build_engine(config, log=lambda line: print(f"srsdk: {line}", file=sys.stderr))
     gate = built.manifest["quality"]

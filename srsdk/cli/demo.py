@@ -31,12 +31,17 @@ def run(args: argparse.Namespace) -> int:
     from srsdk import metrics
     from srsdk.cli._common import load_deploy_net
     from srsdk.data import downscale, modcrop
+    from srsdk.errors import InputError
     from srsdk.inference import upscale_array
+    from srsdk.io.atomic import make_folder
     from srsdk.io.image import read_rgb, write_image
 
     scale = 2
     photo = args.image or (SHARED_PHOTO if SHARED_PHOTO.is_file() else SHIPPED_PHOTO)
-    hr = modcrop(read_rgb(photo), scale)
+    image = read_rgb(photo)
+    if min(image.size) < 8 * scale:
+        raise InputError(f"{photo}: {image.size[0]}x{image.size[1]} is too small for the demo (at least {8 * scale}x{8 * scale})")
+    hr = modcrop(image, scale)
     lr = downscale(hr, scale)
     net, _, _ = load_deploy_net(scale, None, args.device)
     ours = upscale_array(net, np.asarray(lr))
@@ -45,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     p_ours = metrics.psnr(metrics.shave(ours, scale), metrics.shave(target, scale))
     p_bic = metrics.psnr(metrics.shave(bicubic, scale), metrics.shave(target, scale))
 
-    args.output.mkdir(parents=True, exist_ok=True)
+    make_folder(args.output)
     result = args.output / f"{photo.stem}_x{scale}_srsdk.png"
     write_image(Image.fromarray(ours), result)
     crop = side_by_side(np.asarray(lr), bicubic, ours, scale)

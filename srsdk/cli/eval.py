@@ -28,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     from srsdk.errors import InputError
     from srsdk.evaluate import evaluate
     from srsdk.inference import upscale_array
-    from srsdk.io.atomic import write_text
+    from srsdk.io.atomic import check_output, write_text
     from srsdk.io.image import image_files
 
     names = [folder.resolve().name.lower() for folder in args.folders]
@@ -37,8 +37,8 @@ def run(args: argparse.Namespace) -> int:
             raise InputError(f"no images in {folder}")
     if len(set(names)) != len(names):
         raise InputError(f"folder names must differ (case-insensitively): {', '.join(names)}")
-    if args.json and not args.json.parent.is_dir():
-        raise InputError(f"output folder does not exist: {args.json.parent}")
+    if args.json:
+        check_output(args.json)
     if args.engine is not None:
         from srsdk.engine import load_engine
 
@@ -63,9 +63,9 @@ def run(args: argparse.Namespace) -> int:
     report = evaluate(args.folders, scale=scale, upscale=upscale, progress=sys.stderr.isatty())
     result = {"scale": scale, **provenance, "datasets": report.datasets}
     text = json.dumps(result, indent=2)
+    print(text)  # first: a failed write below still leaves the results on screen
     if args.json:
         write_text(args.json, text + "\n")
-    print(text)
     for failure in report.failures:
         print(f"srsdk: skipped: {failure}", file=sys.stderr)
     return 1 if report.failures else 0

@@ -38,7 +38,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         doc = (module.__doc__ or "").strip()
         module.configure(sub.add_parser(name, help=doc.splitlines()[0], description=doc))
     args = parser.parse_args(argv)
+    _log_to_stderr()
     return run(lambda: modules[args.command].run(args))
+
+
+def _log_to_stderr() -> None:
+    """What the library logs (``logging.getLogger("srsdk")``, such as a one-time engine
+    build) goes to stderr as ``srsdk: ...`` lines."""
+    import logging
+
+    log = logging.getLogger("srsdk")
+    if not log.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("srsdk: %(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        log.propagate = False
 
 
 def run(command) -> int:  # type: ignore[no-untyped-def]

@@ -11,6 +11,7 @@ whole or not at all; an error or Ctrl-C leaves nothing at the target path.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,15 +21,16 @@ from typing import Any, BinaryIO
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", metavar="INPUT", help="image, folder, video, or - with --raw")
     parser.add_argument("output", metavar="OUTPUT", help="image, folder, video, or - with --raw")
-    parser.add_argument("--scale", type=int, default=2, choices=(2, 3, 4))
+    parser.add_argument("--scale", type=int, choices=(2, 3, 4), help="2 (default), or the --engine's")
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--weights", type=Path, help="a weights file (default: the shipped weights)")
     source.add_argument("--engine", type=Path, help="a built engine (srsdk-build-engine)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
     parser.add_argument("--tile", type=int, help="tile side in LR pixels (default: whole frames when they fit)")
     parser.add_argument("--frames", type=int, metavar="N", help="videos: only the first N frames")
-    parser.add_argument("--codec", default="h264", help="videos: h264 (default), h265, or an FFmpeg encoder name")
-    parser.add_argument("--crf", type=int, default=18, help="videos: constant rate factor (default %(default)s)")
+    parser.add_argument("--codec", help="videos: h264 (default; vp9 for .webm), h265, vp9, or an FFmpeg encoder name")
+    parser.add_argument("--crf", type=int, default=18,
+                        help="videos: constant rate factor for h264 / h265 (0-51) and vp9 (0-63) (default %(default)s)")  # fmt: skip
     parser.add_argument("--raw", metavar="WxH", help="INPUT/OUTPUT are pipes of rgb24 frames of this size")
 
 
@@ -58,14 +60,17 @@ def run(args: argparse.Namespace) -> int:
 
 def run_video(args: argparse.Namespace, src: Path, dst: Path) -> int:
     from srsdk.errors import InputError
-    from srsdk.io.video import VIDEO_SUFFIXES, upscale_video
+    from srsdk.io.video import VIDEO_SUFFIXES, encoder_for, upscale_video
 
     if dst.suffix.lower() not in VIDEO_SUFFIXES:
         raise InputError(f"INPUT is a video, so OUTPUT must be one too ({', '.join(VIDEO_SUFFIXES)}): {dst}")
     if dst.resolve() == src.resolve():
         raise InputError("OUTPUT is the INPUT video; refusing to overwrite it")
+    if dst.is_dir():
+        raise InputError(f"OUTPUT is a folder; give a video file name ({', '.join(VIDEO_SUFFIXES)})")
     if not dst.parent.is_dir():
         raise InputError(f"output folder does not exist: {dst.parent}")
+    encoder_for(dst, args.codec, args.crf)  # a bad --codec or --crf fails before the network loads
     with _upscaler(args) as up:
         report = upscale_video(src, dst, up, codec=args.codec, crf=args.crf, max_frames=args.frames,
                                progress=sys.stderr.isatty())  # fmt: skip
@@ -98,15 +103,24 @@ def _raw_frames(stream: BinaryIO, width: int, height: int) -> Iterator[Any]:
 
 def run_raw(args: argparse.Namespace) -> int:
     from srsdk.engine.config import parse_size
+    from srsdk.errors import InputError
 
-    width, height = parse_size(args.raw)  # WxH, as ffmpeg writes sizes
+    width, height = parse_size(args.raw, order="WxH")  # as ffmpeg writes sizes
     out = sys.stdout.buffer
     count = 0
-    with _upscaler(args) as up:
-        for frame in up.stream(_raw_frames(sys.stdin.buffer, width, height)):
-            out.write(frame.tobytes())
-            count += 1
-    out.flush()
+    try:
+        with _upscaler(args) as up:
+            for frame in up.stream(_raw_frames(sys.stdin.buffer, width, height)):
+                out.write(frame.tobytes())
+                count += 1
+        out.flush()
+    except BrokenPipeError:
+        # The reader stopped reading (ffmpeg or head had enough): not an error of ours.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        print(f"srsdk: the output pipe was closed after {count} frame(s)", file=sys.stderr)
+        return 0
+    except OSError as e:
+        raise InputError(f"cannot write frames to stdout after {count} frame(s): {e.strerror or e}") from e
     print(f"srsdk: {count} frame(s) upscaled", file=sys.stderr)
     return 0
 
@@ -115,19 +129,22 @@ def run_images(args: argparse.Namespace, src: Path, dst: Path) -> int:
     from tqdm import tqdm
 
     from srsdk.errors import InputError
+    from srsdk.io.atomic import make_folder
     from srsdk.io.image import IMAGE_SUFFIXES, image_files, read_rgb
 
     if src.is_dir():
         sources = image_files(src)
         if not sources:
             raise InputError(f"no images in {src}")
-        if dst.exists() and not dst.is_dir():
+        if (dst.exists() and not dst.is_dir()) or (not dst.exists() and dst.suffix.lower() in IMAGE_SUFFIXES):
             raise InputError(f"INPUT is a folder, so OUTPUT must be a folder: {dst}")
         if dst.resolve() == src.resolve():
             raise InputError("OUTPUT is the INPUT folder; refusing to overwrite the originals")
-        dst.mkdir(parents=True, exist_ok=True)
+        make_folder(dst)
         pairs = [(p, dst / p.name) for p in sources]
     elif src.is_file():
+        if dst.resolve() == src.resolve():
+            raise InputError("OUTPUT is the INPUT image; refusing to overwrite it")
         if dst.is_dir():
             raise InputError(f"OUTPUT is a folder; give a file name ({', '.join(IMAGE_SUFFIXES)})")
         if not dst.parent.is_dir():
@@ -149,6 +166,8 @@ def run_images(args: argparse.Namespace, src: Path, dst: Path) -> int:
                     raise
                 failed += 1
                 print(f"srsdk: skipped: {e}", file=sys.stderr)
+    skipped = f" ({failed} skipped)" if failed else ""
+    print(f"wrote {dst}" if len(pairs) == 1 else f"wrote {len(pairs) - failed} image(s) to {dst}{skipped}")
     return 1 if failed else 0
 
 
@@ -156,13 +175,12 @@ def upscale_file(up: Any, src: Path, dst: Path) -> None:
     import numpy as np
     from PIL import Image
 
-    from srsdk.io.image import read_rgb, write_image
+    from srsdk.io.image import open_image, to_rgb, write_image
 
-    rgb = read_rgb(src)
-    out = Image.fromarray(up(np.asarray(rgb)))
-    with Image.open(src) as original:
-        has_alpha = original.mode in ("RGBA", "LA", "PA") or "transparency" in original.info
-        alpha = original.convert("RGBA").getchannel("A") if has_alpha else None
-    if alpha is not None and dst.suffix.lower() in (".png", ".webp", ".tif", ".tiff"):
+    original = open_image(src)
+    out = Image.fromarray(up(np.asarray(to_rgb(original, src))))
+    has_alpha = original.mode in ("RGBA", "LA", "PA") or "transparency" in original.info
+    if has_alpha and dst.suffix.lower() in (".png", ".webp", ".tif", ".tiff"):
+        alpha = original.convert("RGBA").getchannel("A")
         out.putalpha(alpha.resize(out.size, Image.Resampling.BICUBIC))
-    write_image(out, dst)
+    write_image(out, dst, icc_profile=original.info.get("icc_profile"))

@@ -10,7 +10,7 @@ import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import nn
@@ -19,9 +19,10 @@ from srsdk import _features
 from srsdk.engine import manifest, prelu, quality
 from srsdk.engine.config import Backend, BuildConfig, Precision
 from srsdk.engine.load import open_engine
-from srsdk.errors import EngineBuildError
+from srsdk.errors import EngineBuildError, InputError
 from srsdk.inference import upscale_array
-from srsdk.io.atomic import atomic_output, write_text
+from srsdk.io.atomic import atomic_output, check_output, write_text
+from srsdk.io.image import image_files
 from srsdk.model import DeployNet, receptive_radius
 from srsdk.pretrained import load_pretrained, load_weights, sha256
 from srsdk.pretrained import manifest as weights_manifest
@@ -48,19 +49,43 @@ def resolve_backend(backend: Backend, precision: Precision = Precision.FP32) -> 
     return Backend.TENSORRT if _features.has_torch_tensorrt() and torch.cuda.is_available() else Backend.TORCHSCRIPT
 
 
-def fastest_cpu_engine() -> tuple[Backend, Precision]:
-    """The fastest CPU engine this machine can run, measured on 960x540 x2 frames
-    (``benchmarks/backends.py``, ``benchmarks/results/backends-cpu.json``): TorchScript BF16
-    where the CPU has bfloat16 units (same Set5 quality as FP32 within the gate's 0.1 dB),
-    else ONNX Runtime FP32 (1.09x faster than TorchScript FP32 on an AMD EPYC with AVX2 only,
-    ``backends-cpu-amd.json``), else TorchScript FP32."""
-    if _features.has_fast_bf16():
-        return Backend.TORCHSCRIPT, Precision.BF16
-    return (Backend.ONNX if _features.has_onnxruntime() else Backend.TORCHSCRIPT), Precision.FP32
+class CpuEngine(NamedTuple):
+    """What :func:`fastest_cpu_engine` picks: the fields of a :class:`BuildConfig`."""
+
+    backend: Backend
+    precision: Precision
+    optimize_for_inference: bool = False
+
+
+def fastest_cpu_engine(precision: Precision | None = None) -> CpuEngine:
+    """The fastest CPU engine this machine can run (of ``precision``, FP32 or BF16, where
+    given), by the 960x540 x2 frames of ``benchmarks/backends.py`` on the two kinds of CPU
+    measured:
+
+    * bfloat16 units (AMX, AVX-512 BF16): TorchScript BF16, same Set5 quality as FP32 within
+      the gate's 0.1 dB (``backends-cpu.json``, an Intel Xeon with AMX);
+    * AVX-512 without them: ONNX Runtime FP32, which beat FP32 TorchScript with and without
+      ``optimize_for_inference`` on that Xeon too;
+    * AVX2 only: TorchScript FP32 with ``optimize_for_inference``, faster than ONNX Runtime
+      on an AMD EPYC (``backends-cpu-amd.json``);
+    * ONNX Runtime where AVX-512 asks for it but it is not installed: TorchScript FP32, optimised.
+    """
+    if precision not in (None, Precision.FP32, Precision.BF16):
+        raise EngineBuildError(f"CPU engines are fp32 or bf16, not {precision.value}")
+    if precision == Precision.BF16 or (precision is None and _features.has_fast_bf16()):
+        return CpuEngine(Backend.TORCHSCRIPT, Precision.BF16)
+    if _features.has_avx512() and _features.has_onnxruntime():
+        return CpuEngine(Backend.ONNX, Precision.FP32)
+    return CpuEngine(Backend.TORCHSCRIPT, Precision.FP32, optimize_for_inference=True)
 
 
 def _check_possible(config: BuildConfig, backend: Backend) -> None:
     flag = f"--{config.precision.value}"
+    if config.optimize_for_inference and (backend != Backend.TORCHSCRIPT or config.precision != Precision.FP32):
+        raise EngineBuildError(
+            "--optimize-for-inference is for --backend torchscript --fp32 (a CPU engine); "
+            f"got --backend {backend.value} {flag}"
+        )
     if backend == Backend.TENSORRT and not _features.has_torch_tensorrt():
         raise EngineBuildError("--backend tensorrt needs Torch-TensorRT and TensorRT: pip install 'srsdk[trt]'")
     if backend == Backend.ONNX and not _features.has_onnxruntime():
@@ -173,6 +198,15 @@ def build_engine(config: BuildConfig, *, log: Log | None = None) -> BuiltEngine:
     _check_possible(config, backend)
     on_gpu = backend == Backend.TENSORRT or config.precision in (Precision.FP16, Precision.INT8)
     device = "cuda" if on_gpu else "cpu"
+    if config.output is not None:
+        check_output(config.output)
+        if config.output.suffix == ".safetensors" or (
+            config.weights is not None and config.output.resolve() == Path(config.weights).resolve()
+        ):
+            raise EngineBuildError(f"-o {config.output}: that is a weights file's name; give the engine its own")
+    folder = quality.quality_images(config.quality_set)
+    if not image_files(folder):  # before the build: a TensorRT build takes minutes
+        raise InputError(f"quality gate: no images in {folder}")
     net, weights_sha, weights_label = _weights(config)
     net = net.to(device)
     key = manifest.engine_key(config, backend, weights_sha, device)
@@ -213,12 +247,13 @@ def build_engine(config: BuildConfig, *, log: Log | None = None) -> BuiltEngine:
             "built_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "build_seconds": round(seconds, 2),
         }
+        if config.optimize_for_inference:
+            data["optimize_for_inference"] = True
         engine = open_engine(tmp, data, device)
         reference = net.eval()
         probe = torch.rand(1, 3, *config.profile.min, generator=torch.Generator().manual_seed(1))
         with torch.inference_mode():
             data["max_abs_difference_vs_fp32"] = check_precision(engine(probe), reference(probe.to(device)), config.precision)
-        folder = quality.quality_images(config.quality_set)
         say(f"quality gate: PSNR-Y on {folder} against the FP32 weights ...")
         gate = quality.measure(
             engine.upscale, lambda lr: upscale_array(reference, lr), folder,

@@ -13,6 +13,8 @@ DEFAULT_CALIBRATION = Path("../shared/data/train/bsds500")
 
 
 class Precision(str, enum.Enum):
+    """The number format an engine computes in."""
+
     FP32 = "fp32"
     FP16 = "fp16"
     """Half precision on a CUDA GPU."""
@@ -23,6 +25,8 @@ class Precision(str, enum.Enum):
 
 
 class Backend(str, enum.Enum):
+    """What compiles and runs an engine."""
+
     AUTO = "auto"
     """TensorRT where torch-tensorrt and a CUDA GPU are present, else TorchScript."""
     TENSORRT = "tensorrt"
@@ -34,12 +38,13 @@ QUALITY_LIMIT_DB = {Precision.FP32: 0.01, Precision.FP16: 0.1, Precision.BF16: 0
 """Largest PSNR-Y loss on Set5 against the FP32 weights an engine may have without --force."""
 
 
-def parse_size(text: str) -> tuple[int, int]:
-    """``"HxW"`` -> ``(H, W)``."""
+def parse_size(text: str, order: str = "HxW") -> tuple[int, int]:
+    """``"AxB"`` -> ``(A, B)``; ``order`` (``"HxW"`` or ``"WxH"``) only names the two in errors."""
+    example = "540x960" if order == "HxW" else "960x540"
     try:
         h, w = (int(v) for v in text.lower().split("x"))
     except ValueError as e:
-        raise InputError(f"expected a size as HxW (e.g. 540x960), got {text!r}") from e
+        raise InputError(f"expected a size as {order} (e.g. {example}), got {text!r}") from e
     if h < 1 or w < 1:
         raise InputError(f"sizes must be at least 1x1, got {text!r}")
     return h, w
@@ -98,11 +103,19 @@ class BuildConfig:
     """Where an engine goes when ``output`` is None (under its derived name)."""
     force: bool = False
     """Keep an engine that fails the quality gate (the loss is still recorded)."""
+    optimize_for_inference: bool = False
+    """TorchScript FP32 on the CPU only: run the engine through
+    ``torch.jit.optimize_for_inference`` when it is loaded (oneDNN convolutions on prepacked
+    weights, activations kept in oneDNN's blocked layout between them). The pass's result
+    cannot be saved, so the file holds the frozen graph and the manifest asks for the pass."""
 
     def __post_init__(self) -> None:
-        if self.scale not in (2, 3, 4):
-            raise InputError(f"scale must be 2, 3 or 4, got {self.scale}")
+        if isinstance(self.scale, bool) or not isinstance(self.scale, int) or self.scale not in (2, 3, 4):
+            raise InputError(f"scale must be 2, 3 or 4, got {self.scale!r}")
         if self.calib_images < 1:
             raise InputError(f"calib_images must be >= 1, got {self.calib_images}")
-        object.__setattr__(self, "precision", Precision(self.precision))
-        object.__setattr__(self, "backend", Backend(self.backend))
+        for name, kind in (("precision", Precision), ("backend", Backend)):
+            try:
+                object.__setattr__(self, name, kind(getattr(self, name)))
+            except ValueError as e:
+                raise InputError(f"{name}: expected one of {[k.value for k in kind]}, got {getattr(self, name)!r}") from e

@@ -10,7 +10,7 @@ import torch
 
 from srsdk.engine import manifest
 from srsdk.engine.config import Backend, Precision, ShapeProfile
-from srsdk.errors import EngineMismatchError, ShapeError
+from srsdk.errors import EngineMismatchError, InputError, ShapeError
 from srsdk.model import Architecture
 
 
@@ -51,6 +51,10 @@ class Engine:
         return f"Engine({str(self.path)!r}, x{self.scale}, {self.backend.value}, {self.precision.value}, {self.device})"
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """Run the engine on a batch: ``(N, 3, H, W)`` floats in ``[0, 1]`` -> ``(N, 3, sH, sW)``.
+        For uint8 images, :meth:`upscale`."""
+        if not isinstance(x, torch.Tensor):
+            raise ShapeError(f"engine input: expected a torch.Tensor (N, 3, H, W); got {type(x).__name__} (upscale() takes uint8 arrays)")
         if x.ndim != 4 or x.shape[1] != 3:
             raise ShapeError(f"engine input: expected (N, 3, H, W), got {tuple(x.shape)}")
         if not self.profile.accepts(x.shape[2], x.shape[3]):
@@ -92,7 +96,14 @@ def open_engine(path: Path, data: dict[str, Any], device: str | torch.device | N
     backend = Backend(data["backend"])
     if device is None:
         device = "cpu" if data.get("device", "cpu") == "cpu" or not torch.cuda.is_available() else "cuda"
-    target = torch.device(device)
+    try:
+        target = torch.device(device)
+    except (RuntimeError, TypeError) as e:
+        raise InputError(f"device: expected 'cpu', 'cuda' or 'cuda:N', got {device!r}") from e
+    if target.type not in ("cpu", "cuda"):
+        raise InputError(f"device: expected 'cpu', 'cuda' or 'cuda:N', got {device!r}")
+    if target.type == "cuda" and not torch.cuda.is_available():
+        raise InputError(f"device: {device!r} asked for, but torch sees no CUDA GPU")
     try:
         if backend == Backend.ONNX:
             import onnxruntime as ort
@@ -109,12 +120,17 @@ def open_engine(path: Path, data: dict[str, Any], device: str | torch.device | N
 
             runner = torch.jit.load(str(path), map_location=target)
             runner.eval()
+            if data.get("optimize_for_inference") and target.type == "cpu":
+                runner = torch.jit.optimize_for_inference(runner)
     except ImportError as e:
         extra = "onnx" if backend == Backend.ONNX else "trt"
         raise EngineMismatchError(f"{path}: a {backend.value} engine needs {e.name}: pip install 'srsdk[{extra}]'") from e
     except (RuntimeError, ValueError) as e:
         raise EngineMismatchError(f"{path}: cannot be loaded as a {backend.value} engine ({e})") from e
-    return Engine(path, data, runner, target)
+    try:
+        return Engine(path, data, runner, target)
+    except (KeyError, TypeError, ValueError) as e:
+        raise EngineMismatchError(f"{path}: its manifest is damaged ({type(e).__name__}: {e}); rebuild the engine") from e
 
 
 def load_engine(path: str | Path, *, scale: int | None = None, device: str | None = None) -> Engine:

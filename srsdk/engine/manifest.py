@@ -78,6 +78,8 @@ def engine_key(config: BuildConfig, backend: Backend, weights_sha256: str, devic
         "gpu": gpu(device),
         "calibration": str(config.calib) if config.precision.value == "int8" else None,
     }
+    if config.optimize_for_inference:  # absent otherwise, so engines built before it keep their keys
+        decides["optimize_for_inference"] = True
     return hashlib.sha256(json.dumps(decides, sort_keys=True).encode()).hexdigest()[:12]
 
 
@@ -104,7 +106,8 @@ def prune_stale(directory: Path) -> list[Path]:
 
 
 def default_path(config: BuildConfig, backend: Backend, key: str) -> Path:
-    name = f"srsdk_x{config.scale}_{backend.value}_{config.precision.value}_{config.profile.label()}_{key}"
+    optimized = "_optimized" if config.optimize_for_inference else ""
+    name = f"srsdk_x{config.scale}_{backend.value}_{config.precision.value}{optimized}_{config.profile.label()}_{key}"
     return config.directory / (name + SUFFIX[backend])
 
 
@@ -143,7 +146,9 @@ def check(data: dict[str, Any], engine: Path, *, scale: int | None = None, devic
         backend = Backend(data.get("backend"))
     except ValueError:
         refuse("backend", data.get("backend"), [b.value for b in Backend if b != Backend.AUTO])
-    built = data.get("software", {})
+    built = data.get("software")
+    if not isinstance(built, dict):
+        raise EngineMismatchError(f"{engine}: its manifest's software is {built!r}, not versions; rebuild the engine")
     for name, here in software(backend).items():
         if name != "srsdk" and built.get(name) != here:
             refuse(f"software.{name}", built.get(name), here)

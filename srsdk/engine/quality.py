@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from srsdk.engine.config import QUALITY_LIMIT_DB, Precision
+from srsdk.errors import EngineBuildError
 from srsdk.evaluate import Upscale, evaluate
 
 SET5 = Path("../shared/data/eval/set5")
@@ -25,6 +26,8 @@ def measure(engine: Upscale, reference: Upscale, folder: Path, *, scale: int, pr
     at most the limit for its precision."""
     ours = evaluate([folder], scale=scale, upscale=engine).datasets
     theirs = evaluate([folder], scale=scale, upscale=reference).datasets
+    if not ours:
+        raise EngineBuildError(f"quality gate: no image in {folder} could be scored (unreadable, or too small for x{scale})")
     name = next(iter(ours))
     loss = round(theirs[name]["psnr_y"] - ours[name]["psnr_y"], 4)
     limit = QUALITY_LIMIT_DB[precision]

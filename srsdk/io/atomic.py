@@ -11,6 +11,30 @@ from pathlib import Path
 from srsdk.errors import InputError
 
 
+def check_output(path: Path) -> Path:
+    """Refuse, before any work, an output path that :func:`atomic_output` could not write:
+    a folder, or a file in a folder that does not exist."""
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(f"cannot write {path}: it is a folder")
+    if not path.parent.is_dir():
+        raise InputError(f"output folder does not exist: {path.parent}")
+    return path
+
+
+def make_folder(path: Path) -> Path:
+    """Create the output folder ``path`` (and its parents) unless it exists; a file there,
+    or a folder that cannot be made, is an :class:`InputError`."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise InputError(f"{path} is a file; expected a folder to write into")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise InputError(f"cannot create the folder {path}: {e.strerror or e}") from e
+    return path
+
+
 @contextlib.contextmanager
 def atomic_output(path: Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block

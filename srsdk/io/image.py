@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import io
+import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from srsdk.errors import InputError
 from srsdk.io.atomic import atomic_output
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+MAX_PIXELS = Image.MAX_IMAGE_PIXELS * 2 if Image.MAX_IMAGE_PIXELS else 2**31
+"""Pillow refuses images over this many pixels (its decompression-bomb guard)."""
 
 
 def image_files(folder: Path) -> list[Path]:
@@ -21,30 +24,53 @@ def image_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
 
 
-def read_rgb(path: Path, data: bytes | None = None) -> Image.Image:
-    """Read an image as 8-bit RGB (greyscale is replicated, alpha is dropped); from ``data``,
-    the file's bytes already read, where given (``path`` then only names it in errors)."""
+def open_image(path: Path, data: bytes | None = None) -> Image.Image:
+    """Read an image in its own mode, turned upright as its EXIF orientation says (phone
+    photos store the sensor's rotation there); from ``data``, the file's bytes already
+    read, where given (``path`` then only names it in errors). ``info`` keeps the ICC profile."""
     try:
-        with Image.open(path if data is None else io.BytesIO(data)) as im:
-            im.load()
-            if im.mode.startswith("I;16"):
-                arr = np.asarray(im, dtype=np.float64) / 257.0  # 16-bit to 8-bit, 65535 -> 255
-                return Image.fromarray(np.round(arr).astype(np.uint8)).convert("RGB")
-            if im.mode in ("I", "F"):
-                raise InputError(f"{path}: {im.mode!r} (32-bit) images are not supported")
-            return im.convert("RGB")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the size is checked below
+            with Image.open(path if data is None else io.BytesIO(data)) as im:
+                im.load()
+                upright = ImageOps.exif_transpose(im)
+                return upright if upright is not im else im.copy()
     except FileNotFoundError as e:
         raise InputError(f"no such file: {path}") from e
-    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as e:
+    except Image.DecompressionBombError as e:
+        raise InputError(f"{path}: larger than the {MAX_PIXELS // 10**6} Mpixels srsdk reads ({e})") from e
+    except (OSError, UnidentifiedImageError, ValueError) as e:
         raise InputError(f"cannot read image {path}: {e}") from e
 
 
-def write_image(image: Image.Image, path: Path) -> None:
-    """Save ``image`` to ``path`` (format from the suffix); ``path`` is either the
-    complete new image or untouched."""
+def to_rgb(image: Image.Image, path: Path) -> Image.Image:
+    """``image`` as 8-bit RGB: greyscale is replicated, alpha dropped, 16-bit scaled to 8."""
+    if image.mode.startswith("I;16"):
+        arr = np.asarray(image, dtype=np.float64) / 257.0  # 16-bit to 8-bit, 65535 -> 255
+        return Image.fromarray(np.round(arr).astype(np.uint8)).convert("RGB")
+    if image.mode in ("I", "F"):
+        raise InputError(f"{path}: {image.mode!r} (32-bit) images are not supported")
+    return image.convert("RGB")
+
+
+def read_rgb(path: Path, data: bytes | None = None) -> Image.Image:
+    """Read an image as 8-bit RGB, upright (:func:`open_image`, then :func:`to_rgb`)."""
+    return to_rgb(open_image(path, data), path)
+
+
+def write_image(image: Image.Image, path: Path, *, icc_profile: bytes | None = None) -> None:
+    """Save ``image`` to ``path`` (format from the suffix), with ``icc_profile`` where given;
+    ``path`` is either the complete new image or untouched. JPEG and WebP are written at
+    quality 95 (JPEG without chroma subsampling), not Pillow's 75-80, which would throw away
+    the detail upscaling adds."""
     path = Path(path)
     fmt = Image.registered_extensions().get(path.suffix.lower())
     if path.suffix.lower() not in IMAGE_SUFFIXES or fmt is None:
         raise InputError(f"unsupported output format {path.suffix!r}; use one of {', '.join(IMAGE_SUFFIXES)}")
+    options: dict[str, object] = {"icc_profile": icc_profile} if icc_profile else {}
+    if fmt == "JPEG":
+        options |= {"quality": 95, "subsampling": 0}
+    elif fmt == "WEBP":
+        options |= {"quality": 95}
     with atomic_output(path) as tmp:
-        image.save(tmp, format=fmt)
+        image.save(tmp, format=fmt, **options)

@@ -25,11 +25,50 @@ from srsdk.errors import InputError
 from srsdk.io.atomic import atomic_output
 
 VIDEO_SUFFIXES = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm", ".avi": "avi"}
-CODECS = {"h264": "libx264", "h265": "libx265", "hevc": "libx265"}
+"""Containers srsdk writes, by suffix."""
+READ_ONLY_SUFFIXES = (".ts", ".mts", ".m2ts", ".mpg", ".mpeg", ".flv", ".wmv", ".3gp", ".ogv")
+"""Further containers srsdk reads (FFmpeg finds the format from the file itself)."""
+CODECS = {"h264": "libx264", "h265": "libx265", "hevc": "libx265", "vp9": "libvpx-vp9"}
+CRF_RANGE = {"libx264": (0, 51), "libx265": (0, 51), "libvpx-vp9": (0, 63)}
+"""The encoders ``crf`` applies to, and its range for each; other encoders take their defaults."""
 
 
 def is_video(path: Path) -> bool:
-    return path.suffix.lower() in VIDEO_SUFFIXES
+    """Whether ``path`` names a video by its suffix (one srsdk writes, or only reads)."""
+    return path.suffix.lower() in VIDEO_SUFFIXES or path.suffix.lower() in READ_ONLY_SUFFIXES
+
+
+def encoder_for(dst: Path, codec: str | None, crf: int) -> tuple[str, str, dict[str, str]]:
+    """The FFmpeg encoder that writes ``dst`` with ``codec`` (None: VP9 in WebM, H.264 in the
+    other containers), the pixel format to give it (yuv420p where it takes it, as players
+    expect) and its options; an :class:`InputError` for what cannot encode video, or a
+    ``crf`` out of the encoder's range. Cheap: call it to check arguments before work."""
+    av = _av()
+    codec = codec or ("vp9" if dst.suffix.lower() == ".webm" else "h264")
+    encoder = CODECS.get(codec, codec)
+    if encoder not in av.codecs_available:
+        raise InputError(f"codec {codec!r} is not available in this PyAV build (try h264 or h265)")
+    try:
+        found = av.codec.Codec(encoder, "w")
+    except (ValueError, av.error.FFmpegError) as e:
+        raise InputError(f"codec {codec!r} has no encoder in this PyAV build (try h264 or h265)") from e
+    if found.type != "video":
+        raise InputError(f"codec {codec!r} encodes {found.type}, not video (try h264 or h265)")
+    formats = [f.name for f in found.video_formats or []]
+    pix_fmt = "yuv420p" if "yuv420p" in formats or not formats else formats[0]
+    options: dict[str, str] = {}
+    if encoder in CRF_RANGE:
+        low, high = CRF_RANGE[encoder]
+        if not low <= crf <= high:
+            raise InputError(f"--crf {crf}: {encoder} takes {low} to {high} (lower is better quality)")
+        options["crf"] = str(crf)
+    if encoder in ("libx264", "libx265"):
+        options["preset"] = "medium"
+    if encoder == "libx265":
+        options["x265-params"] = "log-level=error"  # x265 prints some 30 lines of info otherwise
+    if encoder == "libvpx-vp9":
+        options["b"] = "0"  # constant quality: crf alone, no bitrate target
+    return encoder, pix_fmt, options
 
 
 def _av() -> Any:
@@ -93,20 +132,19 @@ def upscale_video(
     dst: Path,
     upscaler: Any,
     *,
-    codec: str = "h264",
+    codec: str | None = None,
     crf: int = 18,
     max_frames: int | None = None,
     progress: bool = False,
 ) -> VideoReport:
-    """Upscale every frame (or the first ``max_frames``) of ``src`` into ``dst``."""
+    """Upscale every frame (or the first ``max_frames``) of ``src`` into ``dst``, encoded
+    with ``codec`` (None: VP9 in WebM, H.264 in the other containers)."""
     av = _av()
     from tqdm import tqdm
 
     if dst.suffix.lower() not in VIDEO_SUFFIXES:
         raise InputError(f"unsupported output container {dst.suffix!r}; use one of {', '.join(VIDEO_SUFFIXES)}")
-    encoder = CODECS.get(codec, codec)
-    if encoder not in av.codecs_available:
-        raise InputError(f"codec {codec!r} is not available in this PyAV build (try h264 or h265)")
+    encoder, pix_fmt, options = encoder_for(dst, codec, crf)
     try:
         source = av.open(str(src))
     except (av.error.FFmpegError, OSError) as e:
@@ -123,14 +161,17 @@ def upscale_video(
         try:
             with atomic_output(dst) as tmp, av.open(str(tmp), "w", format=VIDEO_SUFFIXES[dst.suffix.lower()]) as sink:
                 rate = video.average_rate or video.guessed_rate or Fraction(25)
-                out = sink.add_stream(encoder, rate=rate)
+                try:
+                    out = sink.add_stream(encoder, rate=rate)
+                except (ValueError, av.error.FFmpegError) as e:
+                    raise InputError(f"{dst.suffix} files cannot hold {encoder} video ({e}); try another --codec") from e
                 # Sized now: muxing a copied audio packet opens every encoder, long before the
                 # first upscaled frame comes back from the pipeline.
                 out.width = video.width * upscaler.scale + (video.width * upscaler.scale) % 2
                 out.height = video.height * upscaler.scale + (video.height * upscaler.scale) % 2
-                out.pix_fmt = "yuv420p"
+                out.pix_fmt = pix_fmt
                 out.time_base = video.time_base
-                out.options = {"crf": str(crf), "preset": "medium"}
+                out.options = options
                 for key in ("rotate",):
                     if key in video.metadata:
                         out.metadata[key] = video.metadata[key]
@@ -190,7 +231,7 @@ def upscale_video(
                             )
                         for result in upscaler.process(frame.to_ndarray(format="rgb24")):
                             encode(result)
-                for result in upscaler.flush():
+                for result in upscaler.drain():
                     encode(result)
                 bar.close()
                 if state.frames == 0:
