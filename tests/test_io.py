@@ -8,17 +8,24 @@ from PIL import Image
 
 from srsdk.errors import InputError
 from srsdk.io.atomic import atomic_output
-from srsdk.io.image import read_rgb, write_image
+from srsdk.io.image import image_files, read_rgb, write_image
 
 
 def test_failed_write_leaves_nothing_and_keeps_the_old_file(tmp_path: Path) -> None:
     target = tmp_path / "out.txt"
     target.write_text("old")
+    target.chmod(0o640)
     with pytest.raises(RuntimeError), atomic_output(target) as tmp:
         tmp.write_text("half")
         raise RuntimeError("boom")
     assert target.read_text() == "old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.txt"]
+    with atomic_output(target) as tmp:
+        tmp.write_text("new")
+    assert target.read_text() == "new" and target.stat().st_mode & 0o777 == 0o640  # replaced, same permissions
+    (tmp_path / "folder.png").mkdir()
+    Image.new("RGB", (2, 2)).save(tmp_path / "a.png")
+    assert [p.name for p in image_files(tmp_path)] == ["a.png"]  # a folder named like an image is not one
 
 
 def test_images_round_trip_and_modes_are_converted(tmp_path: Path) -> None:

@@ -55,6 +55,8 @@ def run(args: argparse.Namespace) -> int:
         return run_video(args, src, dst)
     if is_video(dst):
         raise InputError(f"OUTPUT is a video but INPUT is not a video file: {src}")
+    if args.frames is not None or args.codec is not None:
+        raise InputError("--frames and --codec are for videos; INPUT is not a video file")
     return run_images(args, src, dst)
 
 

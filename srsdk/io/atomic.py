@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -43,15 +43,10 @@ def atomic_output(path: Path) -> Iterator[Path]:
     path = Path(path)
     if not path.parent.is_dir():
         raise InputError(f"output folder does not exist: {path.parent}")
-    try:
-        fd, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f"{path.suffix}.part", dir=path.parent)
-    except OSError as e:
-        raise InputError(f"cannot write in {path.parent}: {e.strerror}") from e
-    os.close(fd)
-    tmp = Path(name)
-    umask = os.umask(0)
-    os.umask(umask)
-    tmp.chmod(0o666 & ~umask)  # mkstemp makes 0600; outputs get the usual permissions
+    tmp = _new_file(path)
+    if path.is_file():  # a replaced file keeps its permissions
+        with contextlib.suppress(OSError):
+            tmp.chmod(path.stat().st_mode & 0o777)
     try:
         yield tmp
         tmp.replace(path)
@@ -59,6 +54,22 @@ def atomic_output(path: Path) -> Iterator[Path]:
         raise InputError(f"cannot write {path}: {e.strerror or e}") from e
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _new_file(path: Path) -> Path:
+    """A new empty file beside ``path``, with the permissions a plain ``open`` would give it
+    (0666 less the umask, applied by the kernel: reading the umask would mean setting it,
+    which races with other threads)."""
+    for _ in range(100):
+        tmp = path.parent / f".{path.stem}.{secrets.token_hex(4)}{path.suffix}.part"
+        try:
+            os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+        except FileExistsError:
+            continue
+        except OSError as e:
+            raise InputError(f"cannot write in {path.parent}: {e.strerror}") from e
+        return tmp
+    raise InputError(f"cannot write in {path.parent}: no free temporary name")
 
 
 def write_text(path: Path, text: str) -> None:
