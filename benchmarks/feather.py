@@ -3,7 +3,7 @@
     python benchmarks/feather.py --json benchmarks/results/feather-cpu.json
 
 On 240x240 crops of BSDS500 *training* photos (not the eval sets), with the shipped x2
-network, tile 48 and halo 2 (the receptive radius is 9):
+network, tile 48 and halo 2 (the receptive radius is 10):
 
 * ``edge_rms``: the RMS error (grey levels) of a tile's output against whole-frame output,
   by HR pixel distance from an edge the tile shares with a neighbour. Where it falls

@@ -117,6 +117,7 @@ def bench(
     return {
         "device": str(device),
         "runner": type(runner).__name__,
+        "backend": runner.backend,
         "precision": runner.precision,
         "scale": upscaler.scale,
         "architecture": None if arch is None else arch.to_dict(),

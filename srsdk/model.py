@@ -70,6 +70,7 @@ class Architecture:
         return cls(scale=scale, trunk_layers=5 if scale == 2 else 4)
 
     def to_dict(self) -> dict[str, int | str]:
+        """The fields as a JSON-ready dict (what manifests record)."""
         return dataclasses.asdict(self)
 
 

@@ -18,7 +18,8 @@ PIXEL_LOSSES: tuple[str, ...] = get_args(PixelLoss)
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class TrainConfig:
-    """Everything that decides a training run. Defaults are the shipped recipe."""
+    """Everything that decides a training run. Defaults are the first x2 recipe (20k steps
+    on the CPU); the shipped weights' recipes are in their manifest and the README."""
 
     scale: int = 2
     steps: int = 20_000
@@ -77,6 +78,7 @@ class TrainConfig:
             raise InputError(f"ema must be in [0, 1), got {self.ema}")
 
     def loss_weights(self) -> dict[str, float]:
+        """The weight of each loss term (image, boundary, residual, final) this config trains with."""
         if self.single_task:
             return {"image": 0.0, "boundary": 0.0, "residual": 0.0, "final": 1.0}
         return {
@@ -87,6 +89,8 @@ class TrainConfig:
         }
 
     def to_json(self) -> dict[str, object]:
+        """The config as a JSON-ready dict (what checkpoints and weights headers record)."""
+
         def plain(v: object) -> object:
             return str(v) if isinstance(v, Path) else list(v) if isinstance(v, tuple) else v
 

@@ -9,9 +9,10 @@ with Upscaler(scale=2) as up:
 
 Each frame is packed into tiles (one tile when it fits the engine), run through the
 network and blended back (:mod:`srsdk.tiling`); the result is identical either way. On
-CPU the network runs on the fastest engine this machine has (TorchScript BF16 on CPUs with
-bfloat16 units, else ONNX Runtime FP32, else the eager graph), built once into
-``~/.cache/srsdk/engines`` and reused.
+CPU the network runs on the fastest engine measured for this kind of CPU
+(:func:`srsdk.engine.build.fastest_cpu_engine`: TorchScript BF16 on CPUs with bfloat16 units,
+ONNX Runtime FP32 on other AVX-512 CPUs, TorchScript FP32 with ``optimize_for_inference`` on
+AVX2-only ones), built once into ``~/.cache/srsdk/engines`` and reused.
 """
 
 from __future__ import annotations
@@ -37,9 +38,9 @@ PRECISIONS = ("auto", "fp32", "fp16", "bf16", "int8")
 CPU_TILE = 384
 """On CPU, frames with more than ``CPU_WHOLE_FRAME_PIXELS`` LR pixels run in tiles of this side
 (halo = receptive radius, so the output is identical): whole-frame inference is memory-bound
-there. With the BF16 engine, 384-pixel tiles took 0.55x the whole frame's time at 1920x1080
-and 0.99x at 1280x720, but 1.78x at 960x540 (``srsdk bench --tile 384``,
-``benchmarks/results/bench-cpu-x2-tiles.json``)."""
+there. With the BF16 engine on the five-layer x2, 384-pixel tiles took 0.78x the whole
+frame's time at 1920x1080 and 0.64x at 1280x720, but 1.42x at 960x540 (``srsdk bench --tile
+384``, ``benchmarks/results/bench-cpu-x2-tiles.json``, against ``bench-cpu-x2.json``)."""
 CPU_WHOLE_FRAME_PIXELS = 960 * 540
 _CAPTURE = threading.Lock()
 """Held while a CUDA graph is captured: torch captures one at a time per process."""
@@ -87,6 +88,7 @@ class _Eager:
         self.net = net.to(device, dtype).eval()
         self.scale, self.device, self.dtype = scale, device, dtype
         self.precision = "fp16" if dtype == torch.float16 else "fp32"
+        self.backend = "eager"
         self.max_shape: tuple[int, int] | None = None
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
@@ -99,6 +101,8 @@ class _EngineRunner:
         self.scale = engine.scale
         self.device, self.dtype = engine.device, engine.dtype
         self.precision: str = engine.precision.value
+        optimized = "+optimize_for_inference" if engine.manifest.get("optimize_for_inference") else ""
+        self.backend = engine.backend.value + optimized
         self.receptive_radius = int(engine.manifest["receptive_radius"])
         self.architecture: Architecture | None = engine.architecture
         self.max_shape: tuple[int, int] | None = engine.profile.max
@@ -173,6 +177,9 @@ class Upscaler:
         self.scale: int = self._runner.scale
         self.precision: str = self._runner.precision
         """What the network runs in: ``"fp32"``, ``"fp16"``, ``"bf16"`` or ``"int8"``."""
+        self.backend: str = self._runner.backend
+        """What runs it: ``"eager"`` (the PyTorch graph), or an engine's backend: ``"onnx"``,
+        ``"tensorrt"``, ``"torchscript"``, ``"torchscript+optimize_for_inference"``."""
         self._tile, self._blend, self._max_inflight = tile, blend, max_inflight
         self._halo = self._runner.receptive_radius if halo == "auto" else halo
         self._stream = stream
@@ -491,4 +498,4 @@ class Upscaler:
         self.close()
 
     def __repr__(self) -> str:
-        return f"Upscaler(x{self.scale}, {self._device}, {type(self._runner).__name__})"
+        return f"Upscaler(x{self.scale}, {self._device}, {self.backend} {self.precision})"

@@ -138,7 +138,7 @@ def test_feather_versus_crop_at_a_too_small_halo(x2_net, set14: Path) -> None:  
             rms[mode].append(float(np.sqrt(np.mean(error**2))))
             # A seam is a step in the error field: the largest jump between neighbouring pixels.
             steps[mode].append(float(max(np.abs(np.diff(error, axis=0)).max(), np.abs(np.diff(error, axis=1)).max())))
-    print(f"\nSet14 240x240 crops, x2, tile 48, halo 2 (radius 9): RMS error {rms}, largest step {steps}")
+    print(f"\nSet14 240x240 crops, x2, tile 48, halo 2 (radius 10): RMS error {rms}, largest step {steps}")
     assert min(rms["crop"]) > 0
     assert np.mean(rms["feather"]) <= 1.02 * np.mean(rms["crop"])
 

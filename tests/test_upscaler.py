@@ -12,6 +12,8 @@ import torch
 from PIL import Image
 
 from srsdk import load_pretrained
+from srsdk.engine import Precision
+from srsdk.engine.build import fastest_cpu_engine
 from srsdk.errors import EngineMismatchError, InputError, ShapeError, SrsdkError
 from srsdk.inference import upscale_array
 from srsdk.upscaler import Upscaler
@@ -45,6 +47,9 @@ def test_the_cpu_precision_can_be_chosen(photo: np.ndarray) -> None:
     net = load_pretrained(2).deploy()
     with Upscaler(device="cpu", precision="fp32") as fp32, Upscaler(device="cpu", precision="bf16") as bf16:
         assert (fp32.precision, bf16.precision) == ("fp32", "bf16")
+        choice = fastest_cpu_engine(Precision.FP32)
+        assert fp32.backend == choice.backend.value + ("+optimize_for_inference" if choice.optimize_for_inference else "")
+        assert bf16.backend == "torchscript"
         assert np.abs(fp32(photo).astype(np.int16) - upscale_array(net, photo)).max() <= 1
         np.testing.assert_array_equal(bf16(photo), upscale_array(net.reduced_precision(torch.bfloat16), photo))
 
@@ -231,7 +236,8 @@ def test_an_engine_of_another_scale_than_asked_is_refused(tmp_path: Path, set5: 
     with pytest.raises(EngineMismatchError, match="scale is 2, expected 4"):
         Upscaler(scale=4, engine=small, device="cpu")
     with Upscaler(engine=small, device="cpu") as up:  # no scale asked: the engine's
-        assert up.scale == 2
+        assert up.scale == 2 and (up.backend, up.precision) == ("torchscript", "fp32")
+        assert repr(up) == "Upscaler(x2, cpu, torchscript fp32)"
 
 
 def assert_same_frame_on_cuda(got: np.ndarray, want: np.ndarray) -> None:

@@ -3,7 +3,9 @@ tensors, of the Upscaler from host uint8 frames to host uint8 frames, and of the
 streaming; bicubic on the same device as the floor, a roofline bound as the ceiling.
 
 Without --engine, the network runs as the Upscaler would run it here (on CPU the fastest
-engine: TorchScript BF16 where the CPU has bfloat16 units, else ONNX Runtime; FP16 eager on CUDA), or on --backend/--precision (built with srsdk-build-engine's code).
+engine measured for this kind of CPU: TorchScript BF16 where the CPU has bfloat16 units,
+ONNX Runtime on other AVX-512 CPUs, TorchScript FP32 with optimize_for_inference on AVX2-only
+ones; FP16 eager on CUDA), or on --backend/--precision (built with srsdk-build-engine's code).
 The JSON records the machine, GPU, driver/CUDA, torch, srsdk version and git commit.
 """
 

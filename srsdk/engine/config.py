@@ -67,16 +67,20 @@ class ShapeProfile:
                 )
 
     def accepts(self, height: int, width: int) -> bool:
+        """Whether an LR input of ``height`` x ``width`` lies inside the profile."""
         return self.min[0] <= height <= self.max[0] and self.min[1] <= width <= self.max[1]
 
     def to_json(self) -> dict[str, list[int]]:
+        """``{"min": [H, W], "opt": [H, W], "max": [H, W]}``, as manifests record it."""
         return {"min": list(self.min), "opt": list(self.opt), "max": list(self.max)}
 
     @classmethod
     def from_json(cls, data: dict[str, list[int]]) -> ShapeProfile:
+        """The profile :meth:`to_json` wrote."""
         return cls(min=tuple(data["min"]), opt=tuple(data["opt"]), max=tuple(data["max"]))  # type: ignore[arg-type]
 
     def label(self) -> str:
+        """``min-opt-max`` as ``HxW`` sizes, for engine file names."""
         return "-".join(f"{h}x{w}" for h, w in (self.min, self.opt, self.max))
 
 
