@@ -89,9 +89,13 @@ class TrainingSet:
             edge = read_rgb(edge_path, edge_bytes).convert("L")
             if edge.size != photo.size:
                 raise InputError(f"boundary map {edge_path} is {edge.size}, its photo {photo.size}")
+            if min(photo.size) < 2 * scale:
+                raise InputError(f"{path.name} is {photo.size[0]}x{photo.size[1]}: too small to train on at x{scale}")
             self._add(photo, edge)
             for f in downscales:
                 size = (round(photo.width * f), round(photo.height * f))
+                if min(size) < 2 * scale:
+                    raise InputError(f"{path.name} downscaled by {f} is {size[0]}x{size[1]}: too small to train on at x{scale}")
                 self._add(photo.resize(size, Image.Resampling.BICUBIC), edge.resize(size, Image.Resampling.BILINEAR))
 
         self.min_side = min(min(t.shape[1:]) for t in self.lr)

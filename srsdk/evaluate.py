@@ -32,9 +32,14 @@ class Report:
     failures: list[str]
 
 
+PSNR_CAP = 100.0
+"""The PSNR-Y an image reproduced exactly (infinite PSNR, e.g. a flat one) counts as, so a
+dataset's mean stays finite and its JSON valid."""
+
+
 def _scores(sr: np.ndarray, hr: np.ndarray, scale: int) -> tuple[float, float, float]:
     a, b = metrics.shave(sr, scale), metrics.shave(hr, scale)
-    return metrics.psnr(a, b), metrics.ssim(a, b), metrics.gmsd(a, b)
+    return min(metrics.psnr(a, b), PSNR_CAP), metrics.ssim(a, b), metrics.gmsd(a, b)
 
 
 def evaluate(
@@ -48,6 +53,9 @@ def evaluate(
 
     datasets: dict[str, dict[str, Any]] = {}
     failures: list[str] = []
+    names = [Path(folder).resolve().name.lower() for folder in folders]
+    if len(set(names)) != len(names):
+        raise InputError(f"folder names must differ (case-insensitively): {', '.join(names)}")
     for folder in folders:
         name = Path(folder).resolve().name.lower()
         files = image_files(Path(folder))

@@ -23,13 +23,17 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from srsdk.errors import ShapeError
+
 
 def luma(rgb: np.ndarray) -> np.ndarray:
     """``HxWx3`` uint8 RGB -> ``HxW`` float64 BT.601 Y on the 16-235 scale (not rounded)."""
     if rgb.ndim == 2:
         return rgb.astype(np.float64)
     if rgb.ndim != 3 or rgb.shape[2] != 3:
-        raise ValueError(f"expected HxW or HxWx3, got shape {rgb.shape}")
+        raise ShapeError(f"expected HxW luma or HxWx3 RGB, got shape {rgb.shape}")
+    if rgb.dtype != np.uint8:  # floats in [0, 1] would be scored on the wrong scale
+        raise ShapeError(f"expected uint8 RGB, got {rgb.dtype}")
     x = rgb.astype(np.float64) / 255.0
     y = 16.0 + 65.481 * x[..., 0] + 128.553 * x[..., 1] + 24.966 * x[..., 2]
     return y
@@ -37,6 +41,8 @@ def luma(rgb: np.ndarray) -> np.ndarray:
 
 def shave(image: np.ndarray, border: int) -> np.ndarray:
     """Drop ``border`` pixels at each edge (the SR convention: ``border`` = scale)."""
+    if border < 0 or 2 * border >= min(image.shape[:2]):
+        raise ShapeError(f"shave: a border of {border} leaves nothing of a {image.shape[0]}x{image.shape[1]} image")
     if border == 0:
         return image
     return image[border:-border, border:-border]
@@ -44,7 +50,9 @@ def shave(image: np.ndarray, border: int) -> np.ndarray:
 
 def _pair(a: np.ndarray, b: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
     if a.shape != b.shape:
-        raise ValueError(f"images differ in shape: {a.shape} vs {b.shape}")
+        raise ShapeError(f"images differ in shape: {a.shape} vs {b.shape}")
+    if a.size == 0:
+        raise ShapeError(f"empty images: {a.shape}")
     ya, yb = luma(a), luma(b)
     return torch.from_numpy(ya)[None, None], torch.from_numpy(yb)[None, None]
 
@@ -68,7 +76,7 @@ def ssim(a: np.ndarray, b: np.ndarray) -> float:
     """Mean SSIM of the luma of ``a`` against ``b`` (1 when identical)."""
     x, y = _pair(a, b)
     if min(x.shape[-2:]) < 11:
-        raise ValueError(f"SSIM needs images of at least 11x11, got {tuple(x.shape[-2:])}")
+        raise ShapeError(f"SSIM needs images of at least 11x11, got {tuple(x.shape[-2:])}")
     c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
     mx, my, xx, yy, xy = _gaussian_blur(torch.cat([x, y, x * x, y * y, x * y]))
     sxx, syy, sxy = xx - mx**2, yy - my**2, xy - mx * my

@@ -26,6 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from srsdk.errors import WeightsError
+
 SCALES = (2, 3, 4)
 
 
@@ -329,7 +331,7 @@ def cost(net: nn.Module) -> Cost:
     return Cost(sum(p.numel() for p in net.parameters()), macs // 256)
 
 
-def receptive_radius(net: DeployNet, *, size: int = 48) -> int:
+def receptive_radius(net: DeployNet, *, size: int | None = None) -> int:
     """Measure, by impulse response, how far (in LR pixels) an output depends on its input.
 
     Perturbing one LR pixel and seeing which HR pixels move is the same as asking which LR
@@ -337,7 +339,18 @@ def receptive_radius(net: DeployNet, *, size: int = 48) -> int:
     of an output pixel in the middle of a ``size`` x ``size`` input, in float64 on a copy of
     ``net``. The result ``r`` means: HR pixel ``(y, x)`` depends only on LR pixels within
     ``r`` of ``(y // scale, x // scale)`` in both axes, which is the halo tiling needs.
+    ``size=None`` starts at 48 and doubles while the field reaches the probe's border (deep
+    trunks), up to 384.
     """
+    for probe_size in (48, 96, 192, 384) if size is None else (size,):
+        radius = _radius_within(net, probe_size)
+        if radius is not None:
+            return radius
+    raise ValueError(f"receptive field reaches the {probe_size}-pixel probe's border; use a larger size")
+
+
+def _radius_within(net: DeployNet, size: int) -> int | None:
+    """The receptive radius measured on a ``size`` probe, or None where it reaches the border."""
     probe = DeployNet(arch=net.arch).double()
     probe.load_state_dict(net.state_dict())
     s = net.arch.scale
@@ -349,9 +362,11 @@ def receptive_radius(net: DeployNet, *, size: int = 48) -> int:
         y = probe(x)
         y[0, :, centre * s + phase, centre * s + phase].sum().backward()
         assert x.grad is not None
+        if not torch.isfinite(x.grad).all():
+            raise WeightsError("the network's outputs are not finite (weights with NaN or inf?)")
         rows, cols = torch.nonzero(x.grad.abs().sum(dim=(0, 1)), as_tuple=True)
         reach = torch.cat([rows - centre, cols - centre]).abs().max().item()
         if max(rows.max().item(), cols.max().item()) >= size - 1 or min(rows.min().item(), cols.min().item()) <= 0:
-            raise ValueError(f"receptive field reaches the {size}-pixel probe's border; use a larger size")
+            return None
         radius = max(radius, int(reach))
     return radius

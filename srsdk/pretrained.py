@@ -33,14 +33,16 @@ def sha256(path: Path) -> str:
 
 def save_weights(net: SPNet, path: Path, *, metadata: dict[str, Any] | None = None) -> Path:
     """Write ``net``'s training-graph weights to ``path`` atomically; return ``path``."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     header = {"format": FORMAT, "architecture": json.dumps(net.arch.to_dict())}
     for key, value in (metadata or {}).items():
         header[key] = value if isinstance(value, str) else json.dumps(value)
     tensors = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
     with atomic_output(path) as tmp:
-        save_file(tensors, str(tmp), metadata=header)
+        # Bytes into the file atomic_output made: safetensors' save_file replaces the file
+        # with one of mode 0600, which other users could not read.
+        tmp.write_bytes(save(tensors, metadata=header))
     return path
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import operator
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
@@ -103,8 +104,19 @@ class TilePlan:
         ]
 
 
+def _int(name: str, value: object) -> int:
+    """``value`` as an int (numpy integers too); a :class:`ShapeError` for floats, bools and the rest."""
+    if isinstance(value, bool):
+        raise ShapeError(f"{name}: expected an int, got {value!r}")
+    try:
+        return operator.index(value)  # type: ignore[arg-type]
+    except TypeError:
+        raise ShapeError(f"{name}: expected an int, got {value!r}") from None
+
+
 def plan_axis(size: int, tile: int, halo: int) -> AxisPlan:
     """Place tiles of length ``min(tile, size)`` along an axis of ``size`` LR pixels."""
+    size, tile, halo = _int("frame size", size), _int("tile", tile), _int("halo", halo)
     if size < 1:
         raise ShapeError(f"frame size: expected >= 1 pixel, got {size}")
     if halo < 0:
@@ -129,8 +141,41 @@ def plan_tiles(height: int, width: int, *, tile: int | tuple[int, int], halo: in
     ``tile`` is the tile side (or ``(th, tw)``) in LR pixels, ``halo`` the context each tile
     keeps around its interior. A frame smaller than a tile is one tile of the frame's size.
     """
-    tile_h, tile_w = (tile, tile) if isinstance(tile, int) else tile
+    if isinstance(tile, (tuple, list)):
+        if len(tile) != 2:
+            raise ShapeError(f"tile: expected an int or (th, tw), got {tile!r}")
+        tile_h, tile_w = tile
+    else:
+        tile_h = tile_w = tile
     return TilePlan(rows=plan_axis(height, tile_h, halo), cols=plan_axis(width, tile_w, halo))
+
+
+def check_plan(plan: TilePlan) -> None:
+    """Raise :class:`ShapeError` unless every tile of ``plan`` lies inside the frame and the
+    interiors cover each axis exactly once, in order (what :func:`plan_tiles` makes; a plan
+    built by hand may not, and blending it would leave pixels unwritten)."""
+    for name, axis in (("rows", plan.rows), ("cols", plan.cols)):
+        _check_axis(name, axis)
+
+
+@functools.lru_cache(maxsize=256)
+def _check_axis(name: str, axis: AxisPlan) -> None:
+    if not isinstance(axis.size, int) or not isinstance(axis.tile, int) or not 1 <= axis.tile <= axis.size:
+        raise ShapeError(f"plan {name}: expected 1 <= tile <= size, got tile {axis.tile!r}, size {axis.size!r}")
+    covered = 0
+    for span in axis.spans:
+        lo, hi = span.interior
+        if not all(isinstance(v, int) for v in (span.start, lo, hi)):
+            raise ShapeError(f"plan {name}: expected int positions, got {span}")
+        if not 0 <= span.start <= axis.size - axis.tile:
+            raise ShapeError(f"plan {name}: a tile at {span.start} does not lie inside 0..{axis.size}")
+        if lo != covered or not span.start <= lo < hi <= span.start + axis.tile:
+            raise ShapeError(
+                f"plan {name}: interiors must cover 0..{axis.size} in order, each inside its tile; {span} follows {covered}"
+            )
+        covered = hi
+    if covered != axis.size:
+        raise ShapeError(f"plan {name}: interiors cover 0..{covered}, not 0..{axis.size}")
 
 
 def feather_weights(axis: AxisPlan, scale: int) -> list[np.ndarray]:
@@ -219,6 +264,9 @@ def check_frame(shape: Sequence[int], strides: Sequence[int], dtype: str, plan: 
 
 
 def check_batch(shape: Sequence[int], dtype: str, plan: TilePlan, scale: int) -> None:
+    """Raise :class:`ShapeError` unless a network output batch fits ``plan`` at ``scale``."""
+    if isinstance(scale, bool) or not isinstance(scale, int) or scale < 1:
+        raise ShapeError(f"scale: expected an int >= 1, got {scale!r}")
     th, tw = plan.tile_shape
     expected = (len(plan), 3, th * scale, tw * scale)
     if dtype not in ("float32", "float16") or tuple(shape) != expected:
@@ -253,6 +301,7 @@ def pack(frame: Frame, plan: TilePlan, *, dtype: Literal["float32", "float16"] =
 
     if dtype not in ("float32", "float16"):
         raise ShapeError(f"dtype: expected 'float32' or 'float16', got {dtype!r}")
+    check_plan(plan)
     frame = _as_array(frame)
     if isinstance(frame, torch.Tensor):
         check_frame(frame.shape, frame.stride(), _dtype_name(frame.dtype), plan)
@@ -284,8 +333,10 @@ def blend(batch: Frame, plan: TilePlan, *, scale: int, mode: BlendMode = "crop")
 
     if mode not in BLEND_MODES:
         raise ShapeError(f"blend: expected one of {BLEND_MODES}, got {mode!r}")
+    check_plan(plan)
     batch = _as_array(batch)
     if isinstance(batch, torch.Tensor):
+        batch = batch.detach()  # a network's output outside no_grad still blends
         check_batch(batch.shape, _dtype_name(batch.dtype), plan, scale)
         if batch.is_cuda:
             from srsdk import tiling_cuda

@@ -23,7 +23,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import math
+import signal
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -113,7 +116,8 @@ def train(
     A checkpoint already in ``out_dir`` from the same config is resumed. Ctrl-C saves a
     checkpoint and the weights reached so far before re-raising ``KeyboardInterrupt``.
     """
-    make_folder(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        make_folder(out_dir)  # the one-line error, before any work
     if config.threads:
         torch.set_num_threads(config.threads)
     device = torch.device(config.device)
@@ -127,6 +131,7 @@ def train(
     average = _averaged(net, config.ema)
     sampler = torch.Generator().manual_seed(config.seed)
     data = TrainingSet(config.images, config.boundaries, scale=config.scale, downscales=config.downscales)
+    make_folder(out_dir)  # after the inputs are known good: a refused run leaves no empty folder
 
     # Which file the run started from, so srsdk.pretrained.lineage can tell if it was replaced.
     origin = {"init_sha256": sha256(config.init)} if config.init is not None else {}
@@ -137,7 +142,11 @@ def train(
     """The runs before this one that trained the checkpoint, so the weights say where every
     step ran (a run started on a GPU and resumed on a CPU records both)."""
     if ckpt_path.exists():
-        state = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+        try:
+            state = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+            _recipe(state["config"])
+        except Exception as e:  # torch.load raises many kinds on a foreign file
+            raise InputError(f"{ckpt_path} is not an srsdk checkpoint ({type(e).__name__}); use a new output folder") from e
         differ = _differences(state, config, identity)
         if differ:
             raise InputError(
@@ -185,40 +194,49 @@ def train(
     running: dict[str, torch.Tensor] = {}
     since_log = 0
     started = time.perf_counter() - seconds
+    between_steps = True
+    """False while a step runs: its optimiser and sampler may be half-advanced, so a checkpoint
+    saved then would not resume as the uninterrupted run."""
     try:
-        while step < config.steps:
-            for group in opt.param_groups:
-                group["lr"] = learning_rate(config, step)
-            batch = data.sample(config.batch, config.patch, sampler)
-            batch = Batch(
-                *(t.to(device).contiguous(memory_format=torch.channels_last) for t in dataclasses.astuple(batch))
-            )
-            terms = losses(net, batch, weights, config.pixel_loss, config.boundary_emphasis)
-            opt.zero_grad(set_to_none=True)
-            terms["total"].backward()
-            opt.step()
-            if average is not None:
-                average.update_parameters(net)
-            step += 1
-            since_log += 1
-            for k, v in terms.items():  # summed on the device: no host sync every step
-                running[k] = running[k] + v.detach() if k in running else v.detach()
-            if step % log_every == 0 or step == config.steps:
-                avg = {k: float(v) / since_log for k, v in running.items()}
-                running.clear()
-                since_log = 0
-                history.append((step, avg["total"]))
-                bar.set_postfix(loss=f"{avg['total']:.4f}")
-                if on_log is not None:
-                    on_log(step, avg)
-            if step % 2000 == 0:
-                seconds = time.perf_counter() - started
-                save()
-            bar.update(1)
+        with _StopAtStepEnd() as stop:
+            while step < config.steps:
+                between_steps = False
+                for group in opt.param_groups:
+                    group["lr"] = learning_rate(config, step)
+                batch = data.sample(config.batch, config.patch, sampler)
+                batch = Batch(
+                    *(t.to(device).contiguous(memory_format=torch.channels_last) for t in dataclasses.astuple(batch))
+                )
+                terms = losses(net, batch, weights, config.pixel_loss, config.boundary_emphasis)
+                opt.zero_grad(set_to_none=True)
+                terms["total"].backward()
+                opt.step()
+                if average is not None:
+                    average.update_parameters(net)
+                step += 1
+                between_steps = True
+                since_log += 1
+                for k, v in terms.items():  # summed on the device: no host sync every step
+                    running[k] = running[k] + v.detach() if k in running else v.detach()
+                if step % log_every == 0 or step == config.steps:
+                    avg = {k: float(v) / since_log for k, v in running.items()}
+                    running.clear()
+                    since_log = 0
+                    history.append((step, avg["total"]))
+                    bar.set_postfix(loss=f"{avg['total']:.4f}")
+                    if on_log is not None:
+                        on_log(step, avg)
+                if step % 2000 == 0:
+                    seconds = time.perf_counter() - started
+                    save()
+                bar.update(1)
+                if stop.requested:
+                    raise KeyboardInterrupt
     except KeyboardInterrupt:
-        seconds = time.perf_counter() - started
-        save()
         bar.close()
+        if between_steps:  # else the last checkpoint saved stands
+            seconds = time.perf_counter() - started
+            save()
         raise
     bar.close()
     seconds = time.perf_counter() - started
@@ -231,6 +249,33 @@ def train(
         final_loss=history[-1][1] if history else float("nan"),
         loss_history=history,
     )
+
+
+class _StopAtStepEnd:
+    """Ctrl-C (and a SIGTERM the caller routes to ``KeyboardInterrupt``, as ``srsdk train``
+    does) take effect when the running step ends, so the checkpoint then saved resumes
+    exactly as the uninterrupted run; a second one stops at once. Signals reach Python in
+    the main thread only: elsewhere they act at once, and train() keeps the last checkpoint."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _StopAtStepEnd:  # noqa: PYI034 - Python 3.10 has no typing.Self
+        if threading.current_thread() is threading.main_thread():
+            for number in (signal.SIGINT, signal.SIGTERM):
+                if signal.getsignal(number) is signal.default_int_handler:
+                    self._previous[number] = signal.signal(number, self._handle)
+        return self
+
+    def _handle(self, number: int, frame: object) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc: object) -> None:
+        for number, handler in self._previous.items():
+            signal.signal(number, handler)
 
 
 def _device_name(device: torch.device) -> str:
@@ -288,6 +333,11 @@ def _load_matching(net: SPNet, path: Path) -> None:
     matched = {k: v for k, v in source.items() if k in own and own[k].shape == v.shape}
     if not matched:
         raise InputError(f"no layer of {path} fits this network")
+    if skipped := sorted(set(source) - set(matched)):
+        logging.getLogger("srsdk").info(
+            "--init %s: %d of its %d tensors fit this network and are copied; not used: %s",
+            path, len(matched), len(source), ", ".join(skipped),
+        )  # fmt: skip
     net.load_state_dict(matched, strict=False)
     body = net.trunk.body
     for i in range(0, len(body), 2):

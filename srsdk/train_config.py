@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from pathlib import Path
 from typing import Literal, get_args
 
@@ -66,8 +67,15 @@ class TrainConfig:
             if getattr(self, name) < 1:
                 raise InputError(f"{name} must be >= 1, got {getattr(self, name)}")
         for name in ("image_weight", "boundary_weight", "residual_weight", "final_weight", "boundary_emphasis", "lr"):
-            if getattr(self, name) < 0:
-                raise InputError(f"{name} must be >= 0, got {getattr(self, name)}")
+            value = getattr(self, name)
+            if not math.isfinite(value) or value < 0:
+                raise InputError(f"{name} must be a finite number >= 0, got {value}")
+        if not any(self.loss_weights().values()):
+            raise InputError("every loss weight is 0: nothing would be trained")
+        if not 0 <= self.seed < 2**63:
+            raise InputError(f"seed must be in [0, 2**63), got {self.seed}")
+        if self.threads is not None and self.threads < 1:
+            raise InputError(f"threads must be >= 1, got {self.threads}")
         if self.residual_context not in RESIDUAL_CONTEXTS:
             raise InputError(f"residual_context must be features or image_branch, got {self.residual_context!r}")
         if self.pixel_loss not in PIXEL_LOSSES:

@@ -94,6 +94,36 @@ def test_shapes_must_match() -> None:
         metrics.psnr(np.zeros((4, 4, 3), np.uint8), np.zeros((4, 5, 3), np.uint8))
 
 
+def test_bad_inputs_are_shape_errors_not_silent_scores() -> None:
+    from srsdk.errors import ShapeError
+
+    with pytest.raises(ShapeError, match="expected uint8 RGB, got float32"):  # [0, 1] floats: the wrong scale
+        metrics.psnr(np.zeros((8, 8, 3), np.float32), np.ones((8, 8, 3), np.float32))
+    with pytest.raises(ShapeError, match="a border of 5 leaves nothing of a 8x8 image"):
+        metrics.shave(np.zeros((8, 8, 3), np.uint8), 5)
+    with pytest.raises(ShapeError, match="empty images"):
+        metrics.psnr(np.zeros((0, 4, 3), np.uint8), np.zeros((0, 4, 3), np.uint8))
+
+
+def test_a_flat_image_scored_exactly_counts_as_the_cap_and_keeps_json_valid(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Bicubic reproduces a flat image exactly (infinite PSNR): the mean must stay finite."""
+    import json
+
+    from srsdk.errors import InputError
+    from srsdk.evaluate import PSNR_CAP
+
+    folder = tmp_path / "flat"
+    folder.mkdir()
+    Image.new("RGB", (40, 40), (90, 120, 200)).save(folder / "flat.png")
+    report = evaluate([folder], scale=2, upscale=lambda lr: np.asarray(Image.fromarray(lr).resize((40, 40), Image.Resampling.BICUBIC)))
+    assert report.datasets["flat"]["bicubic"]["psnr_y"] == PSNR_CAP
+    json.loads(json.dumps(report.datasets, allow_nan=False))
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "FLAT").mkdir()
+    with pytest.raises(InputError, match="folder names must differ"):
+        evaluate([folder, tmp_path / "b" / "FLAT"], scale=2, upscale=lambda lr: lr)
+
+
 @pytest.mark.shared
 def test_bicubic_on_set5_x2_matches_the_literature(set5) -> None:  # type: ignore[no-untyped-def]
     def bicubic(lr: np.ndarray) -> np.ndarray:

@@ -185,3 +185,12 @@ def test_cuda_fp32_matches_cpu() -> None:
         cpu = deploy(x)
         gpu = deploy.cuda()(x.cuda()).cpu()
     assert torch.allclose(gpu, cpu, atol=1e-4)
+
+
+def test_the_receptive_radius_of_a_deep_trunk_is_measured_on_a_larger_probe() -> None:
+    """Past about 17 trunk layers at x2 the field reaches the 48-pixel probe's border."""
+    deep = SPNet(arch=Architecture(scale=2, trunk_layers=24)).deploy()
+    radius = receptive_radius(deep)
+    assert radius > 24  # one pixel per 3x3 layer, and more
+    with pytest.raises(ValueError, match="reaches the 48-pixel probe's border"):
+        receptive_radius(deep, size=48)

@@ -190,6 +190,23 @@ def test_plan_and_blend_reject_bad_arguments() -> None:
         tiling.blend(batch, plan, scale=1, mode="mean")  # type: ignore[arg-type]
     with pytest.raises(ShapeError, match="dtype: expected 'float32' or 'float16', got 'float64'"):
         tiling.pack(_frame(), plan, dtype="float64")  # type: ignore[arg-type]
+    with pytest.raises(ShapeError, match="scale: expected an int >= 1, got 0"):
+        tiling.blend(batch, plan, scale=0)
+    assert tiling.plan_tiles(20, 30, tile=np.int64(16), halo=np.int32(2)) == plan  # numpy ints are ints
+    for bad in ({"tile": 6.0, "halo": 1}, {"tile": 6, "halo": 1.5}, {"tile": (6, 6, 6), "halo": 1}):
+        with pytest.raises(ShapeError, match=r"tile|halo"):
+            tiling.plan_tiles(20, 30, **bad)  # type: ignore[arg-type]
+    # A plan made by hand whose interiors leave a gap would leave pixels unwritten.
+    gap = tiling.TilePlan(
+        rows=tiling.AxisPlan(size=20, tile=20, halo=0, spans=(tiling.Span(0, (0, 20)),)),
+        cols=tiling.AxisPlan(size=30, tile=10, halo=0, spans=(tiling.Span(0, (0, 10)), tiling.Span(20, (20, 30)))),
+    )
+    with pytest.raises(ShapeError, match=r"plan cols: interiors must cover 0\.\.30 in order"):
+        tiling.blend(np.zeros((2, 3, 20, 10), np.float32), gap, scale=1)
+    with pytest.raises(ShapeError, match="plan cols"):
+        tiling.pack(_frame(), gap)
+    grad = torch.from_numpy(np.ascontiguousarray(batch[:, :, :16, :16])).requires_grad_()
+    assert tiling.blend(grad, plan, scale=1).shape == (20, 30, 3)  # a network output outside no_grad
 
 
 def test_the_extension_itself_refuses_what_would_write_out_of_bounds() -> None:

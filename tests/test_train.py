@@ -93,6 +93,53 @@ def test_runs_are_reproducible_and_resume_exactly_after_ctrl_c(small_bsds, tmp_p
 
 
 @pytest.mark.shared
+def test_ctrl_c_inside_a_step_takes_effect_when_the_step_ends(small_bsds, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A real SIGINT in the middle of step 3 (from inside its loss): the run stops after that
+    step, and the resumed run equals the uninterrupted one bit for bit."""
+    import signal
+
+    import srsdk.train as training
+
+    config = _config(small_bsds, steps=6)
+    straight = train(config, tmp_path / "a", progress=False)
+    calls = {"n": 0}
+    real_losses = training.losses
+
+    def losses_with_ctrl_c(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] == 3:
+            signal.raise_signal(signal.SIGINT)
+        return real_losses(*args, **kwargs)
+
+    monkeypatch.setattr(training, "losses", losses_with_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, tmp_path / "b", progress=False)
+    assert torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=True)["step"] == 3
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back
+    monkeypatch.setattr(training, "losses", real_losses)
+    resumed = train(config, tmp_path / "b", progress=False)
+    a, b = load_weights(straight.weights).state_dict(), load_weights(resumed.weights).state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.shared
+def test_a_foreign_checkpoint_tiny_photos_and_weights_permissions(small_bsds, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import os
+
+    (tmp_path / "junk").mkdir()
+    (tmp_path / "junk" / "checkpoint.pt").write_text("junk")
+    with pytest.raises(InputError, match=r"checkpoint\.pt is not an srsdk checkpoint"):
+        train(_config(small_bsds, steps=1), tmp_path / "junk", progress=False)
+    with pytest.raises(InputError, match=r"downscaled by 0\.001 is 0x0: too small to train on at x2"):
+        train(_config(small_bsds, steps=1, downscales=(0.001,)), tmp_path / "tiny", progress=False)
+    assert not (tmp_path / "tiny").exists()  # a refused run leaves no empty folder
+    result = train(_config(small_bsds, steps=1), tmp_path / "ok", progress=False)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert result.weights.stat().st_mode & 0o777 == 0o666 & ~umask  # readable as any output
+
+
+@pytest.mark.shared
 def test_ema_saves_the_moving_average_of_the_weights(small_bsds, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     # Both steps fall in the warm-up, so the learning rate does not depend on the run length.
     one = load_weights(train(_config(small_bsds, steps=1), tmp_path / "1", progress=False).weights)
@@ -221,15 +268,24 @@ def test_learning_rate_warms_up_then_decays_to_zero() -> None:
 def test_config_rejects_bad_values() -> None:
     with pytest.raises(InputError, match="steps must be >= 1"):
         TrainConfig(steps=0)
-    with pytest.raises(InputError, match="boundary_weight must be >= 0"):
+    with pytest.raises(InputError, match="boundary_weight must be a finite number >= 0, got -1"):
         TrainConfig(boundary_weight=-1)
+    for bad in ({"lr": float("nan")}, {"lr": float("inf")}, {"image_weight": float("nan")}):
+        with pytest.raises(InputError, match="must be a finite number >= 0"):
+            TrainConfig(**bad)  # type: ignore[arg-type]
+    with pytest.raises(InputError, match="every loss weight is 0"):
+        TrainConfig(image_weight=0, boundary_weight=0, residual_weight=0, final_weight=0)
+    with pytest.raises(InputError, match="threads must be >= 1"):
+        TrainConfig(threads=-1)
+    with pytest.raises(InputError, match=r"seed must be in \[0, 2\*\*63\)"):
+        TrainConfig(seed=10**20)
     with pytest.raises(InputError, match="ema must be in"):
         TrainConfig(ema=1.0)
     with pytest.raises(InputError, match="residual_context must be"):
         TrainConfig(residual_context="boundary")
     with pytest.raises(InputError, match="trunk_layers must be >= 1"):
         TrainConfig(trunk_layers=0)
-    with pytest.raises(InputError, match="boundary_emphasis must be >= 0"):
+    with pytest.raises(InputError, match="boundary_emphasis must be a finite number >= 0"):
         TrainConfig(boundary_emphasis=-1)
     with pytest.raises(InputError, match="pixel_loss must be l1 or l2"):
         TrainConfig(pixel_loss="l3")  # type: ignore[arg-type]

@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
 
     report = evaluate(args.folders, scale=scale, upscale=upscale, progress=sys.stderr.isatty())
     result = {"scale": scale, **provenance, "datasets": report.datasets}
-    text = json.dumps(result, indent=2)
+    text = json.dumps(result, indent=2, allow_nan=False)
     print(text)  # first: a failed write below still leaves the results on screen
     if args.json:
         write_text(args.json, text + "\n")

@@ -22,7 +22,7 @@ def run(args: argparse.Namespace) -> int:
     from srsdk.model import cost, receptive_radius
     from srsdk.pretrained import load_weights
 
-    scales = args.scale or ([load_weights(args.weights).arch.scale] if args.weights else [2, 3, 4])
+    scales = sorted(set(args.scale)) if args.scale else ([load_weights(args.weights).arch.scale] if args.weights else [2, 3, 4])
     rows = []
     for scale in scales:
         net, weights, sha = load_deploy_net(scale, args.weights, "cpu")
