@@ -170,6 +170,15 @@ def test_upscale_refuses_to_write_an_image_onto_itself_or_a_folder_as_an_image(t
     assert not (tmp_path / "new.png").exists()
 
 
+def test_an_animated_image_says_only_its_first_frame_is_upscaled(tmp_path: Path, x3_weights: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    frames = [Image.new("RGB", (20, 16), colour) for colour in ((200, 0, 0), (0, 200, 0), (0, 0, 200))]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:])
+    out = tmp_path / "out.png"
+    assert main(["upscale", str(tmp_path / "anim.gif"), str(out), "--scale", "3", "--weights", str(x3_weights)]) == 0
+    assert "anim.gif holds 3 frames; only the first is upscaled" in capsys.readouterr().err
+    assert _open(out) == ((60, 48), "RGB")
+
+
 def test_outputs_that_cannot_be_written_are_refused_before_the_work(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     folder = tmp_path / "set"
     folder.mkdir()

@@ -180,6 +180,9 @@ def upscale_file(up: Any, src: Path, dst: Path) -> None:
     from srsdk.io.image import open_image, to_rgb, write_image
 
     original = open_image(src)
+    if original.info["srsdk_frames"] > 1:
+        print(f"srsdk: warning: {src} holds {original.info['srsdk_frames']} frames; only the first is upscaled",
+              file=sys.stderr)  # fmt: skip
     out = Image.fromarray(up(np.asarray(to_rgb(original, src))))
     has_alpha = original.mode in ("RGBA", "LA", "PA") or "transparency" in original.info
     if has_alpha and dst.suffix.lower() in (".png", ".webp", ".tif", ".tiff"):

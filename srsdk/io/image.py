@@ -27,14 +27,17 @@ def image_files(folder: Path) -> list[Path]:
 def open_image(path: Path, data: bytes | None = None) -> Image.Image:
     """Read an image in its own mode, turned upright as its EXIF orientation says (phone
     photos store the sensor's rotation there); from ``data``, the file's bytes already
-    read, where given (``path`` then only names it in errors). ``info`` keeps the ICC profile."""
+    read, where given (``path`` then only names it in errors). ``info`` keeps the ICC profile,
+    and ``info["srsdk_frames"]`` says how many frames the file holds (only the first is read)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the size is checked below
             with Image.open(path if data is None else io.BytesIO(data)) as im:
                 im.load()
                 upright = ImageOps.exif_transpose(im)
-                return upright if upright is not im else im.copy()
+                image = upright if upright is not im else im.copy()
+                image.info["srsdk_frames"] = getattr(im, "n_frames", 1)  # GIF, APNG, TIFF pages: the first is read
+                return image
     except FileNotFoundError as e:
         raise InputError(f"no such file: {path}") from e
     except Image.DecompressionBombError as e:
