@@ -80,39 +80,42 @@ gpu-stage:
 
 gpu-install:
 	$(GPU_PY) -m pip install -q --no-build-isolation --no-deps -e .
-	mkdir -p $(GPU_OUT)/engines
+	mkdir -p $(GPU_OUT)
 	nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv | tee $(GPU_OUT)/gpu-nvidia-smi.csv
 
 # Every step runs even when one fails ("-"); the device tool returns only a few files, so
 # everything is packed into $(OUT)/gpu-check.tar.gz under the names benchmarks/results/ uses.
 # Work happens in GPU_OUT, never in the device call's $OUT: only a few files come back from there,
-# so each target leaves one tarball in $OUT.
+# so each target leaves one tarball in $OUT. A warm machine keeps GPU_OUT between calls, so each
+# target starts its own folder afresh: a step that fails on a rerun must not pack the last run's file.
 # The device copy's .git is stale, so GIT_COMMIT (the commit sent) is what the JSON files record.
 GPU_OUT = /tmp/srsdk-gpu-check
+GPU_CHECK = $(GPU_OUT)/check
 GIT_COMMIT ?=
 export SRSDK_GIT_COMMIT = $(GIT_COMMIT)
 gpu-check: gpu-install
+	rm -rf $(GPU_CHECK) && mkdir -p $(GPU_CHECK)/engines && cp $(GPU_OUT)/gpu-nvidia-smi.csv $(GPU_CHECK)/
 	-set -o pipefail; SRSDK_SHARED_DATA=$(GPU_DATA) PYTHONUNBUFFERED=1 $(GPU_PY) -m pytest -q -p no:cacheprovider \
-	  -m gpu -rA --junitxml=$(GPU_OUT)/gpu-tests.xml tests 2>&1 | tee $(GPU_OUT)/gpu-tests.log | tail -n 5
-	-$(GPU_PY) benchmarks/tiling.py --device cuda --json $(GPU_OUT)/tiling-cuda.json > /dev/null
+	  -m gpu -rA --junitxml=$(GPU_CHECK)/gpu-tests.xml tests 2>&1 | tee $(GPU_CHECK)/gpu-tests.log | tail -n 5
+	-$(GPU_PY) benchmarks/tiling.py --device cuda --json $(GPU_CHECK)/tiling-cuda.json > /dev/null
 	-for s in 2 3 4; do $(GPU_PY) -m srsdk build-engine --scale $$s --fp16 --backend torchscript \
-	  --quality-set $(GPU_DATA)/eval/set5 -o $(GPU_OUT)/engines/x$$s-fp16.ts > $(GPU_OUT)/build-gpu-x$$s-fp16.json; done
-	-$(GPU_PY) benchmarks/engine_latency.py --engine $(GPU_OUT)/engines/x2-fp16.ts --size 1920x1080 \
-	  --json $(GPU_OUT)/engine-latency-x2-fp16.json > /dev/null
-	-$(GPU_PY) benchmarks/gpu_profile.py --json $(GPU_OUT)/gpu-profile-x2-fp16.json
+	  --quality-set $(GPU_DATA)/eval/set5 -o $(GPU_CHECK)/engines/x$$s-fp16.ts > $(GPU_CHECK)/build-gpu-x$$s-fp16.json; done
+	-$(GPU_PY) benchmarks/engine_latency.py --engine $(GPU_CHECK)/engines/x2-fp16.ts --size 1920x1080 \
+	  --json $(GPU_CHECK)/engine-latency-x2-fp16.json > /dev/null
+	-$(GPU_PY) benchmarks/gpu_profile.py --json $(GPU_CHECK)/gpu-profile-x2-fp16.json
 	-$(GPU_PY) -m srsdk bench --device cuda --sizes 960x540,1920x1080 --frames 50 \
-	  --json $(GPU_OUT)/bench-gpu-eager-fp16.json > /dev/null
+	  --json $(GPU_CHECK)/bench-gpu-eager-fp16.json > /dev/null
 	-$(GPU_PY) -m srsdk bench --device cuda --sizes 960x540,1920x1080 --frames 50 --cuda-graphs \
-	  --json $(GPU_OUT)/bench-gpu-eager-fp16-graphs.json --plot $(GPU_OUT)/bench-gpu.png > /dev/null
+	  --json $(GPU_CHECK)/bench-gpu-eager-fp16-graphs.json --plot $(GPU_CHECK)/bench-gpu.png > /dev/null
 	-$(GPU_PY) -m srsdk bench --device cuda --precision fp32 --sizes 960x540,1920x1080 --frames 50 \
-	  --json $(GPU_OUT)/bench-gpu-eager-fp32.json > /dev/null
-	-$(GPU_PY) -m srsdk bench --device cuda --engine $(GPU_OUT)/engines/x2-fp16.ts --sizes 960x540,1920x1080 \
-	  --frames 50 --json $(GPU_OUT)/bench-gpu-torchscript-fp16.json > /dev/null
-	-$(GPU_PY) -m srsdk bench --device cuda --engine $(GPU_OUT)/engines/x2-fp16.ts --sizes 960x540,1920x1080 \
-	  --frames 50 --cuda-graphs --json $(GPU_OUT)/bench-gpu-x2.json > /dev/null
-	rm -rf $(GPU_OUT)/engines
-	tar czf $(OUT)/gpu-check.tar.gz -C $(GPU_OUT) .
-	ls $(GPU_OUT)
+	  --json $(GPU_CHECK)/bench-gpu-eager-fp32.json > /dev/null
+	-$(GPU_PY) -m srsdk bench --device cuda --engine $(GPU_CHECK)/engines/x2-fp16.ts --sizes 960x540,1920x1080 \
+	  --frames 50 --json $(GPU_CHECK)/bench-gpu-torchscript-fp16.json > /dev/null
+	-$(GPU_PY) -m srsdk bench --device cuda --engine $(GPU_CHECK)/engines/x2-fp16.ts --sizes 960x540,1920x1080 \
+	  --frames 50 --cuda-graphs --json $(GPU_CHECK)/bench-gpu-x2.json > /dev/null
+	rm -rf $(GPU_CHECK)/engines
+	tar czf $(OUT)/gpu-check.tar.gz -C $(GPU_CHECK) .
+	ls $(GPU_CHECK)
 
 # The held-out comparison of issue 2, from scratch: the runs in GPU_RUNS (a file of
 # "name: srsdk train options" lines, committed with the rule that judges them before the call)
@@ -131,10 +134,12 @@ gpu-heldout: gpu-install
 	tail -n 2 $(GPU_OUT)/heldout/*.log
 	tar czf $(OUT)/gpu-heldout.tar.gz -C $(GPU_OUT) heldout
 
+GPU_TRAINED = $(GPU_OUT)/train
 gpu-train: gpu-install
-	$(GPU_TRAIN) --scale 2 -o $(GPU_OUT)/x2-multi > $(GPU_OUT)/x2-multi.log 2>&1 & \
-	$(GPU_TRAIN) --scale 2 --single-task -o $(GPU_OUT)/x2-single > $(GPU_OUT)/x2-single.log 2>&1 & \
+	rm -rf $(GPU_TRAINED) && mkdir -p $(GPU_TRAINED)
+	$(GPU_TRAIN) --scale 2 -o $(GPU_TRAINED)/x2-multi > $(GPU_TRAINED)/x2-multi.log 2>&1 & \
+	$(GPU_TRAIN) --scale 2 --single-task -o $(GPU_TRAINED)/x2-single > $(GPU_TRAINED)/x2-single.log 2>&1 & \
 	wait
-	rm -f $(GPU_OUT)/*/checkpoint.pt
-	tail -n 2 $(GPU_OUT)/*.log
-	tar czf $(OUT)/gpu-train.tar.gz -C $(GPU_OUT) .
+	rm -f $(GPU_TRAINED)/*/checkpoint.pt
+	tail -n 2 $(GPU_TRAINED)/*.log
+	tar czf $(OUT)/gpu-train.tar.gz -C $(GPU_TRAINED) .

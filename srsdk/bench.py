@@ -82,11 +82,13 @@ def bench(
     cuda = device.type == "cuda"
     # The learned layers' arithmetic and activations are 16-bit in FP16 and BF16 engines.
     compute = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(runner.precision, torch.float32)
-    bytes_per_element = 2 if compute != torch.float32 else 4
+    bytes_per_element = {"fp16": 2, "bf16": 2, "int8": 1}.get(runner.precision, 4)
     if cuda:
         name = torch.cuda.get_device_name(device)
-        peaks = roofline.gpu_peaks(name)
-        peak_source = f"datasheet ({name})" if peaks else f"unknown GPU {name}"
+        peaks = roofline.gpu_peaks(name, runner.precision)
+        peak_source = f"datasheet ({name}, dense {runner.precision.upper()}" + (
+            " as TF32)" if runner.precision == "fp32" else ")"
+        ) if peaks else f"unknown GPU {name}"
     else:
         peaks = roofline.measure_cpu_peaks(compute)
         kind = "BF16" if compute == torch.bfloat16 else "FP32"

@@ -24,6 +24,10 @@ GPU_PEAKS = {
     "H100 NVL": (835e12, 3.9e12),
     "H200": (989e12, 4.8e12),
 }
+PRECISION_RATE = {"fp16": 1.0, "bf16": 1.0, "fp32": 0.5, "int8": 2.0}
+"""Dense tensor-core throughput per precision relative to FP16 on these GPUs (Hopper
+datasheets): FP32 convolutions run as TF32 (cuDNN's default, ``allow_tf32``) at half the
+FP16 rate; INT8 at twice it."""
 PCIE_BYTES_PER_S = 64e9  # PCIe 5.0 x16, one direction, theoretical
 
 
@@ -71,11 +75,18 @@ def bound_seconds(found: list[Layer], *, flops_per_s: float, bytes_per_s: float)
     return sum(max(2 * layer.macs / flops_per_s, layer.bytes / bytes_per_s) for layer in found)
 
 
-def gpu_peaks(name: str) -> tuple[float, float] | None:
-    """(FP16 FLOP/s, bytes/s) for a GPU by the name torch reports, else None.
+def gpu_peaks(name: str, precision: str = "fp16") -> tuple[float, float] | None:
+    """(FLOP/s at ``precision``, bytes/s) for a GPU by the name torch reports, else None.
 
     torch names the SXM H100 "NVIDIA H100 80GB HBM3"; the other forms say PCIe or NVL.
     """
+    found = _fp16_peaks(name)
+    if found is None:
+        return None
+    return found[0] * PRECISION_RATE[precision], found[1]
+
+
+def _fp16_peaks(name: str) -> tuple[float, float] | None:
     upper = name.upper()
     if "H200" in upper:
         return GPU_PEAKS["H200"]

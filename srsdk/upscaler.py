@@ -8,7 +8,8 @@ with Upscaler(scale=2) as up:
 ```
 
 Each frame is packed into tiles (one tile when it fits the engine), run through the
-network and blended back (:mod:`srsdk.tiling`); the result is identical either way. On
+network and blended back (:mod:`srsdk.tiling`); the result is identical either way (on CUDA
+in FP16, within one uint8 level: cuDNN's FP16 convolutions are not bit-reproducible). On
 CPU the network runs on the fastest engine measured for this kind of CPU
 (:func:`srsdk.engine.build.fastest_cpu_engine`: TorchScript BF16 on CPUs with bfloat16 units,
 ONNX Runtime FP32 on other AVX-512 CPUs, TorchScript FP32 with ``optimize_for_inference`` on
@@ -291,8 +292,10 @@ class Upscaler:
             torch.cuda.current_stream(self._device).wait_stream(side)
             graph = torch.cuda.CUDAGraph()
             # One capture at a time in the process (torch allows no more); thread_local: the
-            # caller's thread keeps using CUDA while this one captures.
-            with _CAPTURE, torch.cuda.graph(graph, capture_error_mode="thread_local"):
+            # caller's thread keeps using CUDA while this one captures. On `side`, a stream of
+            # this Upscaler's GPU: torch's default capture stream is one per process, made on
+            # whichever GPU captured first.
+            with _CAPTURE, torch.cuda.graph(graph, stream=side, capture_error_mode="thread_local"):
                 static_out = self._runner(static_in)
             if len(self._graphs) >= 4:  # each holds a memory pool: keep the few sizes in use
                 self._graphs.pop(next(iter(self._graphs)))
@@ -415,7 +418,9 @@ class Upscaler:
     def process(self, frame: Any) -> list[Any]:
         """Queue ``frame``; return the results that are ready, in order (possibly none).
 
-        Waits for the oldest frame when ``max_inflight`` are queued. :meth:`flush` drains.
+        Waits for the oldest frame when ``max_inflight`` are queued. :meth:`drain` or
+        :meth:`flush` wait for the rest. The frame is read later, by a worker: do not change
+        it (nor a GPU buffer a decoder reuses) until its result has come back.
         """
         self._check_open()
         self._pending.append(self._executor().submit(self._process_one, frame, self._submitted()))

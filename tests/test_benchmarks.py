@@ -132,6 +132,9 @@ def test_roofline_counts_the_executed_network() -> None:
     assert roofline.gpu_peaks("NVIDIA H100 PCIe") == roofline.GPU_PEAKS["H100 PCIe"]
     assert roofline.gpu_peaks("NVIDIA H200") == roofline.GPU_PEAKS["H200"]
     assert roofline.gpu_peaks("NVIDIA GeForce RTX 4090") is None
+    fp16, bandwidth = roofline.GPU_PEAKS["H200"]
+    assert roofline.gpu_peaks("NVIDIA H200", "fp32") == (fp16 / 2, bandwidth)  # TF32, cuDNN's FP32 default
+    assert roofline.gpu_peaks("NVIDIA H200", "int8") == (fp16 * 2, bandwidth)
 
 
 def test_results_md_and_the_readme_table_match_the_committed_json() -> None:
