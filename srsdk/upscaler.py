@@ -20,10 +20,8 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
-import logging
-import os
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -32,7 +30,9 @@ import torch
 
 from srsdk import frames, tiling
 from srsdk.errors import InputError
-from srsdk.model import Architecture
+from srsdk.runner import EagerRunner, engine_cache, select_runner
+
+__all__ = ["CPU_TILE", "CPU_WHOLE_FRAME_PIXELS", "PRECISIONS", "Upscaler", "engine_cache"]
 
 Device = str
 PRECISIONS = ("auto", "fp32", "fp16", "bf16", "int8")
@@ -47,69 +47,9 @@ _CAPTURE = threading.Lock()
 """Held while a CUDA graph is captured: torch captures one at a time per process."""
 
 
-def engine_cache() -> Path:
-    """Where engines the Upscaler builds for itself live."""
-    root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(root) / "srsdk" / "engines"
-
-
-def _note_first_build(config: Any) -> Callable[[str], None]:
-    """A build log that says once, through ``logging.getLogger("srsdk")``, that the CPU
-    engine is being built (tens of seconds, with its quality gate) and will be reused."""
-    said = False
-
-    def note(line: str) -> None:
-        nonlocal said
-        if not said and line.startswith("building"):
-            said = True
-            optimized = " optimize_for_inference" if config.optimize_for_inference else ""
-            logging.getLogger("srsdk").info(
-                "building the CPU engine for this machine (%s %s%s; once, later runs reuse it from %s)",
-                config.backend.value, config.precision.value, optimized, config.directory,
-            )  # fmt: skip
-
-    return note
-
-
 def _is_int(value: object) -> bool:
     """An int, and not a bool (``True`` is an int to Python, not a size to a user)."""
     return isinstance(value, int) and not isinstance(value, bool)
-
-
-class _Eager:
-    """The deploy graph as a runner (no size limit), for CUDA and where no engine applies."""
-
-    def __init__(self, scale: int, weights: Path | None, device: torch.device, dtype: torch.dtype) -> None:
-        from srsdk.model import receptive_radius
-        from srsdk.pretrained import load_pretrained, load_weights
-
-        net = (load_pretrained(scale) if weights is None else load_weights(weights, scale=scale)).deploy()
-        self.receptive_radius = receptive_radius(net)
-        self.architecture: Architecture | None = net.arch
-        self.net = net.to(device, dtype).eval()
-        self.scale, self.device, self.dtype = scale, device, dtype
-        self.precision = "fp16" if dtype == torch.float16 else "fp32"
-        self.backend = "eager"
-        self.max_shape: tuple[int, int] | None = None
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x.to(self.device, self.dtype))
-
-
-class _EngineRunner:
-    def __init__(self, engine: Any) -> None:
-        self.engine = engine
-        self.scale = engine.scale
-        self.device, self.dtype = engine.device, engine.dtype
-        self.precision: str = engine.precision.value
-        optimized = "+optimize_for_inference" if engine.manifest.get("optimize_for_inference") else ""
-        self.backend = engine.backend.value + optimized
-        self.receptive_radius = int(engine.manifest["receptive_radius"])
-        self.architecture: Architecture | None = engine.architecture
-        self.max_shape: tuple[int, int] | None = engine.profile.max
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        return self.engine(x)
 
 
 class Upscaler:
@@ -172,7 +112,7 @@ class Upscaler:
         self._device = self._resolve_device(device)
         if cuda_graphs and self._device.type != "cuda":
             raise InputError("cuda_graphs: needs a CUDA device")
-        self._runner = self._select_runner(scale, engine, weights, precision)
+        self._runner = select_runner(scale, engine, weights, precision, self._device)
         if cuda_graphs and not self._capturable():
             raise InputError("cuda_graphs: only for the eager network (engine=None) or a TorchScript engine")
         self.scale: int = self._runner.scale
@@ -201,7 +141,7 @@ class Upscaler:
 
     # -- set-up -----------------------------------------------------------------------------
     def _capturable(self) -> bool:
-        if isinstance(self._runner, _Eager):
+        if isinstance(self._runner, EagerRunner):
             return True
         from srsdk.engine.config import Backend
 
@@ -220,43 +160,6 @@ class Upscaler:
         if resolved.type not in ("cpu", "cuda"):
             raise InputError(f"device: expected 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}")
         return resolved
-
-    def _select_runner(
-        self, scale: int | None, engine: str | Path | None, weights: str | Path | None, precision: str
-    ) -> Any:
-        from srsdk.engine import load_engine
-
-        if engine is not None:
-            loaded = load_engine(engine, scale=scale, device=str(self._device))
-            if precision not in ("auto", loaded.precision.value):
-                raise InputError(f"precision: {precision!r} asked for, but the engine is {loaded.precision.value}")
-            return _EngineRunner(loaded)
-        on_cuda = self._device.type == "cuda"
-        if precision == "int8":
-            raise InputError("precision: int8 needs an INT8 engine (srsdk-build-engine --int8), pass engine=")
-        if precision == "fp16" and not on_cuda:
-            raise InputError("precision: fp16 needs a CUDA device (bf16 is the CPU's reduced precision)")
-        if precision == "bf16" and on_cuda:
-            raise InputError("precision: bf16 is for the CPU; on CUDA use fp16")
-        weights_path = Path(weights) if weights is not None else None
-        scale = 2 if scale is None else scale
-        if on_cuda:
-            dtype = torch.float32 if precision == "fp32" else torch.float16
-            return _Eager(scale, weights_path, self._device, dtype)
-        from srsdk.engine.build import build_engine, fastest_cpu_engine
-        from srsdk.engine.config import BuildConfig, Precision, ShapeProfile
-
-        fastest = fastest_cpu_engine(None if precision == "auto" else Precision(precision))
-        profile = ShapeProfile(min=(1, 1), opt=(540, 960), max=(1080, 1920))
-        config = BuildConfig(scale=scale, backend=fastest.backend, precision=fastest.precision, profile=profile,
-                             optimize_for_inference=fastest.optimize_for_inference, weights=weights_path,
-                             directory=engine_cache())  # fmt: skip
-        built = build_engine(config, log=_note_first_build(config))
-        if not built.reused:  # engines older srsdk versions left in the cache can never be reused
-            from srsdk.engine.manifest import prune_stale
-
-            prune_stale(engine_cache())
-        return _EngineRunner(load_engine(built.path))
 
     # -- one frame ----------------------------------------------------------------------------
     def _plan(self, height: int, width: int) -> tiling.TilePlan:
@@ -329,7 +232,7 @@ class Upscaler:
         with torch.inference_mode():
             # One tile at a time on CPU (the tested exact path; README, Tiling) and for
             # engines, whose shape profiles fix the batch at 1.
-            step = len(plan) if on_cuda and isinstance(self._runner, _Eager) else 1
+            step = len(plan) if on_cuda and isinstance(self._runner, EagerRunner) else 1
             outputs = [self._network(batch_t[i : i + step]) for i in range(0, len(plan), step)]
             out = outputs[0] if len(outputs) == 1 else torch.cat(outputs)
             if not on_cuda:
@@ -379,7 +282,7 @@ class Upscaler:
         CPU (the engine uses every core), on an explicit ``stream`` (its order is the
         caller's), with engines (a TensorRT engine must not run from two threads) and with
         CUDA graphs (torch captures one graph at a time, and a replay owns its buffers)."""
-        concurrent = isinstance(self._runner, _Eager) and self._graphs is None and self._stream is None
+        concurrent = isinstance(self._runner, EagerRunner) and self._graphs is None and self._stream is None
         if self._device.type != "cuda" or not concurrent:
             return 1
         return min(self._max_inflight, 4)
