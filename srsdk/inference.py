@@ -42,6 +42,10 @@ def upscale_tiled(
     """
     if batch < 1:
         raise ShapeError(f"batch: expected >= 1, got {batch}")
+    if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3 or 0 in rgb.shape:
+        raise ShapeError(f"expected a non-empty HxWx3 uint8 array, got {rgb.dtype} {rgb.shape}")
+    if any(stride < 0 for stride in rgb.strides):  # pack reads non-negative strides only
+        rgb = np.ascontiguousarray(rgb)
     plan = plan_tiles(rgb.shape[0], rgb.shape[1], tile=tile, halo=halo)
     param = next(net.parameters())
     tiles = torch.from_numpy(pack(rgb, plan)).to(param.device, net.input_dtype())

@@ -21,6 +21,8 @@ from srsdk.model import SCALES, Architecture, SPNet
 FORMAT = "srsdk-weights/1"
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 MANIFEST = WEIGHTS_DIR / "manifest.json"
+ROOT = WEIGHTS_DIR.parent.parent
+"""The checkout srsdk runs from (editable installs): where ``srsdk train`` paths were relative to."""
 
 
 def sha256(path: Path) -> str:
@@ -78,7 +80,10 @@ def load_weights(path: Path, *, expected_sha256: str | None = None, scale: int |
         raise WeightsError(f"{path} is for scale {arch.scale}, expected scale {scale}")
     from safetensors.torch import load_file
 
-    net = SPNet(arch=arch)
+    try:
+        net = SPNet(arch=arch)
+    except (TypeError, ValueError, RuntimeError) as e:
+        raise WeightsError(f"{path} has no valid architecture record: {arch}") from e
     try:
         net.load_state_dict(load_file(str(path)))
     except RuntimeError as e:
@@ -97,12 +102,18 @@ def manifest() -> dict[str, Any]:
 
 def load_pretrained(scale: int) -> SPNet:
     """The shipped network for ``scale``, checked against the manifest."""
-    if scale not in SCALES:
+    if isinstance(scale, bool) or not isinstance(scale, int) or scale not in SCALES:
         raise WeightsError(f"no shipped weights for scale {scale!r}; scales are {SCALES}")
-    entry = manifest()["weights"].get(str(scale))
-    if entry is None:
+    weights = manifest().get("weights")
+    entry = weights.get(str(scale)) if isinstance(weights, dict) else None
+    if not isinstance(entry, dict):
         raise WeightsError(f"the manifest has no entry for scale {scale}")
-    net = load_weights(WEIGHTS_DIR / entry["file"], expected_sha256=entry["sha256"], scale=scale)
+    file, digest = entry.get("file"), entry.get("sha256")
+    if not isinstance(file, str) or Path(file).name != file:
+        raise WeightsError(f"the manifest's file for scale {scale} is {file!r}, not a file name in {WEIGHTS_DIR}")
+    if not isinstance(digest, str) or len(digest) != 64:  # None would mean: do not check
+        raise WeightsError(f"the manifest's sha256 for scale {scale} is {digest!r}, not a sha256")
+    net = load_weights(WEIGHTS_DIR / file, expected_sha256=digest, scale=scale)
     try:
         recorded = Architecture(**entry["architecture"])  # fields it predates take their defaults
     except (KeyError, TypeError, ValueError) as e:
@@ -122,12 +133,29 @@ def lineage(weights: Path) -> list[dict[str, Any]]:
     stages: list[dict[str, Any]] = []
     path: Path | None = weights
     while path is not None and path.is_file() and len(stages) < 32:
-        training = json.loads(read_metadata(path).get("training", "{}"))
+        try:
+            training = json.loads(read_metadata(path).get("training", "{}"))
+        except ValueError:  # not JSON: a header srsdk train did not write
+            break
         stages.append(training)
-        path = Path(training["init"]) if training.get("init") else None
+        path = _init_path(training.get("init"), path)
         if path is not None and path.is_file() and not _is_the_init(path, training.get("init_sha256")):
             path = None
     return stages
+
+
+def _init_path(init: str | None, weights: Path) -> Path | None:
+    """Where a header's ``init`` is: as recorded when absolute; a relative one was relative
+    to where ``srsdk train`` ran, which was the checkout (ROOT) unless the file sits beside it."""
+    if not init:
+        return None
+    recorded = Path(init)
+    if recorded.is_absolute():
+        return recorded
+    for base in (Path.cwd(), ROOT, weights.resolve().parent):
+        if (base / recorded).is_file():
+            return base / recorded
+    return recorded
 
 
 def _is_the_init(path: Path, expected_sha256: str | None) -> bool:
@@ -141,26 +169,33 @@ def ship(weights: Path, evaluation: Path | None = None) -> dict[str, Any]:
     (architecture, training recipe from its header, the recipes of the runs it was
     warm-started from, sha256, and an ``srsdk eval --json`` result when given). Returns the
     manifest entry."""
-    import shutil
-
+    # Everything is read and checked before anything is written: a failure leaves the shipped
+    # file and the manifest as they were, and the lineage is read while the file the new
+    # weights were trained from (often the shipped one) is still there.
     net = load_weights(weights)
     meta = read_metadata(weights)
     scale = net.arch.scale
-    result = json.loads(Path(evaluation).read_text()) if evaluation is not None else None
-    if result is not None and (result["scale"], result["weights_sha256"]) != (scale, sha256(weights)):
-        raise WeightsError(f"{evaluation} evaluated other weights (scale {result['scale']}, {result['weights_sha256']})")
+    digest = sha256(weights)
+    try:
+        training = json.loads(meta.get("training", "{}"))
+        result = json.loads(Path(evaluation).read_text()) if evaluation is not None else None
+        current: dict[str, Any] = (
+            json.loads(MANIFEST.read_text()) if MANIFEST.exists() else {"format": FORMAT, "weights": {}}
+        )
+    except (OSError, ValueError) as e:
+        raise WeightsError(f"cannot ship {weights}: {e}") from e
+    if result is not None and (
+        (result.get("scale"), result.get("weights_sha256")) != (scale, digest) or not isinstance(result.get("datasets"), dict)
+    ):
+        raise WeightsError(f"{evaluation} is not an srsdk eval of these weights (scale {scale}, sha256 {digest})")
     target = WEIGHTS_DIR / f"srsdk_x{scale}.safetensors"
-    shutil.copyfile(weights, target)
+    earlier = lineage(weights)[1:]
     entry: dict[str, Any] = {
         "file": target.name,
-        "sha256": sha256(target),
+        "sha256": digest,
         "architecture": net.arch.to_dict(),
-        "training": json.loads(meta.get("training", "{}")),
+        "training": training,
     }
-    current: dict[str, Any] = (
-        json.loads(MANIFEST.read_text()) if MANIFEST.exists() else {"format": FORMAT, "weights": {}}
-    )
-    earlier = lineage(weights)[1:]
     replaced = current["weights"].get(str(scale), {})
     if (stage := replaced.get("training")) in earlier:
         # Trained on from (a copy of) the file it replaces, whose own init files may be gone
@@ -172,6 +207,9 @@ def ship(weights: Path, evaluation: Path | None = None) -> dict[str, Any]:
         entry["eval"] = result["datasets"]
     current["weights"][str(scale)] = entry
     current["weights"] = dict(sorted(current["weights"].items()))
+    if not target.exists() or not target.samefile(weights):  # re-shipping the shipped file only updates the entry
+        with atomic_output(target) as tmp:
+            tmp.write_bytes(Path(weights).read_bytes())
     write_text(MANIFEST, json.dumps(current, indent=2) + "\n")
     return entry
 
@@ -181,4 +219,8 @@ if __name__ == "__main__":
 
     if len(sys.argv) not in (3, 4) or sys.argv[1] != "ship":
         sys.exit("usage: python -m srsdk.pretrained ship WEIGHTS [EVAL_JSON]")
-    print(json.dumps(ship(Path(sys.argv[2]), Path(sys.argv[3]) if len(sys.argv) == 4 else None), indent=2))
+    try:
+        shipped = ship(Path(sys.argv[2]), Path(sys.argv[3]) if len(sys.argv) == 4 else None)
+    except WeightsError as e:
+        sys.exit(f"srsdk: error: {e}")
+    print(json.dumps(shipped, indent=2))

@@ -123,6 +123,8 @@ class Upscaler:
         ``"tensorrt"``, ``"torchscript"``, ``"torchscript+optimize_for_inference"``."""
         self._tile, self._blend, self._max_inflight = tile, blend, max_inflight
         self._halo = self._runner.receptive_radius if halo == "auto" else halo
+        if tile is not None and tile < 2 * self._halo + 1:
+            raise InputError(f"tile: expected >= 2 * halo + 1 = {2 * self._halo + 1} (halo {self._halo}), got {tile}")
         self._stream = stream
         # Keyed by (worker thread, batch shape): a graph's static buffers belong to one thread.
         self._graphs: dict[tuple[int, ...], tuple[torch.cuda.CUDAGraph, torch.Tensor, torch.Tensor]] | None = (
@@ -166,8 +168,9 @@ class Upscaler:
         plan = self._plans.get((height, width))
         if plan is None:
             limit = self._runner.max_shape
-            if self._tile is not None:
-                plan = tiling.plan_tiles(height, width, tile=self._tile, halo=self._halo)
+            if self._tile is not None:  # never past what the engine accepts
+                tile = (self._tile, self._tile) if limit is None else (min(self._tile, limit[0]), min(self._tile, limit[1]))
+                plan = tiling.plan_tiles(height, width, tile=tile, halo=self._halo)
             elif self._device.type == "cpu" and height * width > CPU_WHOLE_FRAME_PIXELS:
                 plan = tiling.plan_tiles(height, width, tile=CPU_TILE, halo=self._halo)
             elif limit is None or (height <= limit[0] and width <= limit[1]):
@@ -309,7 +312,7 @@ class Upscaler:
         raises it) unless nothing is ready yet. False when it raised with ``ready`` non-empty."""
         try:
             result = self._pending[0].result()
-        except BaseException:
+        except Exception:  # not Ctrl-C while waiting: that frame is still running, and stays queued
             if ready:
                 return False
             self._pending.popleft()
@@ -359,7 +362,8 @@ class Upscaler:
 
         A frame that fails raises its error in its turn, after the results before it. When
         ``frames_in`` itself raises, the frames it gave before are still upscaled and
-        yielded, then its error is raised.
+        yielded, then its error is raised. Frames queued earlier by :meth:`process` come
+        out first; leaving the loop early drops every frame still queued (:meth:`cancel`).
         """
         try:
             source = iter(frames_in)

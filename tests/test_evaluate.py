@@ -6,7 +6,7 @@ import pytest
 from srsdk import pretrained
 from srsdk.errors import ShapeError
 from srsdk.evaluate import evaluate
-from srsdk.inference import upscale_array
+from srsdk.inference import upscale_array, upscale_tiled
 from srsdk.model import SCALES, Architecture, SPNet
 
 
@@ -33,3 +33,8 @@ def test_upscale_array_rejects_bad_arrays() -> None:
         with pytest.raises(ShapeError, match="expected a non-empty HxWx3 uint8 array"):
             upscale_array(net, bad)
     assert upscale_array(net, np.zeros((3, 5, 3), np.uint8)).shape == (6, 10, 3)
+    for bad in (np.zeros((4, 4), np.uint8), np.zeros((0, 4, 3), np.uint8)):
+        with pytest.raises(ShapeError, match="expected a non-empty HxWx3 uint8 array"):
+            upscale_tiled(net, bad, tile=32, halo=2)
+    flipped = np.random.default_rng(0).integers(0, 256, (40, 30, 3), dtype=np.uint8)[::-1]  # negative strides
+    np.testing.assert_array_equal(upscale_tiled(net, flipped, tile=24, halo=10), upscale_array(net, flipped))

@@ -87,7 +87,7 @@ def test_ship_refuses_an_evaluation_of_other_weights(tmp_path: Path) -> None:
     path = pretrained.save_weights(SPNet(arch=Architecture(scale=2)), tmp_path / "w.safetensors")
     other = {"scale": 2, "weights": "x", "weights_sha256": "0" * 64, "datasets": {}}
     (tmp_path / "eval.json").write_text(json.dumps(other))
-    with pytest.raises(WeightsError, match="evaluated other weights"):
+    with pytest.raises(WeightsError, match="is not an srsdk eval of these weights"):
         pretrained.ship(path, tmp_path / "eval.json")
 
 
@@ -108,6 +108,36 @@ def test_shipping_a_stage_on_the_shipped_file_keeps_its_recorded_lineage(
     assert entry["training"] == stage
     assert entry["warm_started_from"] == [replaced["training"], *replaced.get("warm_started_from", [])]
     assert pretrained.load_pretrained(2).arch == pretrained.load_weights(start).arch
+
+
+def test_ship_checks_everything_before_it_writes_and_keeps_the_lineage_of_the_shipped_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "weights"
+    shutil.copytree(pretrained.WEIGHTS_DIR, folder)
+    monkeypatch.setattr(pretrained, "WEIGHTS_DIR", folder)
+    monkeypatch.setattr(pretrained, "MANIFEST", folder / "manifest.json")
+    shipped = folder / "srsdk_x2.safetensors"
+    replaced = pretrained.manifest()["weights"]["2"]
+    before = (shipped.read_bytes(), (folder / "manifest.json").read_text())
+    # Trained on from the shipped file itself, as `srsdk train --init srsdk/weights/...` records it.
+    stage = {"init": str(shipped), "init_sha256": pretrained.sha256(shipped), "seed": 11}
+    trained = pretrained.save_weights(pretrained.load_weights(shipped), tmp_path / "next.safetensors",
+                                      metadata={"training": stage})  # fmt: skip
+    broken = {"scale": 2, "weights_sha256": pretrained.sha256(trained)}  # no datasets
+    (tmp_path / "eval.json").write_text(json.dumps(broken))
+    with pytest.raises(WeightsError, match="is not an srsdk eval of these weights"):
+        pretrained.ship(trained, tmp_path / "eval.json")
+    assert (shipped.read_bytes(), (folder / "manifest.json").read_text()) == before  # nothing written
+    entry = pretrained.ship(trained)
+    assert entry["warm_started_from"] == [replaced["training"], *replaced.get("warm_started_from", [])]
+    assert pretrained.ship(shipped)["sha256"] == entry["sha256"]  # re-shipping the shipped file: no copy onto itself
+    pretrained.load_pretrained(2)
+    data = json.loads((folder / "manifest.json").read_text())
+    data["weights"]["2"]["sha256"] = None  # None would mean "do not check"
+    (folder / "manifest.json").write_text(json.dumps(data))
+    with pytest.raises(WeightsError, match="the manifest's sha256 for scale 2 is None, not a sha256"):
+        pretrained.load_pretrained(2)
 
 
 def test_lineage_follows_warm_starts_back_to_the_first_run(tmp_path: Path) -> None:

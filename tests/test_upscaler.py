@@ -216,6 +216,14 @@ def test_stream_raises_a_failing_last_frame_after_the_finished_ones(up: Upscaler
     assert [r.shape for r in up.drain()] == []  # stream() left nothing queued
 
 
+def test_a_tile_too_small_is_refused_at_once_and_one_too_large_is_held_to_the_engine(photo: np.ndarray) -> None:
+    with pytest.raises(InputError, match=r"tile: expected >= 2 \* halo \+ 1 = 21 \(halo 10\), got 5"):
+        Upscaler(scale=2, device="cpu", tile=5)
+    tall = np.ascontiguousarray(np.concatenate([photo[:, :60]] * 10)[:1100])  # 1100 rows: past the 1080 the engine takes
+    with Upscaler(scale=2, device="cpu", tile=1500) as big, Upscaler(scale=2, device="cpu") as default:
+        np.testing.assert_array_equal(big(tall), default(tall))
+
+
 def test_stream_delivers_the_frames_a_failing_source_gave_before_its_error(up: Upscaler, photo: np.ndarray) -> None:
     def source() -> Iterator[np.ndarray]:
         yield photo[:40, :40]
