@@ -54,6 +54,14 @@ def build(net: DeployNet, config: BuildConfig, path: Path, device: str) -> None:
         import torch_tensorrt
     except ImportError as e:
         raise EngineBuildError("--backend tensorrt needs Torch-TensorRT and TensorRT: pip install 'srsdk[trt]'") from e
+    features = getattr(torch_tensorrt, "ENABLED_FEATURES", None)
+    if features is not None and not getattr(features, "torch_tensorrt_runtime", True):
+        # Checked before a build of minutes: the engine is saved as TorchScript, which only
+        # loads with the C++ runtime (libtorchtrt), missing from some wheels (deployment notes).
+        raise EngineBuildError(
+            "this Torch-TensorRT has no C++ runtime (libtorchtrt), which TorchScript engines need to load; "
+            "install the PyPI torch-tensorrt wheel"
+        )
     half = config.precision == Precision.FP16
     dtype = torch.float16 if half else torch.float32
     module: torch.nn.Module = net.to(device, dtype).eval()
