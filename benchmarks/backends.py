@@ -16,6 +16,8 @@ uint8 frame upscaled x2, one frame per call, on all cores:
 * ``torchscript_optimized``: the FP32 TorchScript engine built with
   ``optimize_for_inference``, which runs the frozen graph through
   ``torch.jit.optimize_for_inference`` when it is loaded;
+* ``aoti``: the AOTInductor FP32 engine (``torch.export`` compiled to native code with
+  frozen weights; needs a C++ compiler to build);
 * ``opencv_fsrcnn``, ``opencv_espcn``: ``cv2.dnn_superres`` with the models in
   ``../shared/peers/opencv_dnn_superres`` (they upscale luma only; needs
   ``opencv-contrib-python-headless``), skipped with a note where either is missing.
@@ -46,6 +48,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _timing import report, timeit
 
+from srsdk._features import has_cxx_compiler
 from srsdk.engine import BuildConfig, ShapeProfile, build_engine, load_engine
 from srsdk.engine.build import fastest_cpu_engine
 from srsdk.inference import upscale_array
@@ -99,8 +102,12 @@ def main(argv: list[str] | None = None) -> int:
     notes: dict[str, str] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for backend, precision, optimize in (("torchscript", "fp32", False), ("onnx", "fp32", False),
-                                             ("torchscript", "bf16", False), ("torchscript", "fp32", True)):  # fmt: skip
+                                             ("torchscript", "bf16", False), ("torchscript", "fp32", True),
+                                             ("aoti", "fp32", False)):  # fmt: skip
             name = label(backend, precision, optimize)
+            if backend == "aoti" and not has_cxx_compiler():
+                notes[name] = "skipped: no C++ compiler to build it"
+                continue
             config = BuildConfig(scale=scale, backend=backend, precision=precision, profile=profile,  # type: ignore[arg-type]
                                  optimize_for_inference=optimize, output=Path(tmp) / f"x2.{name}")  # fmt: skip
             contenders[name] = load_engine(build_engine(config).path).upscale
@@ -116,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     for result in timed.values():
         result["fps"] = 1e3 / result["median_ms"]
         result["speedup_vs_eager"] = eager / result["median_ms"]
-    srsdk_names = ("eager", "torchscript", "torchscript_optimized", "onnx", "torchscript_bf16")
+    srsdk_names = [n for n in ("eager", "torchscript", "torchscript_optimized", "onnx", "torchscript_bf16", "aoti") if n in timed]
     fastest = min(srsdk_names, key=lambda n: timed[n]["median_ms"])
     choice = fastest_cpu_engine()
     default = label(choice.backend.value, choice.precision.value, choice.optimize_for_inference)

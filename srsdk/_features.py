@@ -63,3 +63,18 @@ def has_fast_bf16() -> bool:
 def has_avx512() -> bool:
     """Whether the CPU has AVX-512 (its foundation instructions)."""
     return "avx512f" in cpu_flags()
+
+
+def has_cxx_compiler() -> bool:
+    """Whether a C++ compiler is on PATH (or named by ``CXX``), as Inductor needs to build."""
+    import os
+    import shutil
+
+    return any(shutil.which(name) for name in (os.environ.get("CXX", ""), "g++", "c++", "clang++") if name)
+
+
+def cpu_capability() -> str:
+    """The vector instruction set torch's CPU kernels use here (``AVX2``, ``AVX512``, ...)."""
+    import torch
+
+    return str(torch.backends.cpu.get_cpu_capability())

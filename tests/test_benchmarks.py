@@ -11,6 +11,8 @@ from types import ModuleType
 
 import pytest
 
+from srsdk._features import has_cxx_compiler
+
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 
 
@@ -61,6 +63,8 @@ def test_backends_benchmark_compares_every_backend_and_the_peers(tmp_path: Path)
     assert set(result["median_ms_by_size"]["32x24"]) == set(result["timings"])
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     names = {"eager", "torchscript", "torchscript_optimized", "onnx", "torchscript_bf16"}
+    if has_cxx_compiler():
+        names.add("aoti")
     if (BENCHMARKS.parent.parent / "shared" / "peers").is_dir():
         names |= {"opencv_fsrcnn", "opencv_espcn"}
     assert names <= set(result["timings"])

@@ -11,6 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
+from srsdk import _features
 from srsdk.engine import (
     Backend,
     BuildConfig,
@@ -279,11 +280,11 @@ def test_the_cpu_default_is_the_fastest_engine_measured_on_this_kind_of_cpu() ->
     """Against the backends benchmark of each kind of development machine seen: an Intel Xeon
     with AMX (backends-cpu.json) and an AMD EPYC with AVX2 only (backends-cpu-amd.json); and
     FP32 alone on the Xeon for CPUs with AVX-512 but no bfloat16 units."""
-    from srsdk import _features
-
     file = "backends-cpu.json" if _features.has_avx512() else "backends-cpu-amd.json"
     timings = json.loads((Path("benchmarks/results") / file).read_text())["timings"]
-    offered = {"torchscript", "torchscript_optimized", "onnx", "torchscript_bf16"}  # what srsdk-build-engine makes
+    offered = {"torchscript", "torchscript_optimized", "onnx", "torchscript_bf16", "aoti"}  # what srsdk-build-engine makes
+    if not _features.has_cxx_compiler():
+        offered.discard("aoti")
     if not _features.has_fast_bf16():
         offered.discard("torchscript_bf16")
     fastest = min(offered & set(timings), key=lambda name: timings[name]["median_ms"])
@@ -294,6 +295,28 @@ def test_the_cpu_default_is_the_fastest_engine_measured_on_this_kind_of_cpu() ->
     assert build.fastest_cpu_engine(Precision.FP32).precision == Precision.FP32
     with pytest.raises(EngineBuildError, match="CPU engines are fp32 or bf16, not fp16"):
         build.fastest_cpu_engine(Precision.FP16)
+
+
+@pytest.mark.shared
+@pytest.mark.skipif(not _features.has_cxx_compiler(), reason="AOTInductor needs a C++ compiler to build")
+def test_an_aoti_engine_is_native_code_for_this_cpu_with_dynamic_batch_and_size(tmp_path: Path, set5: Path) -> None:
+    config = BuildConfig(scale=2, backend="aoti", profile=PROFILE, quality_set=set5, output=tmp_path / "x2.pt2")  # type: ignore[arg-type]
+    data = build_engine(config).manifest
+    assert (data["backend"], data["precision"], data["device"]) == ("aoti", "fp32", "cpu")
+    assert data["software"]["cpu_capability"] == torch.backends.cpu.get_cpu_capability() and data["quality"]["passed"]
+    engine = load_engine(config.output)  # type: ignore[arg-type]
+    net = load_pretrained(2).deploy()
+    for shape in ((1, 3, 8, 8), (3, 3, 37, 51), (1, 3, 400, 17)):  # batch, height and width all vary
+        x = torch.rand(*shape, generator=torch.Generator().manual_seed(0))
+        with torch.no_grad():
+            torch.testing.assert_close(engine(x), net(x), rtol=0, atol=1e-5)
+    rgb = np.asarray(Image.open(set5 / "bird.png").convert("RGB"))
+    assert np.abs(engine.upscale(rgb).astype(int) - upscale_array(net, rgb)).max() <= 1
+    _edit(config.output, **{"software.cpu_capability": "AVX512_OTHER"})  # type: ignore[arg-type]
+    with pytest.raises(EngineMismatchError, match=r"software\.cpu_capability is 'AVX512_OTHER'"):
+        load_engine(config.output)  # type: ignore[arg-type]
+    with pytest.raises(EngineBuildError, match="--backend aoti builds --fp32 CPU engines; got --bf16"):
+        build_engine(BuildConfig(backend="aoti", precision="bf16", output=tmp_path / "b.pt2"))  # type: ignore[arg-type]
 
 
 @pytest.mark.shared

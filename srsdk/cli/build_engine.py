@@ -2,7 +2,7 @@
 
 Backends: tensorrt (Torch-TensorRT, dynamo path; FP32/FP16/INT8 on a CUDA GPU), torchscript
 (scripted and frozen; FP32 anywhere, FP16 on CUDA, BF16 on CPU), onnx (FP32, checked in ONNX
-Runtime). Every build is scored on Set5 against the FP32 weights; an engine losing more than
+Runtime), aoti (AOTInductor: FP32 native code for this CPU; needs a C++ compiler to build). Every build is scored on Set5 against the FP32 weights; an engine losing more than
 0.01 / 0.1 / 0.1 / 0.3 dB PSNR-Y (FP32 / FP16 / BF16 / INT8) is refused unless --force. An identical engine
 already built is reused.
 """

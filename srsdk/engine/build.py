@@ -17,7 +17,7 @@ from torch import nn
 
 from srsdk import _features
 from srsdk.engine import manifest, prelu, quality
-from srsdk.engine.config import Backend, BuildConfig, Precision
+from srsdk.engine.config import Backend, BuildConfig, Precision, ShapeProfile
 from srsdk.engine.load import open_engine
 from srsdk.errors import EngineBuildError, InputError
 from srsdk.inference import upscale_array
@@ -66,8 +66,9 @@ def fastest_cpu_engine(precision: Precision | None = None) -> CpuEngine:
       the gate's 0.1 dB (``backends-cpu.json``, an Intel Xeon with AMX);
     * AVX-512 without them: ONNX Runtime FP32, which beat FP32 TorchScript with and without
       ``optimize_for_inference`` on that Xeon too;
-    * AVX2 only: TorchScript FP32 with ``optimize_for_inference``, faster than ONNX Runtime
-      on an AMD EPYC (``backends-cpu-amd.json``);
+    * AVX2 only: AOTInductor FP32 where a C++ compiler can build it, else TorchScript FP32
+      with ``optimize_for_inference``; both faster than ONNX Runtime on an AMD EPYC
+      (``backends-cpu-amd.json``), AOTInductor the fastest;
     * ONNX Runtime where AVX-512 asks for it but it is not installed: TorchScript FP32, optimised.
     """
     if precision not in (None, Precision.FP32, Precision.BF16):
@@ -76,6 +77,8 @@ def fastest_cpu_engine(precision: Precision | None = None) -> CpuEngine:
         return CpuEngine(Backend.TORCHSCRIPT, Precision.BF16)
     if _features.has_avx512() and _features.has_onnxruntime():
         return CpuEngine(Backend.ONNX, Precision.FP32)
+    if not _features.has_avx512() and _features.has_cxx_compiler():
+        return CpuEngine(Backend.AOTI, Precision.FP32)
     return CpuEngine(Backend.TORCHSCRIPT, Precision.FP32, optimize_for_inference=True)
 
 
@@ -88,6 +91,12 @@ def _check_possible(config: BuildConfig, backend: Backend) -> None:
         )
     if backend == Backend.TENSORRT and not _features.has_torch_tensorrt():
         raise EngineBuildError("--backend tensorrt needs Torch-TensorRT and TensorRT: pip install 'srsdk[trt]'")
+    if backend == Backend.AOTI:
+        if config.precision != Precision.FP32:
+            raise EngineBuildError(f"--backend aoti builds --fp32 CPU engines; got {flag}")
+        if not _features.has_cxx_compiler():
+            raise EngineBuildError("--backend aoti needs a C++ compiler to build (g++ or clang++ on PATH, or CXX)")
+        return
     if backend == Backend.ONNX and not _features.has_onnxruntime():
         raise EngineBuildError("--backend onnx needs onnx, onnxscript and onnxruntime: pip install 'srsdk[onnx]'")
     if config.precision == Precision.INT8 and backend != Backend.TENSORRT:
@@ -127,6 +136,22 @@ def _for_torchscript(net: DeployNet, precision: Precision) -> nn.Module:
 def _export_torchscript(net: nn.Module, path: Path) -> None:
     frozen = torch.jit.freeze(torch.jit.script(net.eval()))
     torch.jit.save(frozen, str(path))
+
+
+def _export_aoti(net: DeployNet, profile: ShapeProfile, path: Path) -> None:
+    """``torch.export`` with dynamic batch, H and W (within ``profile``), compiled by
+    AOTInductor with frozen weights into a ``.pt2`` package at ``path``."""
+    from torch._inductor import aoti_compile_and_package
+
+    h = torch.export.Dim("h", min=profile.min[0], max=profile.max[0])
+    w = torch.export.Dim("w", min=profile.min[1], max=profile.max[1])
+    n = torch.export.Dim("n", min=1, max=64)  # else export fixes the batch at the example's
+    example = torch.rand(2, 3, *(max(s, 2) for s in profile.min))
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # torch.export's own deprecation notices
+        program = torch.export.export(net.eval(), (example,), dynamic_shapes={"x": {0: n, 2: h, 3: w}})
+        with path.open("wb") as f:
+            aoti_compile_and_package(program, package_path=f, inductor_configs={"freezing": True})
 
 
 def _export_onnx(net: DeployNet, path: Path, *, max_prelu: bool = True) -> None:
@@ -224,6 +249,8 @@ def build_engine(config: BuildConfig, *, log: Log | None = None) -> BuiltEngine:
             _export_torchscript(_for_torchscript(exported, config.precision), tmp)
         elif backend == Backend.ONNX:
             _export_onnx(exported, tmp)
+        elif backend == Backend.AOTI:
+            _export_aoti(exported, config.profile, tmp)
         else:
             from srsdk.engine import tensorrt
 

@@ -32,6 +32,10 @@ class Backend(str, enum.Enum):
     TENSORRT = "tensorrt"
     TORCHSCRIPT = "torchscript"
     ONNX = "onnx"
+    AOTI = "aoti"
+    """AOTInductor: ``torch.export`` compiled ahead of time by Inductor into a ``.pt2``
+    package of native code (FP32, CPU). Building needs a C++ compiler; loading needs torch
+    only, on a CPU with the vector instructions it was built for."""
 
 
 QUALITY_LIMIT_DB = {Precision.FP32: 0.01, Precision.FP16: 0.1, Precision.BF16: 0.1, Precision.INT8: 0.3}

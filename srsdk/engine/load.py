@@ -66,7 +66,9 @@ class Engine:
             (out,) = self._runner.run(None, {"lr": x.detach().float().cpu().numpy()})
             return torch.from_numpy(out)
         with torch.inference_mode():
-            return self._runner(x.to(self.device, self.dtype))
+            x = x.to(self.device, self.dtype)
+            # AOTInductor's kernels are compiled for the contiguous layout the export saw.
+            return self._runner(x.contiguous() if self.backend == Backend.AOTI else x)
 
     def upscale(self, rgb: np.ndarray) -> np.ndarray:
         """uint8 ``HxWx3`` RGB -> uint8 ``(sH)x(sW)x3``, rounded as :func:`srsdk.inference.upscale_array`.
@@ -113,6 +115,12 @@ def open_engine(path: Path, data: dict[str, Any], device: str | torch.device | N
             # is slower on this network (benchmarks/onnx_options.py, results/onnx-options-cpu.json).
             options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
             runner: Any = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+            target = torch.device("cpu")
+        elif backend == Backend.AOTI:
+            from torch._inductor import aoti_load_package
+
+            with path.open("rb") as f:  # a file object: a build loads it under a temporary name
+                runner = aoti_load_package(f)
             target = torch.device("cpu")
         else:
             if backend == Backend.TENSORRT:

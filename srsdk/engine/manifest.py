@@ -15,7 +15,7 @@ from srsdk.errors import EngineMismatchError
 from srsdk.pretrained import sha256
 
 FORMAT = "srsdk-engine/1"
-SUFFIX = {Backend.TORCHSCRIPT: ".ts", Backend.TENSORRT: ".ts", Backend.ONNX: ".onnx"}
+SUFFIX = {Backend.TORCHSCRIPT: ".ts", Backend.TENSORRT: ".ts", Backend.ONNX: ".onnx", Backend.AOTI: ".pt2"}
 
 
 def manifest_path(engine: Path) -> Path:
@@ -36,6 +36,8 @@ def software(backend: Backend) -> dict[str, str | None]:
         found["tensorrt"] = _base(_tensorrt_version())
     if backend == Backend.ONNX:
         found["onnxruntime"] = _features.version("onnxruntime")
+    if backend == Backend.AOTI:  # native code for this vector instruction set
+        found["cpu_capability"] = _features.cpu_capability()
     return found
 
 
