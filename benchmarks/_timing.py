@@ -13,7 +13,7 @@ import numpy as np
 from srsdk.bench import environment
 from srsdk.bench import samples as bench_samples
 
-__all__ = ["environment", "report", "timeit"]
+__all__ = ["environment", "report", "summary", "timeit"]
 
 
 def timeit(run: Callable[[], object], *, repeats: int, warmup: int = 2, cuda: bool = False) -> dict[str, float]:
@@ -21,9 +21,13 @@ def timeit(run: Callable[[], object], *, repeats: int, warmup: int = 2, cuda: bo
 
     On CUDA each call is bracketed by CUDA events and synchronised inside the timed region.
     """
-    samples = bench_samples(run, repeats, cuda=cuda, warmup=warmup)
+    return summary(bench_samples(run, repeats, cuda=cuda, warmup=warmup))
+
+
+def summary(samples: list[float]) -> dict[str, float]:
+    """Median and quartiles (ms) of timed calls, and how many."""
     q = np.percentile(samples, [25, 75])
-    return {"median_ms": statistics.median(samples), "p25_ms": float(q[0]), "p75_ms": float(q[1]), "runs": repeats}
+    return {"median_ms": statistics.median(samples), "p25_ms": float(q[0]), "p75_ms": float(q[1]), "runs": len(samples)}
 
 
 def report(result: dict[str, Any], path: Path | None) -> int:

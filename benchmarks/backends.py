@@ -6,7 +6,8 @@
 Frames: the first ``--frames`` frames of ``../shared/data/video/car-detection.mp4`` (a real
 camera clip, 768x432), resized to ``--size`` (960x540 by default) with bicubic filtering;
 random frames where the clip is absent. Every contender goes from a uint8 frame to a
-uint8 frame upscaled x2, one frame per call, on all cores:
+uint8 frame upscaled x2, one frame per call, on all cores, interleaved (each round runs every
+contender once on the same frame, so drift in the machine's speed falls on all alike):
 
 * ``eager``: :func:`srsdk.inference.upscale_array` on the shipped weights;
 * ``torchscript``, ``onnx``: FP32 engines built with :func:`srsdk.build_engine` (quality
@@ -37,6 +38,7 @@ import functools
 import itertools
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -46,7 +48,7 @@ import torch
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _timing import report, timeit
+from _timing import report, summary
 
 from srsdk._features import has_cxx_compiler
 from srsdk.engine import BuildConfig, ShapeProfile, build_engine, load_engine
@@ -156,12 +158,24 @@ def _pixels(size: str) -> int:
 def _time_all(
     contenders: dict[str, Callable[[np.ndarray], object]], frames: list[np.ndarray], repeats: int, size: str
 ) -> dict[str, dict[str, float]]:
-    """Each contender on the same frames in turn, one frame per call."""
-    timed = {}
-    for name, run in contenders.items():
-        turn = itertools.cycle(frames)
-        timed[name] = timeit(lambda run=run, turn=turn: run(next(turn)), repeats=repeats)  # type: ignore[misc]
-        print(f"{size:>10s} {name:24s} {timed[name]['median_ms']:9.1f} ms", file=sys.stderr)
+    """Every contender on the same frames, one frame per call, interleaved: round ``r`` runs
+    each contender once on frame ``r``, so a machine whose speed drifts during the run (the
+    development machines do, 10-30 % within a minute) slows them all alike, where timing
+    them one after another once put a 1.25x lead the wrong way round. Two untimed calls
+    each first."""
+    for run in contenders.values():
+        for frame in itertools.islice(itertools.cycle(frames), 2):
+            run(frame)
+    samples: dict[str, list[float]] = {name: [] for name in contenders}
+    for r in range(repeats):
+        frame = frames[r % len(frames)]
+        for name, run in contenders.items():
+            started = time.perf_counter()
+            run(frame)
+            samples[name].append((time.perf_counter() - started) * 1e3)
+    timed = {name: summary(found) for name, found in samples.items()}
+    for name, result in timed.items():
+        print(f"{size:>10s} {name:24s} {result['median_ms']:9.1f} ms", file=sys.stderr)
     return timed
 
 
