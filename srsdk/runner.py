@@ -35,8 +35,8 @@ def _note_first_build(config: Any) -> Callable[[str], None]:
             said = True
             optimized = " optimize_for_inference" if config.optimize_for_inference else ""
             logging.getLogger("srsdk").info(
-                "building the CPU engine for this machine (%s %s%s; once, later runs reuse it from %s)",
-                config.backend.value, config.precision.value, optimized, config.directory,
+                "building the x%d CPU engine for this machine (%s %s%s; once, later runs reuse it from %s)",
+                config.scale, config.backend.value, config.precision.value, optimized, config.directory,
             )  # fmt: skip
 
     return note

@@ -31,9 +31,11 @@ def _photo(path: Path, size: tuple[int, int] = (40, 30), mode: str = "RGB") -> P
     return path
 
 
-@pytest.fixture
-def x3_weights(tmp_path: Path) -> Path:
-    return save_weights(SPNet(arch=Architecture(scale=3)), tmp_path / "x3.safetensors")
+@pytest.fixture(scope="module")
+def x3_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Untrained x3 weights, one file for the module: the CPU engine built for them once (an
+    AOTInductor build takes about 30 s) is reused from the session's engine cache."""
+    return save_weights(SPNet(arch=Architecture(scale=3)), tmp_path_factory.mktemp("x3") / "x3.safetensors")
 
 
 def test_version_and_help_are_instant_and_import_no_torch() -> None:
