@@ -91,13 +91,18 @@ def test_ship_refuses_an_evaluation_of_other_weights(tmp_path: Path) -> None:
         pretrained.ship(path, tmp_path / "eval.json")
 
 
-def test_shipping_a_stage_on_the_shipped_file_keeps_its_recorded_lineage(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def weights_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the shipped weights folder that srsdk.pretrained reads and ships into."""
     folder = tmp_path / "weights"
     shutil.copytree(pretrained.WEIGHTS_DIR, folder)
     monkeypatch.setattr(pretrained, "WEIGHTS_DIR", folder)
     monkeypatch.setattr(pretrained, "MANIFEST", folder / "manifest.json")
+    return folder
+
+
+def test_shipping_a_stage_on_the_shipped_file_keeps_its_recorded_lineage(tmp_path: Path, weights_copy: Path) -> None:
+    folder = weights_copy
     replaced = pretrained.manifest()["weights"]["2"]
     start = tmp_path / "shipped-copy.safetensors"  # the shipped file's own init files are long gone
     shutil.copyfile(folder / replaced["file"], start)
@@ -111,12 +116,9 @@ def test_shipping_a_stage_on_the_shipped_file_keeps_its_recorded_lineage(
 
 
 def test_ship_checks_everything_before_it_writes_and_keeps_the_lineage_of_the_shipped_file(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, weights_copy: Path
 ) -> None:
-    folder = tmp_path / "weights"
-    shutil.copytree(pretrained.WEIGHTS_DIR, folder)
-    monkeypatch.setattr(pretrained, "WEIGHTS_DIR", folder)
-    monkeypatch.setattr(pretrained, "MANIFEST", folder / "manifest.json")
+    folder = weights_copy
     shipped = folder / "srsdk_x2.safetensors"
     replaced = pretrained.manifest()["weights"]["2"]
     before = (shipped.read_bytes(), (folder / "manifest.json").read_text())
