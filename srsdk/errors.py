@@ -6,6 +6,8 @@ exception a caller would expect, so ``except ValueError`` keeps working.
 
 from __future__ import annotations
 
+import operator
+
 
 class SrsdkError(Exception):
     """Root of srsdk's errors; the CLIs print these as one line and exit 1."""
@@ -29,3 +31,39 @@ class EngineBuildError(SrsdkError, RuntimeError):
 
 class EngineMismatchError(SrsdkError, ValueError):
     """An engine file is corrupt, or was built for another scale, format, software or GPU."""
+
+
+def as_int(value: object) -> int | None:
+    """``value`` as a Python int (numpy integers too), or None when it is not an integer.
+
+    Bools are not integers here: ``True`` is an int to Python, but never a size or a scale
+    to a user. Callers raise their own error on None, naming the argument.
+    """
+    if isinstance(value, bool) or not hasattr(value, "__index__"):
+        return None
+    return operator.index(value)  # type: ignore[arg-type]
+
+
+def check_int(
+    name: str,
+    value: object,
+    *,
+    minimum: int | None = None,
+    allowed: tuple[int, ...] = (),
+    error: type[SrsdkError] = InputError,
+    expected: str = "",
+) -> int:
+    """``value`` as an int (see :func:`as_int`), at least ``minimum`` and one of ``allowed``
+    when those are given; else ``error`` naming the argument ``name`` and what was
+    ``expected`` (derived from the bounds when empty)."""
+    as_integer = as_int(value)
+    if as_integer is None or (minimum is not None and as_integer < minimum) or (allowed and as_integer not in allowed):
+        if not expected:
+            expected = (
+                f"{', '.join(map(str, allowed[:-1]))} or {allowed[-1]}" if len(allowed) > 1
+                else str(allowed[0]) if allowed
+                else "an int" if minimum is None
+                else f"an int >= {minimum}"
+            )
+        raise error(f"{name}: expected {expected}, got {value!r}")
+    return as_integer

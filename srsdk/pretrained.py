@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from srsdk.errors import WeightsError
+from srsdk.errors import WeightsError, as_int
 from srsdk.io.atomic import atomic_output, write_text
 from srsdk.model import SCALES, Architecture, SPNet
 
@@ -102,8 +102,10 @@ def manifest() -> dict[str, Any]:
 
 def load_pretrained(scale: int) -> SPNet:
     """The shipped network for ``scale``, checked against the manifest."""
-    if isinstance(scale, bool) or not isinstance(scale, int) or scale not in SCALES:
+    as_scale = as_int(scale)
+    if as_scale not in SCALES:
         raise WeightsError(f"no shipped weights for scale {scale!r}; scales are {SCALES}")
+    scale = as_scale
     weights = manifest().get("weights")
     entry = weights.get(str(scale)) if isinstance(weights, dict) else None
     if not isinstance(entry, dict):

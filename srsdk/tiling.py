@@ -22,13 +22,12 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import operator
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import numpy as np
 
-from srsdk.errors import ShapeError
+from srsdk.errors import ShapeError, check_int
 
 if TYPE_CHECKING:
     import torch
@@ -104,19 +103,9 @@ class TilePlan:
         ]
 
 
-def _int(name: str, value: object) -> int:
-    """``value`` as an int (numpy integers too); a :class:`ShapeError` for floats, bools and the rest."""
-    if isinstance(value, bool):
-        raise ShapeError(f"{name}: expected an int, got {value!r}")
-    try:
-        return operator.index(value)  # type: ignore[arg-type]
-    except TypeError:
-        raise ShapeError(f"{name}: expected an int, got {value!r}") from None
-
-
 def plan_axis(size: int, tile: int, halo: int) -> AxisPlan:
     """Place tiles of length ``min(tile, size)`` along an axis of ``size`` LR pixels."""
-    size, tile, halo = _int("frame size", size), _int("tile", tile), _int("halo", halo)
+    size, tile, halo = (check_int(name, v, error=ShapeError) for name, v in (("frame size", size), ("tile", tile), ("halo", halo)))
     if size < 1:
         raise ShapeError(f"frame size: expected >= 1 pixel, got {size}")
     if halo < 0:
@@ -265,8 +254,7 @@ def check_frame(shape: Sequence[int], strides: Sequence[int], dtype: str, plan: 
 
 def check_batch(shape: Sequence[int], dtype: str, plan: TilePlan, scale: int) -> None:
     """Raise :class:`ShapeError` unless a network output batch fits ``plan`` at ``scale``."""
-    if isinstance(scale, bool) or not isinstance(scale, int) or scale < 1:
-        raise ShapeError(f"scale: expected an int >= 1, got {scale!r}")
+    scale = check_int("scale", scale, minimum=1, error=ShapeError)
     th, tw = plan.tile_shape
     expected = (len(plan), 3, th * scale, tw * scale)
     if dtype not in ("float32", "float16") or tuple(shape) != expected:

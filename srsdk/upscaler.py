@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from srsdk import frames, tiling
-from srsdk.errors import InputError
+from srsdk.errors import InputError, check_int
 from srsdk.runner import EagerRunner, engine_cache, select_runner
 
 __all__ = ["CPU_TILE", "CPU_WHOLE_FRAME_PIXELS", "PRECISIONS", "Upscaler", "engine_cache"]
@@ -45,11 +45,6 @@ frame's time at 1920x1080 and 0.64x at 1280x720, but 1.42x at 960x540 (``srsdk b
 CPU_WHOLE_FRAME_PIXELS = 960 * 540
 _CAPTURE = threading.Lock()
 """Held while a CUDA graph is captured: torch captures one at a time per process."""
-
-
-def _is_int(value: object) -> bool:
-    """An int, and not a bool (``True`` is an int to Python, not a size to a user)."""
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 class Upscaler:
@@ -97,18 +92,14 @@ class Upscaler:
         cuda_graphs: bool = False,
         stream: torch.cuda.Stream | None = None,
     ) -> None:
-        if scale is not None and (not _is_int(scale) or scale not in (2, 3, 4)):
-            raise InputError(f"scale: expected 2, 3 or 4, got {scale!r}")
+        scale = check_int("scale", scale, allowed=(2, 3, 4)) if scale is not None else None
         if precision not in PRECISIONS:
             raise InputError(f"precision: expected one of {PRECISIONS}, got {precision!r}")
-        if tile is not None and (not _is_int(tile) or tile < 1):
-            raise InputError(f"tile: expected None or a positive int, got {tile!r}")
-        if halo != "auto" and (not _is_int(halo) or halo < 0):
-            raise InputError(f"halo: expected 'auto' or an int >= 0, got {halo!r}")
+        tile = check_int("tile", tile, minimum=1, expected="None or a positive int") if tile is not None else None
+        halo = check_int("halo", halo, minimum=0, expected="'auto' or an int >= 0") if halo != "auto" else "auto"
         if blend not in tiling.BLEND_MODES:
             raise InputError(f"blend: expected one of {tiling.BLEND_MODES}, got {blend!r}")
-        if not _is_int(max_inflight) or max_inflight < 1:
-            raise InputError(f"max_inflight: expected an int >= 1, got {max_inflight!r}")
+        max_inflight = check_int("max_inflight", max_inflight, minimum=1)
         self._device = self._resolve_device(device)
         if cuda_graphs and self._device.type != "cuda":
             raise InputError("cuda_graphs: needs a CUDA device")

@@ -343,11 +343,11 @@ def test_an_optimized_engine_runs_onednn_layouts_on_loading_and_matches_the_weig
 def test_calibration_and_config_refuse_bad_input(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="no calibration images in"):
         next(calibration_batches(tmp_path, scale=2, count=4, profile=PROFILE))
-    with pytest.raises(InputError, match="scale must be 2, 3 or 4, got 5"):
+    with pytest.raises(InputError, match="scale: expected 2, 3 or 4, got 5"):
         BuildConfig(scale=5)
     with pytest.raises(InputError, match=r"precision: expected one of \['fp32', 'fp16', 'bf16', 'int8'\], got 'fp8'"):
         BuildConfig(precision="fp8")  # type: ignore[arg-type]
-    with pytest.raises(InputError, match=r"scale must be 2, 3 or 4, got 2\.0"):
+    with pytest.raises(InputError, match=r"scale: expected 2, 3 or 4, got 2\.0"):
         BuildConfig(scale=2.0)  # type: ignore[arg-type]
     assert parse_size("540x960") == (540, 960)
     assert BuildConfig(backend="onnx").backend is Backend.ONNX  # type: ignore[arg-type]

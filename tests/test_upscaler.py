@@ -132,7 +132,9 @@ def test_process_returns_what_is_ready_and_flush_drains(photo: np.ndarray) -> No
 
 def test_tiled_equals_whole_frame(up: Upscaler, set14: Path) -> None:
     rgb = np.asarray(Image.open(set14 / "zebra.png").convert("RGB"))[:151, :203]
-    with Upscaler(scale=2, device="cpu", tile=64) as tiled:
+    # numpy integers are sizes like Python's (a tile side read from an array, say)
+    with Upscaler(scale=np.int64(2), device="cpu", tile=np.int32(64)) as tiled:  # type: ignore[arg-type]
+        assert type(tiled.scale) is int
         np.testing.assert_array_equal(tiled(rgb), up(rgb))
 
 

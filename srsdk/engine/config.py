@@ -6,7 +6,7 @@ import dataclasses
 import enum
 from pathlib import Path
 
-from srsdk.errors import InputError
+from srsdk.errors import InputError, check_int
 
 ENGINE_DIR = Path("trt/engines")
 DEFAULT_CALIBRATION = Path("../shared/data/train/bsds500")
@@ -118,8 +118,7 @@ class BuildConfig:
     cannot be saved, so the file holds the frozen graph and the manifest asks for the pass."""
 
     def __post_init__(self) -> None:
-        if isinstance(self.scale, bool) or not isinstance(self.scale, int) or self.scale not in (2, 3, 4):
-            raise InputError(f"scale must be 2, 3 or 4, got {self.scale!r}")
+        object.__setattr__(self, "scale", check_int("scale", self.scale, allowed=(2, 3, 4)))
         if self.calib_images < 1:
             raise InputError(f"calib_images must be >= 1, got {self.calib_images}")
         for name, kind in (("precision", Precision), ("backend", Backend)):
