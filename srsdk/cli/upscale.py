@@ -132,7 +132,7 @@ def run_images(args: argparse.Namespace, src: Path, dst: Path) -> int:
 
     from srsdk.errors import InputError
     from srsdk.io.atomic import make_folder
-    from srsdk.io.image import IMAGE_SUFFIXES, image_files, read_rgb
+    from srsdk.io.image import IMAGE_SUFFIXES, image_files
 
     if src.is_dir():
         sources = image_files(src)
@@ -156,13 +156,13 @@ def run_images(args: argparse.Namespace, src: Path, dst: Path) -> int:
         pairs = [(src, dst)]
     else:
         raise InputError(f"no such file or folder: {src}")
-    if len(pairs) == 1:
-        read_rgb(pairs[0][0])  # a bad input fails before the network loads
+    # A single bad input fails before the network loads; it is read once.
+    first = read_image(pairs[0][0]) if len(pairs) == 1 else None
     failed = 0
     with _upscaler(args) as up:
         for source, target in tqdm(pairs, unit="img", disable=len(pairs) == 1 or not sys.stderr.isatty()):
             try:
-                upscale_file(up, source, target)
+                upscale_file(up, source, target, first)
             except InputError as e:
                 if len(pairs) == 1:
                     raise
@@ -173,17 +173,27 @@ def run_images(args: argparse.Namespace, src: Path, dst: Path) -> int:
     return 1 if failed else 0
 
 
-def upscale_file(up: Any, src: Path, dst: Path) -> None:
+def read_image(src: Path) -> tuple[Any, Any]:
+    """The image file ``src`` as read (mode, alpha and ICC profile kept) and as 8-bit RGB."""
+    from srsdk.io.image import open_image, to_rgb
+
+    original = open_image(src)
+    return original, to_rgb(original, src)
+
+
+def upscale_file(up: Any, src: Path, dst: Path, read: tuple[Any, Any] | None = None) -> None:
+    """Upscale the image file ``src`` (or ``read``, what :func:`read_image` read from it) into
+    ``dst``, keeping its alpha channel where ``dst``'s format holds one, and its ICC profile."""
     import numpy as np
     from PIL import Image
 
-    from srsdk.io.image import open_image, to_rgb, write_image
+    from srsdk.io.image import write_image
 
-    original = open_image(src)
+    original, rgb = read or read_image(src)
     if original.info["srsdk_frames"] > 1:
         print(f"srsdk: warning: {src} holds {original.info['srsdk_frames']} frames; only the first is upscaled",
               file=sys.stderr)  # fmt: skip
-    out = Image.fromarray(up(np.asarray(to_rgb(original, src))))
+    out = Image.fromarray(up(np.asarray(rgb)))
     has_alpha = original.mode in ("RGBA", "LA", "PA") or "transparency" in original.info
     if has_alpha and dst.suffix.lower() in (".png", ".webp", ".tif", ".tiff"):
         alpha = original.convert("RGBA").getchannel("A")
