@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,22 +23,14 @@ def engine_cache() -> Path:
     return Path(root) / "srsdk" / "engines"
 
 
-def _note_first_build(config: Any) -> Callable[[str], None]:
-    """A build log that says once, through ``logging.getLogger("srsdk")``, that the CPU
-    engine is being built (tens of seconds, with its quality gate) and will be reused."""
-    said = False
-
-    def note(line: str) -> None:
-        nonlocal said
-        if not said and line.startswith("building"):
-            said = True
-            optimized = " optimize_for_inference" if config.optimize_for_inference else ""
-            logging.getLogger("srsdk").info(
-                "building the x%d CPU engine for this machine (%s %s%s; once, later runs reuse it from %s)",
-                config.scale, config.backend.value, config.precision.value, optimized, config.directory,
-            )  # fmt: skip
-
-    return note
+def _note_build(config: Any) -> None:
+    """Say through ``logging.getLogger("srsdk")`` that the CPU engine is being built (tens of
+    seconds, with its quality gate) and will be reused."""
+    optimized = " optimize_for_inference" if config.optimize_for_inference else ""
+    logging.getLogger("srsdk").info(
+        "building the x%d CPU engine for this machine (%s %s%s; once, later runs reuse it from %s)",
+        config.scale, config.backend.value, config.precision.value, optimized, config.directory,
+    )  # fmt: skip
 
 
 class EagerRunner:
@@ -113,7 +104,7 @@ def select_runner(
     config = BuildConfig(scale=scale, backend=fastest.backend, precision=fastest.precision, profile=profile,
                          optimize_for_inference=fastest.optimize_for_inference, weights=weights_path,
                          directory=engine_cache())  # fmt: skip
-    built = build_engine(config, log=_note_first_build(config))
+    built = build_engine(config, on_build=lambda: _note_build(config))
     if not built.reused:  # engines older srsdk versions left in the cache can never be reused
         from srsdk.engine.manifest import prune_stale
 

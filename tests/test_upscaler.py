@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -321,7 +322,7 @@ def test_cuda_graphs_replay_a_torchscript_fp16_engine(photo: np.ndarray, tmp_pat
 
 
 def test_the_upscaler_prunes_engines_older_srsdk_code_left_in_its_cache(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     import json
 
@@ -336,8 +337,12 @@ def test_the_upscaler_prunes_engines_older_srsdk_code_left_in_its_cache(
     manifest_path(stale).write_text(json.dumps({"format": FORMAT, "backend": "onnx", "recipe": "0" * 12, "software": {}}))
     unrelated = cache / "notes.json"
     unrelated.write_text("{}")
-    with Upscaler(device="cpu") as up:  # builds its engine into this cache
+    caplog.set_level(logging.INFO, logger="srsdk")
+    with Upscaler(device="cpu") as up:  # builds its engine into this cache, and says so once
         assert up(np.zeros((8, 8, 3), np.uint8)).shape == (16, 16, 3)
+    (said,) = (r.getMessage() for r in caplog.records if r.name == "srsdk")
+    assert said.startswith("building the x2 CPU engine for this machine") and str(cache) in said
+    caplog.clear()
     assert not stale.exists() and not manifest_path(stale).exists()
     assert unrelated.exists()
     (built,) = (p for p in cache.glob("*.json") if p != unrelated)
@@ -345,6 +350,7 @@ def test_the_upscaler_prunes_engines_older_srsdk_code_left_in_its_cache(
     with Upscaler(device="cpu") as again:  # the fresh engine is reused, not pruned
         again(np.zeros((8, 8, 3), np.uint8))
     assert built.exists()
+    assert not [r for r in caplog.records if r.name == "srsdk"]  # reused: nothing to say
 
 
 @pytest.mark.shared

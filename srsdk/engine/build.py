@@ -214,8 +214,13 @@ def _reusable(path: Path, key: str) -> dict[str, Any] | None:
     return data if data.get("key") == key else None
 
 
-def build_engine(config: BuildConfig, *, log: Log | None = None) -> BuiltEngine:
-    """Build (or reuse) the engine ``config`` describes; see ``srsdk-build-engine --help``."""
+def build_engine(
+    config: BuildConfig, *, log: Log | None = None, on_build: Callable[[], None] | None = None
+) -> BuiltEngine:
+    """Build (or reuse) the engine ``config`` describes; see ``srsdk-build-engine --help``.
+
+    ``log`` receives progress lines; ``on_build`` is called once when no built engine can be
+    reused and the build (tens of seconds to minutes) starts."""
     say = log or (lambda _: None)
     backend = resolve_backend(config.backend, config.precision)
     if config.backend == Backend.AUTO:
@@ -240,6 +245,8 @@ def build_engine(config: BuildConfig, *, log: Log | None = None) -> BuiltEngine:
         say(f"reusing {path}: an identical engine (key {key}) is already built")
         return BuiltEngine(path, cached, reused=True)
     path.parent.mkdir(parents=True, exist_ok=True)
+    if on_build is not None:
+        on_build()
 
     started = time.perf_counter()
     with atomic_output(path) as tmp:
