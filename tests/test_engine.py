@@ -310,6 +310,8 @@ def test_an_aoti_engine_is_native_code_for_this_cpu_with_dynamic_batch_and_size(
         x = torch.rand(*shape, generator=torch.Generator().manual_seed(0))
         with torch.no_grad():
             torch.testing.assert_close(engine(x), net(x), rtol=0, atol=1e-5)
+    with pytest.raises(ShapeError, match="a batch of 65, but aoti engines take at most 64"):
+        engine(torch.rand(65, 3, 8, 8))  # past the batch it was exported for: refused, not a crash inside
     rgb = np.asarray(Image.open(set5 / "bird.png").convert("RGB"))
     assert np.abs(engine.upscale(rgb).astype(int) - upscale_array(net, rgb)).max() <= 1
     _edit(config.output, **{"software.cpu_capability": "AVX512_OTHER"})  # type: ignore[arg-type]

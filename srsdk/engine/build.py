@@ -17,7 +17,7 @@ from torch import nn
 
 from srsdk import _features
 from srsdk.engine import manifest, prelu, quality
-from srsdk.engine.config import Backend, BuildConfig, Precision, ShapeProfile
+from srsdk.engine.config import MAX_BATCH, Backend, BuildConfig, Precision, ShapeProfile
 from srsdk.engine.load import open_engine
 from srsdk.errors import EngineBuildError, InputError
 from srsdk.inference import upscale_array
@@ -145,7 +145,7 @@ def _export_aoti(net: DeployNet, profile: ShapeProfile, path: Path) -> None:
 
     h = torch.export.Dim("h", min=profile.min[0], max=profile.max[0])
     w = torch.export.Dim("w", min=profile.min[1], max=profile.max[1])
-    n = torch.export.Dim("n", min=1, max=64)  # else export fixes the batch at the example's
+    n = torch.export.Dim("n", min=1, max=MAX_BATCH[Backend.AOTI])  # else export fixes the batch at the example's
     example = torch.rand(2, 3, *(max(s, 2) for s in profile.min))
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # torch.export's own deprecation notices

@@ -38,6 +38,9 @@ class Backend(str, enum.Enum):
     only, on a CPU with the vector instructions it was built for."""
 
 
+MAX_BATCH = {Backend.TENSORRT: 1, Backend.AOTI: 64}
+"""The largest batch an engine of these backends is built for (the others take any)."""
+
 QUALITY_LIMIT_DB = {Precision.FP32: 0.01, Precision.FP16: 0.1, Precision.BF16: 0.1, Precision.INT8: 0.3}
 """Largest PSNR-Y loss on Set5 against the FP32 weights an engine may have without --force."""
 

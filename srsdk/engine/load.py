@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from srsdk.engine import manifest
-from srsdk.engine.config import Backend, Precision, ShapeProfile
+from srsdk.engine.config import MAX_BATCH, Backend, Precision, ShapeProfile
 from srsdk.errors import EngineMismatchError, InputError, ShapeError
 from srsdk.model import Architecture
 
@@ -55,8 +55,13 @@ class Engine:
         For uint8 images, :meth:`upscale`."""
         if not isinstance(x, torch.Tensor):
             raise ShapeError(f"engine input: expected a torch.Tensor (N, 3, H, W); got {type(x).__name__} (upscale() takes uint8 arrays)")
-        if x.ndim != 4 or x.shape[1] != 3:
-            raise ShapeError(f"engine input: expected (N, 3, H, W), got {tuple(x.shape)}")
+        if x.ndim != 4 or x.shape[1] != 3 or x.shape[0] < 1:
+            raise ShapeError(f"engine input: expected (N, 3, H, W) with N >= 1, got {tuple(x.shape)}")
+        if x.shape[0] > MAX_BATCH.get(self.backend, x.shape[0]):
+            raise ShapeError(
+                f"engine input: a batch of {x.shape[0]}, but {self.backend.value} engines take at most "
+                f"{MAX_BATCH[self.backend]} (split it)"
+            )
         if not self.profile.accepts(x.shape[2], x.shape[3]):
             raise ShapeError(
                 f"engine input: {x.shape[2]}x{x.shape[3]} is outside the engine's profile "

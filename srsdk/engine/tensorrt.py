@@ -16,7 +16,7 @@ import torch
 
 from srsdk import _features
 from srsdk.engine.calibration import calibration_batches
-from srsdk.engine.config import BuildConfig, Precision
+from srsdk.engine.config import MAX_BATCH, Backend, BuildConfig, Precision
 from srsdk.errors import EngineBuildError
 from srsdk.model import DeployNet
 
@@ -68,7 +68,8 @@ def build(net: DeployNet, config: BuildConfig, path: Path, device: str) -> None:
     p = config.profile
     inputs = [
         torch_tensorrt.Input(
-            min_shape=(1, 3, *p.min), opt_shape=(1, 3, *p.opt), max_shape=(1, 3, *p.max), dtype=dtype, name="lr"
+            min_shape=(1, 3, *p.min), opt_shape=(1, 3, *p.opt), max_shape=(MAX_BATCH[Backend.TENSORRT], 3, *p.max),
+            dtype=dtype, name="lr",
         )
     ]
     settings: dict[str, object] = {"min_block_size": 1}
