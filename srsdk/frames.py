@@ -37,6 +37,24 @@ def _check_hwc(shape: tuple[int, ...], dtype: str, what: str) -> None:
         raise ShapeError(f"{what}: expected a non-empty HxWx3 uint8 RGB frame, got {dtype} {tuple(shape)}")
 
 
+_DLPACK_CPU = 1
+"""``kDLCPU``, the device type ``__dlpack_device__`` reports for host memory."""
+
+
+def from_dlpack(value: Any) -> np.ndarray | torch.Tensor:
+    """A DLPack array (CuPy, JAX, ...) without a copy where it can: host memory as numpy,
+    device memory as a torch tensor. ``torch.from_dlpack`` aborts the whole process (an
+    uncatchable C++ error) on negative strides, so host arrays go through numpy, which
+    takes them, and device arrays with negative strides are refused."""
+    if value.__dlpack_device__()[0] == _DLPACK_CPU:
+        return np.from_dlpack(value)
+    interface = getattr(value, "__cuda_array_interface__", None)
+    strides = interface.get("strides") if isinstance(interface, dict) else None
+    if strides is not None and any(s < 0 for s in strides):
+        raise ShapeError(f"DLPack frame: negative strides {tuple(strides)} (a flipped view); copy it first")
+    return torch.from_dlpack(value)
+
+
 def to_working(frame: Any) -> tuple[np.ndarray | torch.Tensor, FrameKind]:
     """``frame`` as a uint8 ``HxWx3`` numpy array (CPU) or CUDA tensor, and its kind."""
     from PIL import Image
@@ -54,7 +72,9 @@ def to_working(frame: Any) -> tuple[np.ndarray | torch.Tensor, FrameKind]:
             raise ShapeError(f"PIL frame: expected a non-empty image, got {frame.size}")
         return np.asarray(frame), FrameKind("pil", cpu)
     if not isinstance(frame, torch.Tensor) and hasattr(frame, "__dlpack__"):
-        frame = torch.from_dlpack(frame)
+        frame = from_dlpack(frame)
+        if isinstance(frame, np.ndarray):  # handed back as a torch tensor, like device arrays
+            frame = torch.from_numpy(np.ascontiguousarray(frame) if any(s < 0 for s in frame.strides) else frame)
     if not isinstance(frame, torch.Tensor):
         raise ShapeError(
             f"frame: expected a numpy array, PIL image, torch tensor or DLPack array, got {type(frame).__name__}"

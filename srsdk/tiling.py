@@ -268,7 +268,9 @@ def _as_array(value: Any) -> Any:
     if isinstance(value, (np.ndarray, torch.Tensor)):
         return value
     if hasattr(value, "__dlpack__"):  # first: it hands over the producer's stream (CuPy has both)
-        return torch.from_dlpack(value)
+        from srsdk.frames import from_dlpack
+
+        return from_dlpack(value)
     if hasattr(value, "__cuda_array_interface__"):
         return torch.as_tensor(value, device="cuda")
     return value

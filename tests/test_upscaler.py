@@ -80,7 +80,7 @@ def test_importing_srsdk_backs_large_torch_buffers_with_huge_pages_unless_told_n
 class _Foreign:
     """A DLPack array that is not a torch tensor."""
 
-    def __init__(self, tensor: torch.Tensor) -> None:
+    def __init__(self, tensor: torch.Tensor | np.ndarray) -> None:
         self._tensor = tensor
 
     def __dlpack__(self, **kwargs: object) -> object:
@@ -103,6 +103,9 @@ def test_every_input_kind_comes_back_as_the_same_kind(up: Upscaler, photo: np.nd
     np.testing.assert_array_equal((nchw[0].permute(1, 2, 0) * 255).round().to(torch.uint8).numpy(), expected)
     foreign = up(_Foreign(torch.from_numpy(photo.copy())))
     np.testing.assert_array_equal(foreign.numpy(), expected)
+    # a flipped (BGR) view: torch.from_dlpack would abort the process on its negative stride
+    flipped = up(_Foreign(photo[..., ::-1]))
+    np.testing.assert_array_equal(flipped.numpy(), up(np.ascontiguousarray(photo[..., ::-1])))
     strided = np.ascontiguousarray(np.pad(photo, ((0, 0), (0, 5), (0, 1))))[:, :97, :3]
     np.testing.assert_array_equal(up(strided), expected)
 
