@@ -41,7 +41,10 @@ def as_int(value: object) -> int | None:
     """
     if isinstance(value, bool) or not hasattr(value, "__index__"):
         return None
-    return operator.index(value)  # type: ignore[arg-type]
+    try:
+        return operator.index(value)  # type: ignore[arg-type]
+    except TypeError:  # arrays and float tensors have __index__ but refuse it
+        return None
 
 
 def check_int(

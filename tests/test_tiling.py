@@ -193,7 +193,8 @@ def test_plan_and_blend_reject_bad_arguments() -> None:
     with pytest.raises(ShapeError, match="scale: expected an int >= 1, got 0"):
         tiling.blend(batch, plan, scale=0)
     assert tiling.plan_tiles(20, 30, tile=np.int64(16), halo=np.int32(2)) == plan  # numpy ints are ints
-    for bad in ({"tile": 6.0, "halo": 1}, {"tile": 6, "halo": 1.5}, {"tile": (6, 6, 6), "halo": 1}):
+    for bad in ({"tile": 6.0, "halo": 1}, {"tile": 6, "halo": 1.5}, {"tile": (6, 6, 6), "halo": 1},
+                {"tile": np.array([6, 6]), "halo": 1}, {"tile": 6, "halo": np.float64(1.0)}):  # fmt: skip
         with pytest.raises(ShapeError, match=r"tile|halo"):
             tiling.plan_tiles(20, 30, **bad)  # type: ignore[arg-type]
     # A plan made by hand whose interiors leave a gap would leave pixels unwritten.
