@@ -103,6 +103,10 @@ class Upscaler:
         self._device = self._resolve_device(device)
         if cuda_graphs and self._device.type != "cuda":
             raise InputError("cuda_graphs: needs a CUDA device")
+        if stream is not None and (not isinstance(stream, torch.cuda.Stream) or self._device.type != "cuda"):
+            raise InputError(f"stream: expected None, or a torch.cuda.Stream with a CUDA device; got {stream!r}")
+        if engine is not None and weights is not None:
+            raise InputError("weights: an engine holds its own weights; give engine= or weights=, not both")
         self._runner = select_runner(scale, engine, weights, precision, self._device)
         if cuda_graphs and not self._capturable():
             raise InputError("cuda_graphs: only for the eager network (engine=None) or a TorchScript engine")
@@ -116,6 +120,12 @@ class Upscaler:
         self._halo = self._runner.receptive_radius if halo == "auto" else halo
         if tile is not None and tile < 2 * self._halo + 1:
             raise InputError(f"tile: expected >= 2 * halo + 1 = {2 * self._halo + 1} (halo {self._halo}), got {tile}")
+        limit = self._runner.max_shape
+        if limit is not None and min(limit) < 2 * self._halo + 1:
+            raise InputError(
+                f"halo: {self._halo} is too large for the engine's largest input {limit[0]}x{limit[1]} "
+                f"(a tile needs 2 * halo + 1 = {2 * self._halo + 1} pixels a side)"
+            )
         self._stream = stream
         # Keyed by (worker thread, batch shape): a graph's static buffers belong to one thread.
         self._graphs: dict[tuple[int, ...], tuple[torch.cuda.CUDAGraph, torch.Tensor, torch.Tensor]] | None = (
@@ -125,9 +135,9 @@ class Upscaler:
         self._pinned: dict[tuple[int, ...], torch.Tensor] = {}
         """Pinned staging buffers, keyed by (worker thread, frame shape)."""
         self._streams: dict[int, torch.cuda.Stream] = {}
+        """Each CUDA worker thread's own stream (when no ``stream`` was given)."""
         self._lock = threading.Lock()
         """Guards ``_pinned`` and ``_streams``, which the workers share."""
-        """Each CUDA worker thread's own stream (when no ``stream`` was given)."""
         self._worker: concurrent.futures.ThreadPoolExecutor | None = None
         self._pending: collections.deque[concurrent.futures.Future[Any]] = collections.deque()
         self._closed = False
@@ -159,11 +169,15 @@ class Upscaler:
         plan = self._plans.get((height, width))
         if plan is None:
             limit = self._runner.max_shape
-            if self._tile is not None:  # never past what the engine accepts
-                tile = (self._tile, self._tile) if limit is None else (min(self._tile, limit[0]), min(self._tile, limit[1]))
-                plan = tiling.plan_tiles(height, width, tile=tile, halo=self._halo)
+
+            def fitted(side: int) -> tuple[int, int]:  # never past what the engine accepts
+                return (side, side) if limit is None else (min(side, limit[0]), min(side, limit[1]))
+
+            if self._tile is not None:
+                plan = tiling.plan_tiles(height, width, tile=fitted(self._tile), halo=self._halo)
             elif self._device.type == "cpu" and height * width > CPU_WHOLE_FRAME_PIXELS:
-                plan = tiling.plan_tiles(height, width, tile=CPU_TILE, halo=self._halo)
+                side = max(CPU_TILE, 2 * self._halo + 1)  # a halo asked for past CPU_TILE's
+                plan = tiling.plan_tiles(height, width, tile=fitted(side), halo=self._halo)
             elif limit is None or (height <= limit[0] and width <= limit[1]):
                 plan = tiling.plan_tiles(height, width, tile=(height, width), halo=0)
             else:

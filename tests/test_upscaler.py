@@ -179,6 +179,8 @@ def test_bad_frames_are_refused_clearly(up: Upscaler, frame: object, message: st
         ({"max_inflight": 0}, "max_inflight: expected an int >= 1, got 0"),
         ({"device": "tpu"}, "device: expected 'auto', 'cpu', 'cuda' or 'cuda:N', got 'tpu'"),
         ({"cuda_graphs": True, "device": "cpu"}, "cuda_graphs: needs a CUDA device"),
+        ({"stream": "s", "device": "cpu"}, "stream: expected None, or a torch.cuda.Stream with a CUDA device; got 's'"),
+        ({"engine": "x2.ts", "weights": "x2.safetensors"}, "weights: an engine holds its own weights"),
     ],
 )
 def test_bad_options_are_refused_clearly(options: dict[str, object], message: str) -> None:
@@ -252,6 +254,21 @@ def test_an_engine_of_another_scale_than_asked_is_refused(tmp_path: Path, set5: 
     with Upscaler(engine=small, device="cpu") as up:  # no scale asked: the engine's
         assert up.scale == 2 and (up.backend, up.precision) == ("torchscript", "fp32")
         assert repr(up) == "Upscaler(x2, cpu, torchscript fp32)"
+
+
+@pytest.mark.shared
+def test_cpu_tiles_and_the_halo_are_held_to_a_small_engine(tmp_path: Path, set5: Path, set14: Path) -> None:
+    from srsdk.engine import BuildConfig, ShapeProfile, build_engine
+
+    small = tmp_path / "x2-256.ts"
+    profile = ShapeProfile(min=(1, 1), opt=(64, 64), max=(256, 256))  # below CPU_TILE = 384
+    build_engine(BuildConfig(scale=2, backend="torchscript", profile=profile, quality_set=set5, output=small))  # type: ignore[arg-type]
+    photo = np.asarray(Image.open(set14 / "comic.png").convert("RGB").resize((1100, 600)))  # > 960x540: tiled
+    with Upscaler(engine=small, device="cpu") as up:
+        assert up._plan(600, 1100).tile_shape == (256, 256)
+        np.testing.assert_array_equal(up(photo), up._runner.engine.upscale(photo))
+    with pytest.raises(InputError, match=r"halo: 200 is too large for the engine's largest input 256x256"):
+        Upscaler(engine=small, device="cpu", halo=200)
 
 
 def assert_same_frame_on_cuda(got: np.ndarray, want: np.ndarray) -> None:
