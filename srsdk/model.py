@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from srsdk.errors import WeightsError
+from srsdk.errors import InputError, WeightsError, check_int
 
 SCALES = (2, 3, 4)
 
@@ -56,13 +56,11 @@ class Architecture:
     (``hr_features == branch``)."""
 
     def __post_init__(self) -> None:
-        if self.scale not in SCALES:
-            raise ValueError(f"scale must be one of {SCALES}, got {self.scale}")
+        object.__setattr__(self, "scale", check_int("scale", self.scale, allowed=SCALES))
         if self.residual_context not in ("features", "image_branch"):
-            raise ValueError(f"residual_context must be 'features' or 'image_branch', got {self.residual_context!r}")
+            raise InputError(f"residual_context: expected 'features' or 'image_branch', got {self.residual_context!r}")
         for name in ("features", "trunk", "trunk_layers", "hr_features", "branch"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+            object.__setattr__(self, name, check_int(name, getattr(self, name), minimum=1))
 
     @classmethod
     def default(cls, scale: int) -> Architecture:
@@ -323,8 +321,9 @@ def cost(net: nn.Module) -> Cost:
     ]
     try:
         param = next(net.parameters())
+        dtype = net.input_dtype() if isinstance(net, DeployNet) else param.dtype  # float32 into a bf16 copy
         with torch.no_grad():
-            net(torch.zeros(1, 3, 16, 16, dtype=param.dtype, device=param.device))
+            net(torch.zeros(1, 3, 16, 16, dtype=dtype, device=param.device))
     finally:
         for h in hooks:
             h.remove()
@@ -346,7 +345,7 @@ def receptive_radius(net: DeployNet, *, size: int | None = None) -> int:
         radius = _radius_within(net, probe_size)
         if radius is not None:
             return radius
-    raise ValueError(f"receptive field reaches the {probe_size}-pixel probe's border; use a larger size")
+    raise InputError(f"receptive field reaches the {probe_size}-pixel probe's border; use a larger size")
 
 
 def _radius_within(net: DeployNet, size: int) -> int | None:

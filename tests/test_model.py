@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
+from srsdk.errors import InputError
 from srsdk.model import Architecture, Bicubic, Deconv, DeployNet, SPNet, cost, receptive_radius
 
 CONTEXTS = ("features", "image_branch")
@@ -145,8 +147,10 @@ def test_reduced_precision_keeps_the_skip_and_the_output_in_float32(scale: int) 
 
 
 def test_default_x2_cost_is_within_the_budget() -> None:
-    params, macs = cost(SPNet(arch=Architecture.default(2)).deploy())
+    deploy = SPNet(arch=Architecture.default(2)).deploy()
+    params, macs = cost(deploy)
     assert macs <= 40_000
+    assert cost(deploy.reduced_precision(torch.bfloat16)) == (params, macs)  # it takes float32 in
     assert 10_000 < params < 60_000
     # HR-space layers dominate at larger scales
     assert cost(DeployNet(arch=Architecture.default(4))).macs_per_lr_pixel > macs
@@ -171,10 +175,14 @@ def test_measured_receptive_radius_bounds_an_impulse_response(scale: int) -> Non
 
 
 def test_architecture_rejects_bad_values() -> None:
-    with pytest.raises(ValueError, match="scale must be one of"):
+    with pytest.raises(InputError, match=r"scale: expected 2, 3 or 4, got 5"):
         Architecture(scale=5)
-    with pytest.raises(ValueError, match="trunk must be >= 1"):
+    with pytest.raises(InputError, match="trunk: expected an int >= 1, got 0"):
         Architecture(trunk=0)
+    for bad in ({"scale": 2.0}, {"trunk": 24.5}, {"features": "32"}, {"branch": True}):  # floats used to reach torch
+        with pytest.raises(InputError, match=f"{next(iter(bad))}: expected"):
+            Architecture(**bad)  # type: ignore[arg-type]
+    assert Architecture(trunk=np.int64(16)).trunk == 16 and type(Architecture(trunk=np.int64(16)).trunk) is int  # type: ignore[arg-type]
 
 
 @pytest.mark.gpu
