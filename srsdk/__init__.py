@@ -3,7 +3,7 @@
 The network is the contextualized multi-task model of Shi et al. (IEEE TMM 2017); the
 trained weights for x2, x3 and x4 ship with the package. Frame loops use
 :class:`Upscaler`; :func:`build_engine` / :func:`load_engine` make and load deployable
-TorchScript, ONNX and Torch-TensorRT engines. Importing ``srsdk`` is cheap: the names
+TorchScript, AOTInductor, ONNX and Torch-TensorRT engines. Importing ``srsdk`` is cheap: the names
 below load their modules (and torch) on first use. Training, evaluation and tiling live in
 ``srsdk.train``, ``srsdk.evaluate`` and ``srsdk.tiling``.
 

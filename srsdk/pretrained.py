@@ -25,7 +25,8 @@ ROOT = WEIGHTS_DIR.parent.parent
 """The checkout srsdk runs from (editable installs): where ``srsdk train`` paths were relative to."""
 
 
-def sha256(path: Path) -> str:
+def sha256(path: str | Path) -> str:
+    """The sha256 of the file at ``path``, as hex (what manifests record)."""
     digest = hashlib.sha256()
     with Path(path).open("rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -33,8 +34,9 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def save_weights(net: SPNet, path: Path, *, metadata: dict[str, Any] | None = None) -> Path:
-    """Write ``net``'s training-graph weights to ``path`` atomically; return ``path``."""
+def save_weights(net: SPNet, path: str | Path, *, metadata: dict[str, Any] | None = None) -> Path:
+    """Write ``net``'s training-graph weights to ``path`` atomically; return ``path`` as a Path."""
+    path = Path(path)
     from safetensors.torch import save
 
     header = {"format": FORMAT, "architecture": json.dumps(net.arch.to_dict())}
@@ -48,7 +50,7 @@ def save_weights(net: SPNet, path: Path, *, metadata: dict[str, Any] | None = No
     return path
 
 
-def read_metadata(path: Path) -> dict[str, str]:
+def read_metadata(path: str | Path) -> dict[str, str]:
     """The safetensors header metadata of ``path`` (checked to be an srsdk weights file)."""
     from safetensors import safe_open
 
@@ -64,7 +66,7 @@ def read_metadata(path: Path) -> dict[str, str]:
     return meta
 
 
-def load_weights(path: Path, *, expected_sha256: str | None = None, scale: int | None = None) -> SPNet:
+def load_weights(path: str | Path, *, expected_sha256: str | None = None, scale: int | None = None) -> SPNet:
     """Build the training graph described by ``path`` and load its weights (eval mode)."""
     path = Path(path)
     if expected_sha256 is not None:

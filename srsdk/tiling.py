@@ -77,20 +77,24 @@ class TilePlan:
 
     @property
     def frame_shape(self) -> tuple[int, int]:
+        """The LR frame's (height, width)."""
         return self.rows.size, self.cols.size
 
     @property
     def tile_shape(self) -> tuple[int, int]:
+        """Every tile's LR (height, width), halo included."""
         return self.rows.tile, self.cols.tile
 
     @property
     def grid(self) -> tuple[int, int]:
+        """Tiles down and across."""
         return len(self.rows.spans), len(self.cols.spans)
 
     def __len__(self) -> int:
         return len(self.rows.spans) * len(self.cols.spans)
 
     def tiles(self) -> list[Tile]:
+        """Every tile, in row-major order (the batch order :func:`pack` uses)."""
         return [
             Tile(
                 index=r * len(self.cols.spans) + c,
@@ -204,6 +208,7 @@ class BlendTable:
     weight: np.ndarray
 
     def as_tuple(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``(offsets, index, local, weight)``, the order the native blend kernels take them."""
         return self.offsets, self.index, self.local, self.weight
 
 

@@ -12,8 +12,9 @@ network and blended back (:mod:`srsdk.tiling`); the result is identical either w
 in FP16, within one uint8 level: cuDNN's FP16 convolutions are not bit-reproducible). On
 CPU the network runs on the fastest engine measured for this kind of CPU
 (:func:`srsdk.engine.build.fastest_cpu_engine`: TorchScript BF16 on CPUs with bfloat16 units,
-ONNX Runtime FP32 on other AVX-512 CPUs, TorchScript FP32 with ``optimize_for_inference`` on
-AVX2-only ones), built once into ``~/.cache/srsdk/engines`` and reused.
+ONNX Runtime FP32 on other AVX-512 CPUs, AOTInductor FP32 on AVX2-only ones where a C++
+compiler can build it, else TorchScript FP32 with ``optimize_for_inference``), built once
+into ``~/.cache/srsdk/engines`` and reused.
 """
 
 from __future__ import annotations
@@ -114,8 +115,8 @@ class Upscaler:
         self.precision: str = self._runner.precision
         """What the network runs in: ``"fp32"``, ``"fp16"``, ``"bf16"`` or ``"int8"``."""
         self.backend: str = self._runner.backend
-        """What runs it: ``"eager"`` (the PyTorch graph), or an engine's backend: ``"onnx"``,
-        ``"tensorrt"``, ``"torchscript"``, ``"torchscript+optimize_for_inference"``."""
+        """What runs it: ``"eager"`` (the PyTorch graph), or an engine's backend: ``"aoti"``,
+        ``"onnx"``, ``"tensorrt"``, ``"torchscript"``, ``"torchscript+optimize_for_inference"``."""
         self._tile, self._blend, self._max_inflight = tile, blend, max_inflight
         self._halo = self._runner.receptive_radius if halo == "auto" else halo
         if tile is not None and tile < 2 * self._halo + 1:
