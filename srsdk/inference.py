@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from srsdk.errors import ShapeError
+from srsdk.errors import ShapeError, check_int
 from srsdk.model import DeployNet
 from srsdk.tiling import BlendMode, pack, plan_tiles
 from srsdk.tiling import blend as blend_tiles
@@ -40,8 +40,7 @@ def upscale_tiled(
     network together; a batch of 48 also matched on Set14 ``comic.png``
     (``benchmarks/tiling_exactness.py``), but only one at a time is tested across images.
     """
-    if batch < 1:
-        raise ShapeError(f"batch: expected >= 1, got {batch}")
+    batch = check_int("batch", batch, minimum=1, error=ShapeError)
     if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3 or 0 in rgb.shape:
         raise ShapeError(f"expected a non-empty HxWx3 uint8 array, got {rgb.dtype} {rgb.shape}")
     if any(stride < 0 for stride in rgb.strides):  # pack reads non-negative strides only

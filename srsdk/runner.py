@@ -18,9 +18,11 @@ from srsdk.model import Architecture
 
 
 def engine_cache() -> Path:
-    """Where engines the Upscaler builds for itself live."""
-    root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(root) / "srsdk" / "engines"
+    """Where engines the Upscaler builds for itself live: ``$XDG_CACHE_HOME/srsdk/engines``,
+    or ``~/.cache/srsdk/engines`` where that is unset or relative (the XDG spec says to
+    ignore relative paths: they would put a cache in whatever folder a program runs in)."""
+    root = Path(os.environ.get("XDG_CACHE_HOME", ""))
+    return (root if root.is_absolute() else Path.home() / ".cache") / "srsdk" / "engines"
 
 
 def _note_build(config: Any) -> None:

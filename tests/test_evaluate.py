@@ -36,5 +36,8 @@ def test_upscale_array_rejects_bad_arrays() -> None:
     for bad in (np.zeros((4, 4), np.uint8), np.zeros((0, 4, 3), np.uint8)):
         with pytest.raises(ShapeError, match="expected a non-empty HxWx3 uint8 array"):
             upscale_tiled(net, bad, tile=32, halo=2)
+    for batch in (0, 1.5, True):
+        with pytest.raises(ShapeError, match="batch: expected an int >= 1"):
+            upscale_tiled(net, np.zeros((8, 8, 3), np.uint8), tile=8, halo=2, batch=batch)  # type: ignore[arg-type]
     flipped = np.random.default_rng(0).integers(0, 256, (40, 30, 3), dtype=np.uint8)[::-1]  # negative strides
     np.testing.assert_array_equal(upscale_tiled(net, flipped, tile=24, halo=10), upscale_array(net, flipped))
