@@ -188,6 +188,11 @@ def ship(weights: Path, evaluation: Path | None = None) -> dict[str, Any]:
         )
     except (OSError, ValueError) as e:
         raise WeightsError(f"cannot ship {weights}: {e}") from e
+    if isinstance(training, dict) and training.get("steps_done", training.get("steps")) != training.get("steps"):
+        raise WeightsError(
+            f"cannot ship {weights}: its run stopped at step {training.get('steps_done')} of {training.get('steps')} "
+            "(interrupted); rerun its srsdk train command to finish it"
+        )
     if result is not None and (
         (result.get("scale"), result.get("weights_sha256")) != (scale, digest) or not isinstance(result.get("datasets"), dict)
     ):

@@ -83,12 +83,14 @@ def test_a_tampered_shipped_file_is_refused(tmp_path: Path, monkeypatch: pytest.
         pretrained.load_pretrained(5)
 
 
-def test_ship_refuses_an_evaluation_of_other_weights(tmp_path: Path) -> None:
+def test_ship_refuses_an_evaluation_of_other_weights(tmp_path: Path, weights_copy: Path) -> None:
     path = pretrained.save_weights(SPNet(arch=Architecture(scale=2)), tmp_path / "w.safetensors")
     other = {"scale": 2, "weights": "x", "weights_sha256": "0" * 64, "datasets": {}}
     (tmp_path / "eval.json").write_text(json.dumps(other))
     with pytest.raises(WeightsError, match="is not an srsdk eval of these weights"):
         pretrained.ship(path, tmp_path / "eval.json")
+
+
 
 
 @pytest.fixture
@@ -99,6 +101,16 @@ def weights_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setattr(pretrained, "WEIGHTS_DIR", folder)
     monkeypatch.setattr(pretrained, "MANIFEST", folder / "manifest.json")
     return folder
+
+
+def test_ship_refuses_the_weights_of_an_interrupted_run(tmp_path: Path, weights_copy: Path) -> None:
+    training = {"steps": 8000, "steps_done": 2000}  # what a Ctrl-C at step 2,000 leaves
+    path = pretrained.save_weights(SPNet(arch=Architecture(scale=2)), tmp_path / "w.safetensors",
+                                   metadata={"training": training})  # fmt: skip
+    manifest = (weights_copy / "manifest.json").read_bytes()
+    with pytest.raises(WeightsError, match="its run stopped at step 2000 of 8000"):
+        pretrained.ship(path)
+    assert (weights_copy / "manifest.json").read_bytes() == manifest
 
 
 def test_shipping_a_stage_on_the_shipped_file_keeps_its_recorded_lineage(tmp_path: Path, weights_copy: Path) -> None:
