@@ -74,6 +74,7 @@ class TrainingSet:
         self.lr: list[torch.Tensor] = []
         self.hr: list[torch.Tensor] = []
         self.boundary: list[torch.Tensor] = []
+        self._names: list[str] = []
         files = image_files(images)
         if not files:
             raise InputError(f"no images in {images}")
@@ -92,13 +93,19 @@ class TrainingSet:
             if min(photo.size) < 2 * scale:
                 raise InputError(f"{path.name} is {photo.size[0]}x{photo.size[1]}: too small to train on at x{scale}")
             self._add(photo, edge)
+            self._names.append(path.name)
             for f in downscales:
                 size = (round(photo.width * f), round(photo.height * f))
                 if min(size) < 2 * scale:
                     raise InputError(f"{path.name} downscaled by {f} is {size[0]}x{size[1]}: too small to train on at x{scale}")
                 self._add(photo.resize(size, Image.Resampling.BICUBIC), edge.resize(size, Image.Resampling.BILINEAR))
+                self._names.append(f"{path.name} downscaled by {f}")
 
-        self.min_side = min(min(t.shape[1:]) for t in self.lr)
+        smallest = min(range(len(self.lr)), key=lambda i: min(self.lr[i].shape[1:]))
+        self.min_side = min(self.lr[smallest].shape[1:])
+        """The shortest side of any LR image: the largest patch :meth:`sample` can cut."""
+        self.smallest = self._names[smallest]
+        """Which photo (and downscale) that is, for errors."""
         self.sha256 = digest.hexdigest()
         """Of the photos' names and the bytes of every photo and boundary map, in order:
         the same data wherever its folders lie."""
@@ -113,11 +120,18 @@ class TrainingSet:
     def __len__(self) -> int:
         return len(self.hr)
 
+    def check_patch(self, patch: int) -> None:
+        """Raise :class:`InputError` unless every image holds an LR patch of ``patch`` pixels."""
+        if patch > self.min_side:
+            raise InputError(
+                f"the {patch}-pixel LR patch is larger than {self.smallest} ({self.min_side} LR pixels at "
+                f"x{self.scale}); use a smaller --patch or leave that photo out"
+            )
+
     def sample(self, batch: int, patch: int, generator: torch.Generator) -> Batch:
         """``batch`` random ``patch``-pixel LR patches with their HR and boundary patches."""
         s = self.scale
-        if patch > self.min_side:
-            raise InputError(f"the {patch}-pixel LR patch is larger than the smallest training image ({self.min_side})")
+        self.check_patch(patch)
         lrs, hrs, edges = [], [], []
         picks = torch.randint(len(self), (batch,), generator=generator).tolist()
         for i in picks:

@@ -131,13 +131,18 @@ def train(
     average = _averaged(net, config.ema)
     sampler = torch.Generator().manual_seed(config.seed)
     data = TrainingSet(config.images, config.boundaries, scale=config.scale, downscales=config.downscales)
+    data.check_patch(config.patch)
     make_folder(out_dir)  # after the inputs are known good: a refused run leaves no empty folder
 
     # Which file the run started from, so srsdk.pretrained.lineage can tell if it was replaced.
     origin = {"init_sha256": sha256(config.init)} if config.init is not None else {}
     identity = {"data_sha256": data.sha256, "init_sha256": origin.get("init_sha256")}
     ckpt_path = out_dir / "checkpoint.pt"
+    weights_path = out_dir / f"srsdk_x{config.scale}.safetensors"
     step, seconds, history = 0, 0.0, []
+    running: dict[str, torch.Tensor] = {}
+    """Each loss term summed over the steps since the last log line (on the device)."""
+    since_log = 0
     sessions: list[dict[str, Any]] = []
     """The runs before this one that trained the checkpoint, so the weights say where every
     step ran (a run started on a GPU and resumed on a CPU records both)."""
@@ -159,10 +164,18 @@ def train(
             average.load_state_dict(state["average"])
         step, seconds = state["step"], state["seconds"]
         history = [tuple(h) for h in state["history"]]
+        # The log window the interruption cut, so the resumed run logs what the uninterrupted one would.
+        running = {k: torch.tensor(v, device=device) for k, v in state.get("running", {}).items()}
+        since_log = state.get("since_log", 0)
         # Checkpoints from before sessions were recorded say only how far they got.
         sessions = state.get("sessions") or [{"device": "not recorded", "steps": [0, step], "seconds": round(seconds, 1)}]
     this_session: dict[str, Any] = {"device": _device_name(device), "threads": torch.get_num_threads()}
     step_before, seconds_before = step, seconds
+    if step >= config.steps and weights_path.is_file():
+        # Rerunning a finished run changes nothing: rewriting its weights would change their
+        # sha256, and so orphan every eval and every run warm-started from them.
+        return TrainResult(weights=weights_path, checkpoint=ckpt_path, steps=step, seconds=seconds,
+                           final_loss=history[-1][1] if history else float("nan"), loss_history=history)  # fmt: skip
 
     weights = config.loss_weights()
     net.train()
@@ -179,6 +192,8 @@ def train(
                     "step": step,
                     "seconds": seconds,
                     "history": history,
+                    "running": {k: float(v) for k, v in running.items()},
+                    "since_log": since_log,
                     "sessions": [*sessions, this_session],
                     **identity,
                     **({"average": average.state_dict()} if average is not None else {}),
@@ -188,11 +203,9 @@ def train(
         meta = {"training": {**config.to_json(), **origin, "steps_done": step, "seconds": round(seconds, 1),
                              "sessions": [*sessions, this_session]}}  # fmt: skip
         saved: SPNet = net if average is None else average.module  # type: ignore[assignment]
-        return save_weights(saved, out_dir / f"srsdk_x{config.scale}.safetensors", metadata=meta)
+        return save_weights(saved, weights_path, metadata=meta)
 
     bar = _progress(config.steps, step, enabled=progress)
-    running: dict[str, torch.Tensor] = {}
-    since_log = 0
     started = time.perf_counter() - seconds
     between_steps = True
     """False while a step runs: its optimiser and sampler may be half-advanced, so a checkpoint
@@ -230,7 +243,7 @@ def train(
                     seconds = time.perf_counter() - started
                     save()
                 bar.update(1)
-                if stop.requested:
+                if stop.requested and step < config.steps:  # on the last step: finish the run
                     raise KeyboardInterrupt
     except KeyboardInterrupt:
         bar.close()

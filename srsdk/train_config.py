@@ -84,6 +84,8 @@ class TrainConfig:
             raise InputError(f"downscales must be in (0, 1), got {list(self.downscales)}")
         if not 0.0 <= self.ema < 1.0:
             raise InputError(f"ema must be in [0, 1), got {self.ema}")
+        if self.single_task and self.boundary_emphasis:
+            raise InputError("single_task trains without the boundary annotations; boundary_emphasis must be 0")
 
     def loss_weights(self) -> dict[str, float]:
         """The weight of each loss term (image, boundary, residual, final) this config trains with."""

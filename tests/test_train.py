@@ -90,6 +90,10 @@ def test_runs_are_reproducible_and_resume_exactly_after_ctrl_c(small_bsds, tmp_p
     b = load_weights(resumed.weights).state_dict()
     assert a.keys() == b.keys()
     assert all(torch.equal(a[k], b[k]) for k in a)
+    # Rerunning the finished run changes nothing: its weights keep their sha256.
+    before = sha256(resumed.weights)
+    again = train(config, tmp_path / "b", progress=False)
+    assert (again.steps, again.loss_history) == (20, resumed.loss_history) and sha256(again.weights) == before
 
 
 @pytest.mark.shared
@@ -101,25 +105,35 @@ def test_ctrl_c_inside_a_step_takes_effect_when_the_step_ends(small_bsds, tmp_pa
     import srsdk.train as training
 
     config = _config(small_bsds, steps=6)
-    straight = train(config, tmp_path / "a", progress=False)
-    calls = {"n": 0}
+    straight = train(config, tmp_path / "a", progress=False, log_every=4)
     real_losses = training.losses
 
-    def losses_with_ctrl_c(*args, **kwargs):  # type: ignore[no-untyped-def]
-        calls["n"] += 1
-        if calls["n"] == 3:
-            signal.raise_signal(signal.SIGINT)
-        return real_losses(*args, **kwargs)
+    def ctrl_c_in_call(n: int):  # type: ignore[no-untyped-def]
+        calls = {"n": 0}
 
-    monkeypatch.setattr(training, "losses", losses_with_ctrl_c)
+        def losses_with_ctrl_c(*args, **kwargs):  # type: ignore[no-untyped-def]
+            calls["n"] += 1
+            if calls["n"] == n:
+                signal.raise_signal(signal.SIGINT)
+            return real_losses(*args, **kwargs)
+
+        return losses_with_ctrl_c
+
+    monkeypatch.setattr(training, "losses", ctrl_c_in_call(3))
     with pytest.raises(KeyboardInterrupt):
-        train(config, tmp_path / "b", progress=False)
+        train(config, tmp_path / "b", progress=False, log_every=4)
     assert torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=True)["step"] == 3
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back
     monkeypatch.setattr(training, "losses", real_losses)
-    resumed = train(config, tmp_path / "b", progress=False)
+    resumed = train(config, tmp_path / "b", progress=False, log_every=4)
     a, b = load_weights(straight.weights).state_dict(), load_weights(resumed.weights).state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
+    # The log window the interruption cut (steps 1-4) is averaged as the uninterrupted run's.
+    assert resumed.loss_history == straight.loss_history
+    # Ctrl-C in the last step: the run has finished, so it ends as a finished run does.
+    monkeypatch.setattr(training, "losses", ctrl_c_in_call(6))
+    last = train(config, tmp_path / "c", progress=False, log_every=4)
+    assert last.steps == 6 and last.loss_history == straight.loss_history
 
 
 @pytest.mark.shared
@@ -133,6 +147,9 @@ def test_a_foreign_checkpoint_tiny_photos_and_weights_permissions(small_bsds, tm
     with pytest.raises(InputError, match=r"downscaled by 0\.001 is 0x0: too small to train on at x2"):
         train(_config(small_bsds, steps=1, downscales=(0.001,)), tmp_path / "tiny", progress=False)
     assert not (tmp_path / "tiny").exists()  # a refused run leaves no empty folder
+    with pytest.raises(InputError, match=r"the 400-pixel LR patch is larger than \S+\.jpg \(\d+ LR pixels at x2\)"):
+        train(_config(small_bsds, steps=1, patch=400), tmp_path / "big", progress=False)
+    assert not (tmp_path / "big").exists()
     result = train(_config(small_bsds, steps=1), tmp_path / "ok", progress=False)
     umask = os.umask(0)
     os.umask(umask)
@@ -293,6 +310,8 @@ def test_config_rejects_bad_values() -> None:
         TrainConfig(downscales=(0.8, 1.0))
     assert TrainConfig(downscales=(0.8, 0.6)).to_json()["downscales"] == [0.8, 0.6]  # as its JSON header keeps it
     assert dataclasses.replace(TrainConfig(), single_task=True).loss_weights()["boundary"] == 0.0
+    with pytest.raises(InputError, match="single_task trains without the boundary annotations"):
+        TrainConfig(single_task=True, boundary_emphasis=4.0)
 
 
 @pytest.mark.gpu

@@ -41,7 +41,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--boundary-emphasis", type=float, default=d.boundary_emphasis, metavar="A",
                         help="weight each pixel of the image, residual and final terms by 1 + A x its human "
                         "boundary annotation (default %(default)s: off)")
-    parser.add_argument("--single-task", action="store_true", help="image loss only (the ablation)")
+    parser.add_argument("--single-task", action="store_true", help="the ablation: one loss on the deployed output (image + residual), no boundary "
+                        "or intermediate supervision; same network and budget")
     parser.add_argument("--ema", type=float, default=d.ema, metavar="DECAY",
                         help="save an exponential moving average of the weights with this decay, e.g. 0.999 "
                         "(default %(default)s: off)")
