@@ -115,7 +115,22 @@ def train(
 
     A checkpoint already in ``out_dir`` from the same config is resumed. Ctrl-C saves a
     checkpoint and the weights reached so far before re-raising ``KeyboardInterrupt``.
+    On CUDA, cuDNN is held to deterministic convolution algorithms for the run, so a seed
+    gives the same weights there too (on the same GPU and software).
     """
+    # enabled as it is; benchmark off: its timing-based choice of algorithm varies run to run
+    with torch.backends.cudnn.flags(enabled=torch.backends.cudnn.enabled, benchmark=False, deterministic=True):
+        return _train(config, out_dir, progress=progress, log_every=log_every, on_log=on_log)
+
+
+def _train(
+    config: TrainConfig,
+    out_dir: Path,
+    *,
+    progress: bool,
+    log_every: int,
+    on_log: Callable[[int, dict[str, float]], None] | None,
+) -> TrainResult:
     if out_dir.exists() and not out_dir.is_dir():
         make_folder(out_dir)  # the one-line error, before any work
     if config.threads:

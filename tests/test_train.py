@@ -317,6 +317,11 @@ def test_config_rejects_bad_values() -> None:
 @pytest.mark.gpu
 @pytest.mark.shared
 def test_training_runs_on_cuda(small_bsds, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    result = train(_config(small_bsds, steps=20, device="cuda"), tmp_path, progress=False)
+    config = _config(small_bsds, steps=20, device="cuda")
+    result = train(config, tmp_path / "a", progress=False)
     assert result.steps == 20
     assert load_weights(result.weights).arch.scale == 2
+    again = train(config, tmp_path / "b", progress=False)  # seeded: the same weights on CUDA too
+    assert again.loss_history == result.loss_history
+    a, b = load_weights(result.weights).state_dict(), load_weights(again.weights).state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
