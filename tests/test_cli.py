@@ -151,6 +151,15 @@ def test_usage_errors_are_one_line_with_exit_code_1() -> None:
     result = _run("eval", "--scale", "5", "somewhere")
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1 and "invalid choice: 5" in result.stderr
+    version = subprocess.run([sys.executable, "-c", "from srsdk.cli.build_engine import main; main(['--version'])"],
+                             capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    assert version.stdout.strip() == f"srsdk {__version__}"  # srsdk-build-engine --version
+
+
+def test_a_reader_that_stops_early_is_not_an_error() -> None:
+    shell = f"{sys.executable} -m srsdk info --scale 2 | head -c 1 > /dev/null"
+    done = subprocess.run(["bash", "-o", "pipefail", "-c", shell], capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0 and done.stderr == ""
 
 
 def test_upscale_refuses_to_overwrite_its_input_folder(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
@@ -212,6 +221,11 @@ def test_eval_checks_every_folder_before_it_starts(tmp_path: Path, capsys) -> No
     assert main(["eval", str(good), str(tmp_path / "empty")]) == 1
     captured = capsys.readouterr()
     assert captured.out == "" and "no images in" in captured.err
+    before = (good / "a.png").read_bytes()
+    assert main(["eval", str(good), "--json", str(good / "a.png")]) == 1  # the results onto an input image
+    assert "--json" in capsys.readouterr().err and (good / "a.png").read_bytes() == before
+    assert main(["bench", "--json", str(tmp_path / "r.png"), "--plot", str(tmp_path / "r.png")]) == 1
+    assert "--json and --plot name the same file" in capsys.readouterr().err
 
 
 @pytest.mark.shared
@@ -242,6 +256,9 @@ def test_demo_also_upscales_the_first_frames_of_the_clip_with_audio(tmp_path: Pa
         (["{video}", "out.mp4", "--crf", "99", "--frames", "1"], "--crf 99: libx264 takes 0 to 51"),
         (["{video}", "out.mkv", "--codec", "png", "--frames", "1"], ".mkv files cannot hold png video"),
         (["{video}", "{tmp}/folder.mp4", "--frames", "1"], "OUTPUT is a folder; give a video file name"),
+        (["{tmp}/missing.mp4", "out.mp4"], "no such file or folder"),
+        (["-", "-", "--raw", "10x10", "--codec", "h265"], "--codec and --crf are for video files"),
+        (["{photo}", "out.png", "--crf", "20"], "--frames, --codec and --crf are for videos"),
     ],
 )
 def test_upscale_video_and_pipe_misuse_is_one_line(tmp_path: Path, videos: Path, argv: list[str], message: str) -> None:

@@ -171,8 +171,30 @@ def test_raw_pipe_mode_with_a_real_producer(videos: Path) -> None:
                             input=frames[:part], capture_output=True, check=False)  # fmt: skip
     assert broken.returncode == 1 and b"stdin ended inside a frame" in broken.stderr
     assert broken.stdout == done.stdout[: 2 * 320 * 180 * 3]
+    first_two = subprocess.run([sys.executable, "-m", "srsdk", "upscale", "-", "-", "--raw", "160x90", "--device", "cpu",
+                                "--frames", "2"], input=frames, capture_output=True, check=True)  # fmt: skip
+    assert first_two.stdout == done.stdout[: 2 * 320 * 180 * 3]
     # A reader that stops early (head -c) is not an error, and leaves no traceback.
     shell = f"{sys.executable} -m srsdk upscale - - --raw 160x90 --device cpu | head -c 10 > /dev/null"
     closed = subprocess.run(["bash", "-o", "pipefail", "-c", shell], input=frames, capture_output=True, check=False)
     assert closed.returncode == 0 and b"the output pipe was closed after" in closed.stderr
     assert b"Traceback" not in closed.stderr and b"error" not in closed.stderr
+
+
+@pytest.mark.shared
+def test_sigterm_mid_video_leaves_nothing_at_the_target(videos: Path, tmp_path: Path) -> None:
+    """A SIGTERM (timeout, kill, a scheduler) cleans up as Ctrl-C does."""
+    import signal
+    import time
+
+    dst = tmp_path / "out.mp4"
+    run = subprocess.Popen([sys.executable, "-m", "srsdk", "upscale", str(videos / "car-detection.mp4"), str(dst),
+                            "--device", "cpu"], stderr=subprocess.PIPE)  # fmt: skip
+    deadline = time.monotonic() + 240
+    while not [p for p in tmp_path.iterdir() if p.name.endswith(".part")] and time.monotonic() < deadline:
+        time.sleep(0.2)  # until the output is being written
+    time.sleep(1.0)
+    run.send_signal(signal.SIGTERM)
+    _, stderr = run.communicate(timeout=120)
+    assert run.returncode == 130 and b"srsdk: interrupted" in stderr
+    assert list(tmp_path.iterdir()) == []

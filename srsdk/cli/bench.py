@@ -4,8 +4,8 @@ streaming; bicubic on the same device as the floor, a roofline bound as the ceil
 
 Without --engine, the network runs as the Upscaler would run it here (on CPU the fastest
 engine measured for this kind of CPU: TorchScript BF16 where the CPU has bfloat16 units,
-ONNX Runtime on other AVX-512 CPUs, TorchScript FP32 with optimize_for_inference on AVX2-only
-ones; FP16 eager on CUDA), or on --backend/--precision (built with srsdk-build-engine's code).
+ONNX Runtime on other AVX-512 CPUs, AOTInductor on AVX2-only ones where a C++ compiler can
+build it, else TorchScript FP32 with optimize_for_inference; FP16 eager on CUDA), or on --backend/--precision (built with srsdk-build-engine's code).
 The JSON records the machine, GPU, driver/CUDA, torch, srsdk version and git commit.
 """
 
@@ -21,7 +21,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--engine", type=Path, help="a built engine (default: the Upscaler's choice)")
     parser.add_argument("--scale", type=int, choices=(2, 3, 4), help="2 (default), or the --engine's")
     parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "fp16", "bf16"))
-    parser.add_argument("--backend", choices=("torchscript", "onnx", "tensorrt"), help="build this engine first")
+    parser.add_argument("--backend", choices=("torchscript", "onnx", "aoti", "tensorrt"), help="build this engine first")
     parser.add_argument("--sizes", default="640x360,960x540,1280x720,1920x1080", help="input sizes WxH,...")
     parser.add_argument("--frames", type=int, default=20, metavar="N", help="timed frames per measurement")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
@@ -52,6 +52,8 @@ def run(args: argparse.Namespace) -> int:
     for path in (args.json, args.plot):
         if path is not None:
             check_output(path)
+    if args.json and args.plot and args.json.resolve() == args.plot.resolve():
+        raise InputError(f"--json and --plot name the same file ({args.json}); the plot would replace the results")
     if args.plot and args.plot.suffix.lower() not in (".png", ".svg", ".pdf"):
         raise InputError(f"--plot: expected a .png, .svg or .pdf file, got {args.plot}")
     if args.plot and not has_module("matplotlib"):

@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     from srsdk.evaluate import evaluate
     from srsdk.inference import upscale_array
     from srsdk.io.atomic import check_output, write_text
-    from srsdk.io.image import image_files
+    from srsdk.io.image import IMAGE_SUFFIXES, image_files
 
     names = [folder.resolve().name.lower() for folder in args.folders]
     for folder in args.folders:
@@ -39,6 +39,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"folder names must differ (case-insensitively): {', '.join(names)}")
     if args.json:
         check_output(args.json)
+        if args.json.suffix.lower() in IMAGE_SUFFIXES:  # an input image, or read as one next time
+            raise InputError(f"--json {args.json}: expected a .json file name, not an image's")
     if args.engine is not None:
         from srsdk.engine import load_engine
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
@@ -39,7 +40,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         module.configure(sub.add_parser(name, help=doc.splitlines()[0], description=doc))
     args = parser.parse_args(argv)
     _log_to_stderr()
-    return run(lambda: modules[args.command].run(args))
+    # A SIGTERM (timeout, kill, a batch scheduler) cleans up as Ctrl-C does: no temporary
+    # file is left beside an output, and training saves its checkpoint.
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        return run(lambda: modules[args.command].run(args))
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _log_to_stderr() -> None:
@@ -68,6 +75,11 @@ def run(command) -> int:  # type: ignore[no-untyped-def]
     except KeyboardInterrupt:
         print("srsdk: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader of stdout stopped reading (`| head`): not an error of ours. Further
+        # writes (and the flush at exit) go nowhere instead of failing again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as e:
         if os.environ.get("SRSDK_DEBUG"):
             raise

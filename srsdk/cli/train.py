@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import signal
 import sys
 import time
 from pathlib import Path
@@ -74,8 +73,6 @@ def run(args: argparse.Namespace) -> int:
         elapsed = time.perf_counter() - started
         print(f"step {step}/{config.steps} {terms} ({elapsed:.0f} s)", file=sys.stderr, flush=True)
 
-    # A batch scheduler's (or the device tool's) SIGTERM saves a checkpoint just like Ctrl-C.
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         result = train(config, args.output, progress=interactive, log_every=500, on_log=None if interactive else log)
     except KeyboardInterrupt:

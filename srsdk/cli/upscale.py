@@ -11,11 +11,15 @@ whole or not at all; an error or Ctrl-C leaves nothing at the target path.
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
+
+DEFAULT_CRF = 18
+"""Visually near-lossless for x264 and x265: upscaled detail should not be encoded away."""
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -27,10 +31,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     source.add_argument("--engine", type=Path, help="a built engine (srsdk-build-engine)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
     parser.add_argument("--tile", type=int, help="tile side in LR pixels (default: whole frames when they fit)")
-    parser.add_argument("--frames", type=int, metavar="N", help="videos: only the first N frames")
+    parser.add_argument("--frames", type=int, metavar="N", help="videos and raw pipes: only the first N frames")
     parser.add_argument("--codec", help="videos: h264 (default; vp9 for .webm), h265, vp9, or an FFmpeg encoder name")
-    parser.add_argument("--crf", type=int, default=18,
-                        help="videos: constant rate factor for h264 / h265 (0-51) and vp9 (0-63) (default %(default)s)")  # fmt: skip
+    parser.add_argument("--crf", type=int,
+                        help=f"videos: constant rate factor for h264 / h265 (0-51) and vp9 (0-63) (default {DEFAULT_CRF})")  # fmt: skip
     parser.add_argument("--raw", metavar="WxH", help="INPUT/OUTPUT are pipes of rgb24 frames of this size")
 
 
@@ -49,14 +53,18 @@ def run(args: argparse.Namespace) -> int:
     if args.raw is not None or "-" in (args.input, args.output):
         if args.raw is None or (args.input, args.output) != ("-", "-"):
             raise InputError("raw pipe mode is `srsdk upscale - - --raw WxH`")
+        if args.codec is not None or args.crf is not None:
+            raise InputError("--codec and --crf are for video files; raw mode writes rgb24 frames")
         return run_raw(args)
     src, dst = Path(args.input), Path(args.output)
+    if not src.exists():
+        raise InputError(f"no such file or folder: {src}")
     if src.is_file() and is_video(src):
         return run_video(args, src, dst)
     if is_video(dst):
         raise InputError(f"OUTPUT is a video but INPUT is not a video file: {src}")
-    if args.frames is not None or args.codec is not None:
-        raise InputError("--frames and --codec are for videos; INPUT is not a video file")
+    if args.frames is not None or args.codec is not None or args.crf is not None:
+        raise InputError("--frames, --codec and --crf are for videos; INPUT is not a video file")
     return run_images(args, src, dst)
 
 
@@ -72,9 +80,10 @@ def run_video(args: argparse.Namespace, src: Path, dst: Path) -> int:
         raise InputError(f"OUTPUT is a folder; give a video file name ({', '.join(VIDEO_SUFFIXES)})")
     if not dst.parent.is_dir():
         raise InputError(f"output folder does not exist: {dst.parent}")
-    encoder_for(dst, args.codec, args.crf)  # a bad --codec or --crf fails before the network loads
+    crf = DEFAULT_CRF if args.crf is None else args.crf
+    encoder_for(dst, args.codec, crf)  # a bad --codec or --crf fails before the network loads
     with _upscaler(args) as up:
-        report = upscale_video(src, dst, up, codec=args.codec, crf=args.crf, max_frames=args.frames,
+        report = upscale_video(src, dst, up, codec=args.codec, crf=crf, max_frames=args.frames,
                                progress=sys.stderr.isatty())  # fmt: skip
     width, height = report.size
     print(f"wrote {dst}: {report.frames} frames, {width}x{height}, {report.copied_streams} stream(s) copied")
@@ -112,7 +121,8 @@ def run_raw(args: argparse.Namespace) -> int:
     count = 0
     try:
         with _upscaler(args) as up:
-            for frame in up.stream(_raw_frames(sys.stdin.buffer, width, height)):
+            frames = itertools.islice(_raw_frames(sys.stdin.buffer, width, height), args.frames)
+            for frame in up.stream(frames):
                 out.write(frame.tobytes())
                 count += 1
         out.flush()
@@ -167,7 +177,7 @@ def run_images(args: argparse.Namespace, src: Path, dst: Path) -> int:
                 if len(pairs) == 1:
                     raise
                 failed += 1
-                print(f"srsdk: skipped: {e}", file=sys.stderr)
+                tqdm.write(f"srsdk: skipped: {e}", file=sys.stderr)  # above the progress bar, not into it
     skipped = f" ({failed} skipped)" if failed else ""
     print(f"wrote {dst}" if len(pairs) == 1 else f"wrote {len(pairs) - failed} image(s) to {dst}{skipped}")
     return 1 if failed else 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import logging
 import warnings
 from pathlib import Path
 
@@ -30,14 +31,17 @@ def open_image(path: Path, data: bytes | None = None) -> Image.Image:
     read, where given (``path`` then only names it in errors). ``info`` keeps the ICC profile,
     and ``info["srsdk_frames"]`` says how many frames the file holds (only the first is read)."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the size is checked below
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
             with Image.open(path if data is None else io.BytesIO(data)) as im:
                 im.load()
                 upright = ImageOps.exif_transpose(im)
                 image = upright if upright is not im else im.copy()
                 image.info["srsdk_frames"] = getattr(im, "n_frames", 1)  # GIF, APNG, TIFF pages: the first is read
-                return image
+        for warning in caught:  # Pillow's (a damaged EXIF block, say) as one line each, naming the file
+            if not issubclass(warning.category, Image.DecompressionBombWarning):  # the size is checked below
+                logging.getLogger("srsdk").warning("%s: %s", path, warning.message)
+        return image
     except FileNotFoundError as e:
         raise InputError(f"no such file: {path}") from e
     except Image.DecompressionBombError as e:
