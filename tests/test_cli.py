@@ -257,6 +257,7 @@ def test_demo_also_upscales_the_first_frames_of_the_clip_with_audio(tmp_path: Pa
         (["{video}", "out.mkv", "--codec", "png", "--frames", "1"], ".mkv files cannot hold png video"),
         (["{video}", "{tmp}/folder.mp4", "--frames", "1"], "OUTPUT is a folder; give a video file name"),
         (["{tmp}/missing.mp4", "out.mp4"], "no such file or folder"),
+        (["{video}", "out.mkv", "--codec", "mjpeg", "--frames", "1"], "the mjpeg encoder cannot start"),
         (["-", "-", "--raw", "10x10", "--codec", "h265"], "--codec and --crf are for video files"),
         (["{photo}", "out.png", "--crf", "20"], "--frames, --codec and --crf are for videos"),
     ],

@@ -30,16 +30,22 @@ def _streams(path: Path) -> dict[str, object]:
     return info
 
 
-def _write(path: Path, frames: list[np.ndarray], *, pix_fmt: str = "yuv420p", rate: int = 25, rotation: tuple[int, bool] | None = None) -> Path:
-    """Encode RGB ``frames`` with libx264 (optionally with a display rotation and flip)."""
+def _write(path: Path, frames: list[np.ndarray], *, pix_fmt: str = "yuv420p", rate: int = 25,
+           rotation: tuple[int, bool] | None = None, matrix: str | None = None) -> Path:  # fmt: skip
+    """Encode RGB ``frames`` with libx264 (optionally with a display rotation and flip, or
+    converted with the YUV ``matrix`` and tagged with it)."""
     with av.open(str(path), "w") as c:
         s = c.add_stream("libx264", rate=rate)
         s.height, s.width = frames[0].shape[:2]
         s.pix_fmt = pix_fmt
         if rotation is not None:
             s.set_display_rotation(rotation[0], hflip=rotation[1])
+        if matrix is not None:
+            s.codec_context.colorspace = {"itu709": 1, "itu601": 6}[matrix]
+            s.codec_context.color_range = 1
         for frame in frames:
-            for p in s.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")):
+            rgb = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+            for p in s.encode(rgb if matrix is None else rgb.reformat(format=pix_fmt, dst_colorspace=matrix, dst_color_range=1)):
                 c.mux(p)
         for p in s.encode(None):
             c.mux(p)
@@ -134,6 +140,7 @@ def test_truncated_and_garbage_inputs(videos: Path, tmp_path: Path) -> None:
     with Upscaler(scale=2, device="cpu") as up:
         report = upscale_video(truncated, dst, up, max_frames=200)
         assert 0 < report.frames < 110  # the frames that decoded, no more
+        assert report.missing_frames == 109 - report.frames  # what its header promised: reported, not hidden
         garbage = tmp_path / "garbage.mp4"
         garbage.write_bytes(b"\x00" * 4096)
         with pytest.raises(InputError, match="cannot open as a video"):
@@ -198,3 +205,38 @@ def test_sigterm_mid_video_leaves_nothing_at_the_target(videos: Path, tmp_path: 
     _, stderr = run.communicate(timeout=120)
     assert run.returncode == 130 and b"srsdk: interrupted" in stderr
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("matrix", ["itu709", "itu601", None])
+def test_colours_keep_their_meaning_at_the_larger_size(tmp_path: Path, matrix: str | None) -> None:
+    """A flat saturated colour comes back as it went in, and the output says which YUV matrix
+    it holds: untagged, a 1920x1080 output would be taken as BT.709 by players, so an
+    untagged SD input (taken as BT.601) must not come out untagged."""
+    red = np.zeros((360, 640, 3), np.uint8)
+    red[...] = (200, 40, 40)
+    src = _write(tmp_path / "red.mp4", [red] * 2, matrix=matrix)
+    dst = tmp_path / "red_x2.mp4"
+    with Upscaler(scale=2, device="cpu") as up:
+        upscale_video(src, dst, up)
+    with av.open(str(dst)) as c:
+        assert c.streams.video[0].codec_context.colorspace == (1 if matrix == "itu709" else 6)
+        shown = next(c.decode(video=0)).to_ndarray(format="rgb24")  # as a player decodes it: by its tag
+    assert np.abs(shown[360, 640].astype(int) - (200, 40, 40)).max() <= 3
+
+
+@pytest.mark.shared
+def test_containers_codecs_and_tags(videos: Path, tmp_path: Path) -> None:
+    src = videos / "car-detection.mp4"  # H.264 and AAC, both tagged English
+    with Upscaler(scale=2, device="cpu") as up:
+        upscale_video(src, tmp_path / "car.mp4", up, codec="h265", max_frames=3)
+        with av.open(str(tmp_path / "car.mp4")) as c:
+            assert c.streams.video[0].codec_context.codec_tag == "hvc1"  # hev1 is refused by Apple's players
+            assert [s.metadata.get("language") for s in c.streams] == ["eng", "eng"]
+        report = upscale_video(src, tmp_path / "car.avi", up, max_frames=3)
+        assert report.missing_frames == 0
+        assert _streams(tmp_path / "car.avi")["rate"] == 12.5  # AVI counts frames in its own time base
+        with pytest.raises(InputError, match=r"\.webm files cannot hold the aac audio stream"):
+            upscale_video(src, tmp_path / "car.webm", up, max_frames=3)
+        with pytest.raises(InputError, match="the mjpeg encoder cannot start"):
+            upscale_video(src, tmp_path / "car.mkv", up, codec="mjpeg", max_frames=3)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["car.avi", "car.mp4"]

@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
 
 def run_video(args: argparse.Namespace, src: Path, dst: Path) -> int:
     from srsdk.errors import InputError
-    from srsdk.io.video import VIDEO_SUFFIXES, encoder_for, upscale_video
+    from srsdk.io.video import VIDEO_SUFFIXES, check_video_output, upscale_video
 
     if dst.suffix.lower() not in VIDEO_SUFFIXES:
         raise InputError(f"INPUT is a video, so OUTPUT must be one too ({', '.join(VIDEO_SUFFIXES)}): {dst}")
@@ -81,15 +81,21 @@ def run_video(args: argparse.Namespace, src: Path, dst: Path) -> int:
     if not dst.parent.is_dir():
         raise InputError(f"output folder does not exist: {dst.parent}")
     crf = DEFAULT_CRF if args.crf is None else args.crf
-    encoder_for(dst, args.codec, crf)  # a bad --codec or --crf fails before the network loads
+    # A bad --codec or --crf, or a stream the container cannot hold, fails before the network loads.
+    check_video_output(src, dst, args.codec, crf, args.scale or 2)
     with _upscaler(args) as up:
         report = upscale_video(src, dst, up, codec=args.codec, crf=crf, max_frames=args.frames,
                                progress=sys.stderr.isatty())  # fmt: skip
     width, height = report.size
     print(f"wrote {dst}: {report.frames} frames, {width}x{height}, {report.copied_streams} stream(s) copied")
-    if report.undecodable_packets:
-        print(f"srsdk: warning: {report.undecodable_packets} packet(s) of {src} could not be decoded and were "
-              "skipped; the frames that decoded were upscaled", file=sys.stderr)  # fmt: skip
+    problems = [
+        f"{report.undecodable_packets} video packet(s) could not be decoded" if report.undecodable_packets else "",
+        f"{report.uncopied_packets} audio or subtitle packet(s) could not be copied" if report.uncopied_packets else "",
+        f"{report.missing_frames} frame(s) it declares are not in it (truncated?)" if report.missing_frames else "",
+    ]
+    if any(problems):
+        print(f"srsdk: warning: {src}: {'; '.join(p for p in problems if p)}; the rest was upscaled",
+              file=sys.stderr)  # fmt: skip
         return 1
     return 0
 

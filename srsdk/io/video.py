@@ -1,18 +1,25 @@
 """Video in, video out, through PyAV: decode, upscale, encode; audio and subtitles copied.
 
 The output has the input's frame rate and time base, every audio and subtitle stream
-copied packet for packet (no re-encoding), and the input's orientation: its display matrix
-(rotation and flips, which FFmpeg 7+ reports as side data on the decoded frames) is written
-to the output stream, and a legacy ``rotate`` tag is kept. Frames are
-encoded as yuv420p, which needs even sizes: an odd output width or height is padded by
-one pixel (the last row or column repeated). The file is written under a temporary name
-and renamed into place only when complete. Packets that do not decode are counted and
-reported, and the run goes on with the rest.
+copied packet for packet (no re-encoding), the streams' language and title and the file's
+metadata, and the input's orientation: its display matrix (rotation and flips, which
+FFmpeg 7+ reports as side data on the decoded frames) is written to the output stream, and
+a legacy ``rotate`` tag is kept. Colours keep their meaning: frames are decoded to RGB with
+the input's YUV matrix (where the input does not say, the one players assume for its size:
+BT.709 above 576 lines or from 1280 pixels wide, else BT.601), encoded with the same matrix,
+and the output is tagged with it, so a player shows the same colours at the larger size
+(where untagged HD is taken as BT.709). Frames are encoded as yuv420p, which needs even
+sizes: an odd output width or height is padded by one pixel (the last row or column
+repeated). The file is written under a temporary name and renamed into place only when
+complete. Packets that do not decode or cannot be copied are counted and reported, and the
+run goes on with the rest; so are frames the input declares but does not hold (a truncated
+file).
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
 import sys
 from fractions import Fraction
@@ -31,6 +38,14 @@ READ_ONLY_SUFFIXES = (".ts", ".mts", ".m2ts", ".mpg", ".mpeg", ".flv", ".wmv", "
 CODECS = {"h264": "libx264", "h265": "libx265", "hevc": "libx265", "vp9": "libvpx-vp9"}
 CRF_RANGE = {"libx264": (0, 51), "libx265": (0, 51), "libvpx-vp9": (0, 63)}
 """The encoders ``crf`` applies to, and its range for each; other encoders take their defaults."""
+MATRICES = {1: "itu709", 4: "fcc", 5: "itu601", 6: "itu601", 7: "smpte240m", 9: "bt2020", 10: "bt2020"}
+"""FFmpeg's ``AVColorSpace`` tags, as the YUV matrix names PyAV's reformat takes."""
+TAGS = {"itu709": (1, 1, 1), "itu601": (6, 6, 6), "fcc": (4, 6, 6), "smpte240m": (7, 7, 7), "bt2020": (9, 9, 14)}
+"""For each matrix, the (colorspace, primaries, transfer) tags written where the input had none."""
+KEPT_METADATA = ("language", "title")
+"""Stream tags copied to the output's streams (not DURATION or ENCODER: they would be wrong)."""
+DROPPED_METADATA = ("encoder", "major_brand", "minor_version", "compatible_brands", "duration")
+"""File tags not copied: the muxer writes its own."""
 
 
 def is_video(path: Path) -> bool:
@@ -88,6 +103,11 @@ class VideoReport:
     """Output (width, height) as encoded."""
     copied_streams: int
     undecodable_packets: int
+    uncopied_packets: int = 0
+    """Audio or subtitle packets that could not be written (damaged timestamps, say)."""
+    missing_frames: int = 0
+    """Frames the input declares (its frame count or duration) that were never decoded:
+    a truncated file."""
 
 
 @dataclasses.dataclass
@@ -95,6 +115,7 @@ class _Tally:
     frames: int = 0
     size: tuple[int, int] = (0, 0)
     bad: int = 0
+    uncopied: int = 0
     end: Fraction | None = None
     """With max_frames: the time the last kept frame ends; later packets are dropped."""
 
@@ -127,6 +148,102 @@ def display_matrix(src: Path) -> list[int] | None:
     return None
 
 
+def matrix_of(video: Any) -> str:
+    """The YUV matrix of ``video`` (a PyAV video stream), as a name reformat takes: its tag,
+    or where it has none the one players assume for its size."""
+    tag = video.codec_context.colorspace
+    if tag in MATRICES:
+        return MATRICES[tag]
+    return "itu709" if video.height > 576 or video.width >= 1280 else "itu601"
+
+
+def _open_input(src: Path) -> Any:
+    av = _av()
+    try:
+        source = av.open(str(src))
+    except (av.error.FFmpegError, OSError) as e:
+        raise InputError(f"{src}: cannot open as a video ({e})") from e
+    if not source.streams.video:
+        source.close()
+        raise InputError(f"{src}: has no video stream")
+    return source
+
+
+def _add_streams(
+    sink: Any, source: Any, dst: Path, encoder: str, pix_fmt: str, options: dict[str, str], scale: int
+) -> tuple[Any, dict[int, Any]]:
+    """The upscaled video stream of ``sink`` (encoder open, tagged) and a copy of every audio
+    and subtitle stream of ``source``, by its index; an :class:`InputError` for what ``dst``'s
+    container or the encoder cannot take."""
+    av = _av()
+    video = source.streams.video[0]
+    rate = video.average_rate or video.guessed_rate or Fraction(25)
+    try:
+        out = sink.add_stream(encoder, rate=rate)
+    except (ValueError, av.error.FFmpegError) as e:
+        raise InputError(f"{dst.suffix} files cannot hold {encoder} video ({e}); try another --codec") from e
+    # Sized now: muxing a copied audio packet opens every encoder, long before the first
+    # upscaled frame comes back from the pipeline.
+    out.width = video.width * scale + (video.width * scale) % 2
+    out.height = video.height * scale + (video.height * scale) % 2
+    out.pix_fmt = pix_fmt
+    # AVI has a constant frame rate, counted in its time base; the other containers keep the input's.
+    out.time_base = 1 / Fraction(rate) if sink.format.name == "avi" else video.time_base
+    out.options = options
+    if encoder == "libx265" and sink.format.name in ("mov", "mp4"):
+        out.codec_context.codec_tag = "hvc1"  # Apple's players refuse HEVC tagged hev1
+    matrix = matrix_of(video)
+    ours = TAGS[matrix]
+    for name, default in zip(("colorspace", "color_primaries", "color_trc"), ours, strict=True):
+        tag = getattr(video.codec_context, name, 2)
+        with contextlib.suppress(AttributeError):  # PyAV before 14 cannot set primaries and transfer
+            setattr(out.codec_context, name, tag if tag not in (0, 2) else default)  # 2: unspecified
+    out.codec_context.color_range = 1  # limited ("MPEG"), as encode() converts to
+    for key, value in video.metadata.items():
+        if key.lower() in (*KEPT_METADATA, "rotate"):
+            out.metadata[key] = value
+    try:
+        out.codec_context.open()
+    except (ValueError, av.error.FFmpegError) as e:
+        raise InputError(
+            f"the {encoder} encoder cannot start for {out.width}x{out.height} {pix_fmt} video ({e}); try another --codec"
+        ) from e
+    copies = {}
+    for stream in source.streams:
+        if stream.type not in ("audio", "subtitle"):
+            continue
+        try:
+            copy = sink.add_stream_from_template(stream)
+        except (ValueError, av.error.FFmpegError) as e:
+            raise InputError(
+                f"{dst.suffix} files cannot hold the {stream.codec_context.name} {stream.type} stream of the input "
+                f"({e}); use .mkv, which holds most codecs"
+            ) from e
+        for key, value in stream.metadata.items():
+            if key.lower() in KEPT_METADATA:
+                copy.metadata[key] = value
+        copies[stream.index] = copy
+    for key, value in source.metadata.items():
+        if key.lower() not in DROPPED_METADATA:
+            sink.metadata[key] = value
+    return out, copies
+
+
+def check_video_output(src: Path, dst: Path, codec: str | None, crf: int, scale: int) -> None:
+    """Raise the :class:`InputError` :func:`upscale_video` would raise for ``src``, ``dst``,
+    ``codec`` and ``crf`` before its first frame (an input that is not a video, a codec or a
+    copied stream the container cannot hold, an encoder that cannot start). Cheap: it opens
+    the streams in memory, so arguments are checked before a network loads."""
+    import io
+
+    av = _av()
+    if dst.suffix.lower() not in VIDEO_SUFFIXES:
+        raise InputError(f"unsupported output container {dst.suffix!r}; use one of {', '.join(VIDEO_SUFFIXES)}")
+    encoder, pix_fmt, options = encoder_for(dst, codec, crf)
+    with _open_input(src) as source, av.open(io.BytesIO(), "w", format=VIDEO_SUFFIXES[dst.suffix.lower()]) as sink:
+        _add_streams(sink, source, dst, encoder, pix_fmt, options, scale)
+
+
 def upscale_video(
     src: Path,
     dst: Path,
@@ -145,41 +262,24 @@ def upscale_video(
     if dst.suffix.lower() not in VIDEO_SUFFIXES:
         raise InputError(f"unsupported output container {dst.suffix!r}; use one of {', '.join(VIDEO_SUFFIXES)}")
     encoder, pix_fmt, options = encoder_for(dst, codec, crf)
-    try:
-        source = av.open(str(src))
-    except (av.error.FFmpegError, OSError) as e:
-        raise InputError(f"{src}: cannot open as a video ({e})") from e
-    with source:
-        if not source.streams.video:
-            raise InputError(f"{src}: has no video stream")
+    with _open_input(src) as source:
         video = source.streams.video[0]
         video.thread_type = "AUTO"
         others = [s for s in source.streams if s.type in ("audio", "subtitle")]
-        total = video.frames or None
+        declared = _declared_frames(source, video)
+        total = declared
         if max_frames is not None:
             total = min(total or max_frames, max_frames)
+        matrix = matrix_of(video)
+        yuv = pix_fmt.startswith("yuv") and not pix_fmt.startswith("yuvj")
         try:
             with atomic_output(dst) as tmp, av.open(str(tmp), "w", format=VIDEO_SUFFIXES[dst.suffix.lower()]) as sink:
+                out, copies = _add_streams(sink, source, dst, encoder, pix_fmt, options, upscaler.scale)
                 rate = video.average_rate or video.guessed_rate or Fraction(25)
-                try:
-                    out = sink.add_stream(encoder, rate=rate)
-                except (ValueError, av.error.FFmpegError) as e:
-                    raise InputError(f"{dst.suffix} files cannot hold {encoder} video ({e}); try another --codec") from e
-                # Sized now: muxing a copied audio packet opens every encoder, long before the
-                # first upscaled frame comes back from the pipeline.
-                out.width = video.width * upscaler.scale + (video.width * upscaler.scale) % 2
-                out.height = video.height * upscaler.scale + (video.height * upscaler.scale) % 2
-                out.pix_fmt = pix_fmt
-                out.time_base = video.time_base
-                out.options = options
-                for key in ("rotate",):
-                    if key in video.metadata:
-                        out.metadata[key] = video.metadata[key]
                 # Rotation and flips are the same at any size; written with the header, so
                 # read from a first decode of the input now.
-                if (matrix := display_matrix(src)) is not None:
-                    out.set_display_matrix(matrix)
-                copies = {s.index: sink.add_stream_from_template(s) for s in others}
+                if (display := display_matrix(src)) is not None:
+                    out.set_display_matrix(display)
                 timing: collections.deque[tuple[int | None, Any]] = collections.deque()
                 state = _Tally()
                 bar = tqdm(total=total, unit="frame", disable=not progress, desc=src.name, file=sys.stderr)
@@ -192,7 +292,9 @@ def upscale_video(
                             f"{out.width}x{out.height} (frame sizes that change mid-stream are not supported in videos)"
                         )
                     state.size = (out.width, out.height)
-                    frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(result), format="rgb24")
+                    rgb = av.VideoFrame.from_ndarray(np.ascontiguousarray(result), format="rgb24")
+                    # The input's matrix, limited range: what the output is tagged with.
+                    frame = rgb.reformat(format=pix_fmt, dst_colorspace=matrix, dst_color_range=1 if yuv else None)
                     frame.pts, frame.time_base = timing.popleft()
                     for packet in out.encode(frame):
                         sink.mux(packet)
@@ -200,14 +302,22 @@ def upscale_video(
                     bar.update(1)
 
                 decoded = 0
+                done: set[int] = set()
+                """Streams copied up to the last kept frame's time (with max_frames)."""
                 for packet in source.demux(video, *others):
                     if packet.stream.index != video.index:
                         end = state.end
                         if end is not None and packet.pts is not None and packet.pts * packet.time_base > end:
-                            break  # past the last frame kept: the rest of the file is not needed
+                            done.add(packet.stream.index)
+                            if len(done) == len(others):
+                                break  # every stream is past the last frame kept: the rest is not needed
+                            continue
                         if packet.dts is not None:
                             packet.stream = copies[packet.stream.index]
-                            sink.mux(packet)
+                            try:
+                                sink.mux(packet)
+                            except av.error.FFmpegError:  # a damaged packet (its timestamps, say)
+                                state.uncopied += 1
                         continue
                     if max_frames is not None and decoded >= max_frames:
                         if not others:
@@ -229,7 +339,10 @@ def upscale_video(
                                 if frame.pts is not None and frame.time_base is not None
                                 else Fraction(decoded) / rate
                             )
-                        for result in upscaler.process(frame.to_ndarray(format="rgb24")):
+                        full_range = getattr(frame, "color_range", 0) == 2
+                        rgb_in = frame.to_ndarray(format="rgb24", src_colorspace=matrix,
+                                                  src_color_range=2 if full_range else 1)  # fmt: skip
+                        for result in upscaler.process(rgb_in):
                             encode(result)
                 for result in upscaler.drain():
                     encode(result)
@@ -241,4 +354,18 @@ def upscale_video(
         except BaseException:
             upscaler.cancel()  # frames of this video must not come out of the next one
             raise
-    return VideoReport(state.frames, state.size, len(others), state.bad)
+    expected = declared if max_frames is None or declared is None else min(declared, max_frames)
+    # A frame or two of slack: a container's duration rounds, and may include other streams.
+    missing = expected - decoded if expected is not None and decoded < expected - 2 else 0
+    return VideoReport(state.frames, state.size, len(others), state.bad, state.uncopied, missing)
+
+
+def _declared_frames(source: Any, video: Any) -> int | None:
+    """How many frames ``video`` says it holds: its frame count (MP4, MOV), else its
+    container's duration at its frame rate (Matroska, WebM), else None."""
+    if video.frames:
+        return int(video.frames)
+    rate = video.average_rate or video.guessed_rate
+    if source.duration and rate:
+        return int(source.duration / 1_000_000 * rate)  # duration in microseconds
+    return None
