@@ -203,7 +203,7 @@ def upscale_file(up: Any, src: Path, dst: Path, read: tuple[Any, Any] | None = N
     import numpy as np
     from PIL import Image
 
-    from srsdk.io.image import write_image
+    from srsdk.io.image import rgb_profile, write_image
 
     original, rgb = read or read_image(src)
     if original.info["srsdk_frames"] > 1:
@@ -214,4 +214,4 @@ def upscale_file(up: Any, src: Path, dst: Path, read: tuple[Any, Any] | None = N
     if has_alpha and dst.suffix.lower() in (".png", ".webp", ".tif", ".tiff"):
         alpha = original.convert("RGBA").getchannel("A")
         out.putalpha(alpha.resize(out.size, Image.Resampling.BICUBIC))
-    write_image(out, dst, icc_profile=original.info.get("icc_profile"))
+    write_image(out, dst, icc_profile=rgb_profile(original))

@@ -60,6 +60,22 @@ def to_rgb(image: Image.Image, path: Path) -> Image.Image:
     return image.convert("RGB")
 
 
+def rgb_profile(image: Image.Image) -> bytes | None:
+    """``image``'s ICC profile where it describes RGB, else None: a CMYK or greyscale
+    profile on the RGB image srsdk writes would make colour-managed viewers misread it
+    (srsdk converts such images to RGB without colour management)."""
+    icc = image.info.get("icc_profile")
+    if not icc:
+        return None
+    try:
+        from PIL import ImageCms
+
+        space = ImageCms.ImageCmsProfile(io.BytesIO(icc)).profile.xcolor_space
+    except Exception:  # noqa: BLE001 - ImageCms missing, or a damaged profile: nothing to keep
+        return None
+    return icc if space.strip() == "RGB" else None
+
+
 def read_rgb(path: Path, data: bytes | None = None) -> Image.Image:
     """Read an image as 8-bit RGB, upright (:func:`open_image`, then :func:`to_rgb`)."""
     return to_rgb(open_image(path, data), path)
