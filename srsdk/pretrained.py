@@ -66,6 +66,15 @@ def read_metadata(path: str | Path) -> dict[str, str]:
     return meta
 
 
+def read_architecture(path: str | Path) -> Architecture:
+    """The network a weights file was trained as (its scale, say), from its header alone."""
+    meta = read_metadata(path)
+    try:
+        return Architecture(**json.loads(meta["architecture"]))
+    except (KeyError, TypeError, ValueError) as e:
+        raise WeightsError(f"{path} has no valid architecture record: {e}") from e
+
+
 def load_weights(path: str | Path, *, expected_sha256: str | None = None, scale: int | None = None) -> SPNet:
     """Build the training graph described by ``path`` and load its weights (eval mode)."""
     path = Path(path)
@@ -73,11 +82,7 @@ def load_weights(path: str | Path, *, expected_sha256: str | None = None, scale:
         actual = sha256(path) if path.is_file() else "missing"
         if actual != expected_sha256:
             raise WeightsError(f"sha256 mismatch for {path}: expected {expected_sha256}, got {actual}")
-    meta = read_metadata(path)
-    try:
-        arch = Architecture(**json.loads(meta["architecture"]))
-    except (KeyError, TypeError, ValueError) as e:
-        raise WeightsError(f"{path} has no valid architecture record: {e}") from e
+    arch = read_architecture(path)
     if scale is not None and arch.scale != scale:
         raise WeightsError(f"{path} is for scale {arch.scale}, expected scale {scale}")
     from safetensors.torch import load_file

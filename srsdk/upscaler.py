@@ -52,8 +52,8 @@ class Upscaler:
     """Super-resolve frames with the shipped network (or a built engine).
 
     Args (keyword-only):
-        scale: 2, 3 or 4; None means 2, or the engine's scale when ``engine`` is given (an
-            engine of another scale than one asked for is refused).
+        scale: 2, 3 or 4; None means 2, or the scale of the ``engine`` or ``weights`` given
+            (an engine or weights of another scale than one asked for are refused).
         engine: path of an engine built by ``srsdk-build-engine`` (manifest-checked).
         weights: a weights file instead of the shipped weights.
         device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.

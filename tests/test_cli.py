@@ -92,10 +92,12 @@ def test_upscale_failures_leave_no_output(tmp_path: Path, capsys, setup, message
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".part")]
 
 
-def test_weights_of_the_wrong_scale_are_refused(tmp_path: Path, x3_weights: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_the_scale_comes_from_the_weights_and_another_is_refused(tmp_path: Path, x3_weights: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     src = _photo(tmp_path / "in.png")
-    assert main(["upscale", str(src), str(tmp_path / "o.png"), "--weights", str(x3_weights)]) == 1
+    assert main(["upscale", str(src), str(tmp_path / "o.png"), "--weights", str(x3_weights), "--scale", "2"]) == 1
     assert "is for scale 3, expected scale 2" in capsys.readouterr().err
+    assert main(["upscale", str(src), str(tmp_path / "o.png"), "--weights", str(x3_weights)]) == 0  # no --scale: x3
+    assert _open(tmp_path / "o.png")[0] == (120, 90)
 
 
 def test_eval_json_has_the_documented_shape_and_reports_bad_files(tmp_path: Path, x3_weights: Path, capsys) -> None:  # type: ignore[no-untyped-def]
@@ -106,7 +108,7 @@ def test_eval_json_has_the_documented_shape_and_reports_bad_files(tmp_path: Path
     _photo(folder / "t.png", (60, 45), mode="RGBA")
     (folder / "broken.jpg").write_bytes(b"\xff\xd8 truncated")
     out = tmp_path / "r.json"
-    code = main(["eval", "--scale", "3", "--weights", str(x3_weights), "--json", str(out), str(folder)])
+    code = main(["eval", "--weights", str(x3_weights), "--json", str(out), str(folder)])  # x3, as the weights are
     captured = capsys.readouterr()
     assert code == 1
     assert "broken.jpg" in captured.err

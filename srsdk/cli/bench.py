@@ -19,7 +19,7 @@ from pathlib import Path
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--engine", type=Path, help="a built engine (default: the Upscaler's choice)")
-    parser.add_argument("--scale", type=int, choices=(2, 3, 4), help="2 (default), or the --engine's")
+    parser.add_argument("--scale", type=int, choices=(2, 3, 4), help="2 (default), or the --engine's scale")
     parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "fp16", "bf16"))
     parser.add_argument("--backend", choices=("torchscript", "onnx", "aoti", "tensorrt"), help="build this engine first")
     parser.add_argument("--sizes", default="640x360,960x540,1280x720,1920x1080", help="input sizes WxH,...")

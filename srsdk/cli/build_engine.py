@@ -20,7 +20,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     from srsdk.engine.config import DEFAULT_CALIBRATION, Backend, ShapeProfile
 
     d = ShapeProfile()
-    parser.add_argument("--scale", type=int, default=2, choices=(2, 3, 4))
+    parser.add_argument("--scale", type=int, choices=(2, 3, 4), help="2 (default), or the --weights' scale")
     precision = parser.add_mutually_exclusive_group()
     for name in ("fp32", "fp16", "bf16", "int8"):
         precision.add_argument(f"--{name}", dest="precision", action="store_const", const=name)
@@ -46,8 +46,13 @@ def run(args: argparse.Namespace) -> int:
     from srsdk.engine.config import parse_size
 
     profile = ShapeProfile(min=parse_size(args.min), opt=parse_size(args.opt), max=parse_size(args.max))
+    scale = args.scale
+    if scale is None:
+        from srsdk.pretrained import read_architecture
+
+        scale = read_architecture(args.weights).scale if args.weights else 2
     config = BuildConfig(
-        scale=args.scale,
+        scale=scale,
         precision=args.precision,
         backend=args.backend,
         profile=profile,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("folders", nargs="+", type=Path, metavar="DIR", help="folders of HR images")
-    parser.add_argument("--scale", type=int, choices=(2, 3, 4), help="default: 2, or the engine's scale")
+    parser.add_argument("--scale", type=int, choices=(2, 3, 4), help="default: 2, or the scale of --engine or --weights")
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--weights", type=Path, help="a weights file (default: the shipped weights)")
     source.add_argument("--engine", type=Path, help="a built engine (srsdk-build-engine), manifest-checked")
@@ -55,7 +55,9 @@ def run(args: argparse.Namespace) -> int:
             "weights_sha256": engine.manifest["weights_sha256"],
         }
     else:
-        scale = args.scale or 2
+        from srsdk.pretrained import read_architecture
+
+        scale = args.scale or (read_architecture(args.weights).scale if args.weights else 2)
         net, weights, weights_sha = load_deploy_net(scale, args.weights, args.device)
         provenance = {"weights": weights, "weights_sha256": weights_sha}
 

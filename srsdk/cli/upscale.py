@@ -25,7 +25,7 @@ DEFAULT_CRF = 18
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", metavar="INPUT", help="image, folder, video, or - with --raw")
     parser.add_argument("output", metavar="OUTPUT", help="image, folder, video, or - with --raw")
-    parser.add_argument("--scale", type=int, choices=(2, 3, 4), help="2 (default), or the --engine's")
+    parser.add_argument("--scale", type=int, choices=(2, 3, 4), help="2 (default), or the --engine's or --weights' scale")
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--weights", type=Path, help="a weights file (default: the shipped weights)")
     source.add_argument("--engine", type=Path, help="a built engine (srsdk-build-engine)")
