@@ -25,6 +25,7 @@ import torch.nn.functional as F
 
 from srsdk import roofline
 from srsdk._version import __version__
+from srsdk.errors import InputError
 from srsdk.io.atomic import atomic_output
 from srsdk.upscaler import Upscaler
 
@@ -78,6 +79,13 @@ def bench(
     """Time ``upscaler`` at each ``(width, height)``; see the module docstring."""
     say = log or (lambda _: None)
     runner = upscaler._runner
+    limit = runner.max_shape
+    for width, height in sizes:  # the bare engine is timed on whole frames
+        if limit is not None and (height > limit[0] or width > limit[1]):
+            raise InputError(
+                f"--sizes {width}x{height}: larger than the engine's largest input {limit[1]}x{limit[0]} (WxH), so "
+                "its bare time cannot be measured; build an engine with a larger --max"
+            )
     device = runner.device
     cuda = device.type == "cuda"
     # The learned layers' arithmetic and activations are 16-bit in FP16 and BF16 engines.

@@ -104,7 +104,7 @@ def test_srsdk_bench_json_schema_and_plot(tmp_path: Path) -> None:
     from srsdk.cli.main import main
 
     out, png = tmp_path / "bench.json", tmp_path / "bench.png"
-    argv = ["bench", "--sizes", "64x48,96x64", "--frames", "2", "--device", "cpu", "--json", str(out), "--plot", str(png)]
+    argv = ["bench", "--sizes", "64x48,96x64,64x48", "--frames", "2", "--device", "cpu", "--json", str(out), "--plot", str(png)]
     assert main(argv) == 0
     result = json.loads(out.read_text())
     from srsdk.engine.build import fastest_cpu_engine
@@ -121,6 +121,8 @@ def test_srsdk_bench_json_schema_and_plot(tmp_path: Path) -> None:
     assert result["architecture"] == load_pretrained(2).arch.to_dict()
     assert ("BF16 matmul" in result["peaks"]["source"]) == (result["precision"] == "bf16")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # The bare engine is timed on whole frames: a size past the default engine's is refused up front.
+    assert main(["bench", "--sizes", "2000x8", "--frames", "1", "--device", "cpu"]) == 1
 
 
 def test_roofline_counts_the_executed_network() -> None:

@@ -34,7 +34,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def _sizes(text: str) -> list[tuple[int, int]]:
     from srsdk.engine.config import parse_size
 
-    return [parse_size(part.strip(), order="WxH") for part in text.split(",") if part.strip()]  # WxH read as (W, H)
+    sizes = [parse_size(part.strip(), order="WxH") for part in text.split(",") if part.strip()]  # WxH read as (W, H)
+    return list(dict.fromkeys(sizes))  # each once: the results are keyed by size
 
 
 def run(args: argparse.Namespace) -> int:
