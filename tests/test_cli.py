@@ -203,6 +203,12 @@ def test_outputs_that_cannot_be_written_are_refused_before_the_work(tmp_path: Pa
     assert "a.png is a file; expected a folder to write into" in capsys.readouterr().err
     assert main(["bench", "--plot", str(tmp_path / "p.txt")]) == 1
     assert "--plot: expected a .png, .svg or .pdf file" in capsys.readouterr().err
+    # A folder srsdk may not write in (even as root, /proc) is found before the work, not after.
+    assert main(["eval", str(folder), "--json", "/proc/r.json"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == "" and "cannot write in /proc" in captured.err
+    assert main(["upscale", str(folder / "a.png"), "/proc/a.png"]) == 1
+    assert "cannot write in /proc" in capsys.readouterr().err
 
 
 def test_outputs_have_ordinary_permissions(tmp_path: Path, x3_weights: Path) -> None:

@@ -70,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
 
 def run_video(args: argparse.Namespace, src: Path, dst: Path) -> int:
     from srsdk.errors import InputError
+    from srsdk.io.atomic import check_output
     from srsdk.io.video import VIDEO_SUFFIXES, check_video_output, upscale_video
 
     if dst.suffix.lower() not in VIDEO_SUFFIXES:
@@ -78,8 +79,7 @@ def run_video(args: argparse.Namespace, src: Path, dst: Path) -> int:
         raise InputError("OUTPUT is the INPUT video; refusing to overwrite it")
     if dst.is_dir():
         raise InputError(f"OUTPUT is a folder; give a video file name ({', '.join(VIDEO_SUFFIXES)})")
-    if not dst.parent.is_dir():
-        raise InputError(f"output folder does not exist: {dst.parent}")
+    check_output(dst)
     crf = DEFAULT_CRF if args.crf is None else args.crf
     # A bad --codec or --crf, or a stream the container cannot hold, fails before the network loads.
     check_video_output(src, dst, args.codec, crf, args.scale or 2)
@@ -147,7 +147,7 @@ def run_images(args: argparse.Namespace, src: Path, dst: Path) -> int:
     from tqdm import tqdm
 
     from srsdk.errors import InputError
-    from srsdk.io.atomic import make_folder
+    from srsdk.io.atomic import check_output, make_folder
     from srsdk.io.image import IMAGE_SUFFIXES, image_files
 
     if src.is_dir():
@@ -165,8 +165,7 @@ def run_images(args: argparse.Namespace, src: Path, dst: Path) -> int:
             raise InputError("OUTPUT is the INPUT image; refusing to overwrite it")
         if dst.is_dir():
             raise InputError(f"OUTPUT is a folder; give a file name ({', '.join(IMAGE_SUFFIXES)})")
-        if not dst.parent.is_dir():
-            raise InputError(f"output folder does not exist: {dst.parent}")
+        check_output(dst)
         if dst.suffix.lower() not in IMAGE_SUFFIXES:
             raise InputError(f"unsupported output format {dst.suffix!r}; use one of {', '.join(IMAGE_SUFFIXES)}")
         pairs = [(src, dst)]

@@ -13,12 +13,14 @@ from srsdk.errors import InputError
 
 def check_output(path: Path) -> Path:
     """Refuse, before any work, an output path that :func:`atomic_output` could not write:
-    a folder, or a file in a folder that does not exist."""
+    a folder, a file in a folder that does not exist, or one srsdk may not write in (tried
+    with the temporary file :func:`atomic_output` would make)."""
     path = Path(path)
     if path.is_dir():
         raise InputError(f"cannot write {path}: it is a folder")
     if not path.parent.is_dir():
         raise InputError(f"output folder does not exist: {path.parent}")
+    _new_file(path).unlink()
     return path
 
 
@@ -32,6 +34,7 @@ def make_folder(path: Path) -> Path:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise InputError(f"cannot create the folder {path}: {e.strerror or e}") from e
+    _new_file(path / "output").unlink()  # writable, before any work goes into it
     return path
 
 
