@@ -14,6 +14,7 @@ or a torch tensor (CUDA). Accepted kinds, and what comes back for each:
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from typing import Any, Literal
 
 import numpy as np
@@ -86,8 +87,15 @@ def to_working(frame: Any) -> tuple[np.ndarray | torch.Tensor, FrameKind]:
     if frame.dtype.is_floating_point:
         if frame.ndim != 4 or frame.shape[0] != 1 or frame.shape[1] != 3 or 0 in frame.shape:
             raise ShapeError(f"float tensor frame: expected 1x3xHxW, got {tuple(frame.shape)}")
-        if not bool(torch.isfinite(frame).all()):
+        finite, largest = torch.stack([torch.isfinite(frame).all().float(), frame.amax().float()]).tolist()  # one sync
+        if not finite:
             raise ShapeError("float tensor frame: contains NaN or infinity")
+        if largest > 1.5:  # most likely 0-255 values: they would clamp to a white frame
+            warnings.warn(
+                "float tensor frame: values above 1.5, but float frames are read as [0, 1] "
+                "(divide 0-255 frames by 255, or pass uint8 HxWx3)",
+                stacklevel=3,
+            )
         hwc = (frame[0].float().clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0)
         work = hwc if frame.is_cuda else hwc.contiguous().numpy()
         return work, FrameKind("torch_nchw", frame.device)

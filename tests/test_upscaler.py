@@ -108,6 +108,8 @@ def test_every_input_kind_comes_back_as_the_same_kind(up: Upscaler, photo: np.nd
     np.testing.assert_array_equal(flipped.numpy(), up(np.ascontiguousarray(photo[..., ::-1])))
     strided = np.ascontiguousarray(np.pad(photo, ((0, 0), (0, 5), (0, 1))))[:, :97, :3]
     np.testing.assert_array_equal(up(strided), expected)
+    with pytest.warns(UserWarning, match=r"float frames are read as \[0, 1\]"):  # 0-255 floats: a white frame
+        up(torch.full((1, 3, 8, 8), 200.0))
 
 
 def test_stream_equals_per_frame_calls_in_order_across_size_changes(up: Upscaler, photo: np.ndarray) -> None:
