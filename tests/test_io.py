@@ -67,9 +67,16 @@ def test_photos_are_read_upright_and_written_with_their_colour_profile_at_high_q
     arr[0, 0] = 255  # top-left marker
     exif = Image.Exif()
     exif[0x0112] = 6  # rotate 90 degrees clockwise to display
+    exif[0x0132] = "2026:11:27 12:00:00"  # DateTime
     Image.fromarray(arr).save(tmp_path / "phone.jpg", exif=exif, quality=100)
     upright = np.asarray(read_rgb(tmp_path / "phone.jpg"))
     assert upright.shape == (8, 6, 3) and upright[0, -1].min() > 200  # the marker is now top-right
+    phone = open_image(tmp_path / "phone.jpg")
+    for name in ("phone_up.jpg", "phone_up.png"):  # the metadata is kept, but not the rotation it no longer needs
+        write_image(phone.convert("RGB"), tmp_path / name, exif=phone.getexif())
+        with Image.open(tmp_path / name) as im:
+            kept = im.getexif()
+            assert kept.get(0x0132) == "2026:11:27 12:00:00" and 0x0112 not in kept, name
     profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
     Image.fromarray(arr).save(tmp_path / "icc.png", icc_profile=profile)
     original = open_image(tmp_path / "icc.png")

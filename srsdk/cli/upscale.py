@@ -198,7 +198,8 @@ def read_image(src: Path) -> tuple[Any, Any]:
 
 def upscale_file(up: Any, src: Path, dst: Path, read: tuple[Any, Any] | None = None) -> None:
     """Upscale the image file ``src`` (or ``read``, what :func:`read_image` read from it) into
-    ``dst``, keeping its alpha channel where ``dst``'s format holds one, and its ICC profile."""
+    ``dst``, keeping its alpha channel where ``dst``'s format holds one, its RGB ICC profile
+    and its EXIF metadata."""
     import numpy as np
     from PIL import Image
 
@@ -208,9 +209,11 @@ def upscale_file(up: Any, src: Path, dst: Path, read: tuple[Any, Any] | None = N
     if original.info["srsdk_frames"] > 1:
         print(f"srsdk: warning: {src} holds {original.info['srsdk_frames']} frames; only the first is upscaled",
               file=sys.stderr)  # fmt: skip
+    if original.mode.startswith("I;16"):
+        print(f"srsdk: warning: {src} is 16-bit; it is upscaled and written as 8-bit", file=sys.stderr)
     out = Image.fromarray(up(np.asarray(rgb)))
     has_alpha = original.mode in ("RGBA", "LA", "PA") or "transparency" in original.info
     if has_alpha and dst.suffix.lower() in (".png", ".webp", ".tif", ".tiff"):
         alpha = original.convert("RGBA").getchannel("A")
         out.putalpha(alpha.resize(out.size, Image.Resampling.BICUBIC))
-    write_image(out, dst, icc_profile=rgb_profile(original))
+    write_image(out, dst, icc_profile=rgb_profile(original), exif=original.getexif())

@@ -81,16 +81,24 @@ def read_rgb(path: Path, data: bytes | None = None) -> Image.Image:
     return to_rgb(open_image(path, data), path)
 
 
-def write_image(image: Image.Image, path: Path, *, icc_profile: bytes | None = None) -> None:
-    """Save ``image`` to ``path`` (format from the suffix), with ``icc_profile`` where given;
-    ``path`` is either the complete new image or untouched. JPEG and WebP are written at
-    quality 95 (JPEG without chroma subsampling), not Pillow's 75-80, which would throw away
-    the detail upscaling adds."""
+def write_image(
+    image: Image.Image, path: Path, *, icc_profile: bytes | None = None, exif: Image.Exif | None = None
+) -> None:
+    """Save ``image`` to ``path`` (format from the suffix), with ``icc_profile`` and ``exif``
+    where given (EXIF into JPEG, PNG and WebP; its orientation tag is dropped, as srsdk's
+    images are upright); ``path`` is either the complete new image or untouched. JPEG and
+    WebP are written at quality 95 (JPEG without chroma subsampling), not Pillow's 75-80,
+    which would throw away the detail upscaling adds."""
     path = Path(path)
     fmt = Image.registered_extensions().get(path.suffix.lower())
     if path.suffix.lower() not in IMAGE_SUFFIXES or fmt is None:
         raise InputError(f"unsupported output format {path.suffix!r}; use one of {', '.join(IMAGE_SUFFIXES)}")
     options: dict[str, object] = {"icc_profile": icc_profile} if icc_profile else {}
+    if exif and fmt in ("JPEG", "PNG", "WEBP"):
+        upright = Image.Exif()
+        upright.load(exif.tobytes())
+        upright.pop(0x0112, None)  # Orientation
+        options["exif"] = upright.tobytes()
     if fmt == "JPEG":
         options |= {"quality": 95, "subsampling": 0}
     elif fmt == "WEBP":
