@@ -5,6 +5,8 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <cstdint>
+#include <limits>
 #include <sstream>
 #include <string>
 #include <tuple>
@@ -13,9 +15,8 @@
 #include "tiling.hpp"
 
 namespace py = pybind11;
-using Ints = py::array_t<std::int32_t, py::array::c_style | py::array::forcecast>;
 using Floats = py::array_t<float, py::array::c_style | py::array::forcecast>;
-using Table = std::tuple<Ints, Ints, Ints, Floats>;
+using Table = std::tuple<py::array, py::array, py::array, Floats>;
 
 namespace {
 
@@ -57,10 +58,30 @@ void require_buffer(const py::array& a, const char* argument, std::initializer_l
     fail(argument, s.str(), describe(a) + (a.writeable() ? "" : " read-only"));
 }
 
+// A copy of a 1-D integer array (any integer dtype) as int32, refusing values int32 cannot
+// hold: a forcecast would wrap them (2**32 becomes 0) and pass every later bound check.
+// (uint64 past int64's range arrives negative and is refused as such.)
+std::vector<std::int32_t> int32s(const py::array& a, const std::string& argument) {
+    const char kind = a.dtype().kind();
+    if ((kind != 'i' && kind != 'u') || a.ndim() != 1) fail(argument, "a 1-D integer array", describe(a));
+    const auto wide = py::array_t<std::int64_t, py::array::c_style | py::array::forcecast>::ensure(a);
+    std::vector<std::int32_t> copy;
+    copy.reserve(static_cast<std::size_t>(wide.size()));
+    for (py::ssize_t i = 0; i < wide.size(); ++i) {
+        const std::int64_t v = wide.data()[i];
+        if (v < std::numeric_limits<std::int32_t>::min() || v > std::numeric_limits<std::int32_t>::max()) {
+            fail(argument, "values that fit int32", std::to_string(v));
+        }
+        copy.push_back(static_cast<std::int32_t>(v));
+    }
+    return copy;
+}
+
 // Copies, then checks: the kernels read only these private copies, so nothing the caller
 // owns can change between the check and the use (free-threaded Python included).
-std::vector<std::int32_t> copy_origins(const Ints& origins, const char* argument, std::int64_t tile, std::int64_t size) {
-    std::vector<std::int32_t> copy(origins.data(), origins.data() + origins.size());
+std::vector<std::int32_t> copy_origins(const py::array& origins, const char* argument, std::int64_t tile,
+                                       std::int64_t size) {
+    std::vector<std::int32_t> copy = int32s(origins, argument);
     for (const std::int64_t o : copy) {
         if (o < 0 || o + tile > size) {
             fail(argument, "tile origins in [0, " + std::to_string(size - tile) + "]", std::to_string(o));
@@ -84,8 +105,8 @@ AxisCopy blend_axis(const Table& table, const char* argument, std::int64_t size,
     if (offsets.ndim() != 1 || offsets.size() != size + 1) {
         fail(name + " offsets", std::to_string(size + 1) + " entries", std::to_string(offsets.size()));
     }
-    AxisCopy c{{offsets.data(), offsets.data() + offsets.size()}, {index.data(), index.data() + index.size()},
-               {local.data(), local.data() + local.size()}, {weight.data(), weight.data() + weight.size()}};
+    AxisCopy c{int32s(offsets, name + " offsets"), int32s(index, name + " index"), int32s(local, name + " local"),
+               {weight.data(), weight.data() + weight.size()}};
     const std::int64_t count = static_cast<std::int64_t>(c.index.size());
     if (static_cast<std::int64_t>(c.local.size()) != count || static_cast<std::int64_t>(c.weight.size()) != count ||
         c.offsets[0] != 0 || c.offsets[size] != count) {
@@ -105,7 +126,7 @@ AxisCopy blend_axis(const Table& table, const char* argument, std::int64_t size,
     return c;
 }
 
-void pack(const py::array& frame, const Ints& ys, const Ints& xs, std::int64_t tile_h, std::int64_t tile_w,
+void pack(const py::array& frame, const py::array& ys, const py::array& xs, std::int64_t tile_h, std::int64_t tile_w,
           py::array out, int threads) {
     if (!frame.dtype().is(py::dtype::of<std::uint8_t>()) || frame.ndim() != 3 || frame.shape(2) != 3 ||
         frame.shape(0) < 1 || frame.shape(1) < 1) {

@@ -5,15 +5,16 @@ from typing import TypeAlias
 import numpy as np
 import numpy.typing as npt
 
-_Table: TypeAlias = tuple[npt.ArrayLike, npt.ArrayLike, npt.ArrayLike, npt.ArrayLike]
+_Table: TypeAlias = tuple[np.ndarray, np.ndarray, np.ndarray, npt.ArrayLike]
+"""offsets, index, local: 1-D integer arrays (values that fit int32); weight: floats."""
 
 parallel: str
 """How the loops run in parallel: "std::thread" or "openmp" (a build option)."""
 
 def pack(
     frame: np.ndarray,
-    ys: npt.ArrayLike,
-    xs: npt.ArrayLike,
+    ys: np.ndarray,
+    xs: np.ndarray,
     tile_h: int,
     tile_w: int,
     out: np.ndarray,

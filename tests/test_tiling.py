@@ -223,6 +223,11 @@ def test_the_extension_itself_refuses_what_would_write_out_of_bounds() -> None:
         _native.pack(frame, ys, xs, 16, 16, np.broadcast_to(good, good.shape))
     with pytest.raises(ShapeError, match=r"xs: expected tile origins in \[0, 14\], got 15"):
         _native.pack(frame, ys, np.array([0, 15], np.int32), 16, 16, good)
+    with pytest.raises(ShapeError, match="xs: expected values that fit int32, got 4294967296"):
+        _native.pack(frame, ys, np.array([0, 2**32], np.int64), 16, 16, good)  # a cast would make it 0
+    with pytest.raises(ShapeError, match="xs: expected a 1-D integer array, got float64"):
+        _native.pack(frame, ys, np.array([0.0, 14.0]), 16, 16, good)
+    _native.pack(frame, ys.astype(np.uint8), xs.astype(np.int64), 16, 16, good)  # other integer types are fine
     with pytest.raises(ShapeError, match="out: expected float32 or float16"):
         _native.pack(frame, ys, xs, 16, 16, good.astype(np.float64))
     with pytest.raises(ShapeError, match="frame: expected non-negative strides"):
