@@ -54,6 +54,16 @@ def cpu_flags() -> frozenset[str]:
     return frozenset()
 
 
+_ISA_PREFIXES = ("avx", "amx", "sse", "ssse", "fma", "f16c", "bmi", "popcnt", "movbe", "abm", "lzcnt", "gfni",
+                 "vaes", "vpclmulqdq", "sha_ni", "adx", "aes", "pclmulqdq")  # fmt: skip
+
+
+def cpu_isa_flags() -> list[str]:
+    """The instruction-set extensions among :func:`cpu_flags` (what compiled code may use),
+    sorted; not the flags that say nothing about instructions (``hypervisor``, say)."""
+    return sorted(f for f in cpu_flags() if f.startswith(_ISA_PREFIXES))
+
+
 def has_fast_bf16() -> bool:
     """Whether the CPU computes bfloat16 in hardware (AMX or AVX-512 BF16), where oneDNN's
     bfloat16 convolutions beat float32 several times over."""

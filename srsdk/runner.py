@@ -65,7 +65,7 @@ class EngineRunner:
         self.precision: str = engine.precision.value
         optimized = "+optimize_for_inference" if engine.manifest.get("optimize_for_inference") else ""
         self.backend = engine.backend.value + optimized
-        self.receptive_radius = int(engine.manifest["receptive_radius"])
+        self.receptive_radius: int = engine.receptive_radius
         self.architecture: Architecture | None = engine.architecture
         self.max_shape: tuple[int, int] | None = engine.profile.max
 

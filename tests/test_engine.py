@@ -231,7 +231,7 @@ def test_a_build_refuses_to_overwrite_its_weights_or_to_gate_on_nothing_before_i
     tiny = tmp_path / "tiny"
     tiny.mkdir()
     Image.new("RGB", (4, 4)).save(tiny / "a.png")
-    with pytest.raises(EngineBuildError, match=r"quality gate: no image in .* could be scored"):
+    with pytest.raises(EngineBuildError, match=r"quality gate: a\.png is 2x2 \(WxH\) at x2, below the profile's smallest input"):
         build_engine(BuildConfig(backend="torchscript", quality_set=tiny, output=tmp_path / "t.ts"))  # type: ignore[arg-type]
     assert not (tmp_path / "t.ts").exists() and not (tmp_path / "e.ts").exists()
 
@@ -252,6 +252,14 @@ def test_loading_refuses_bad_devices_and_damaged_manifests_clearly(built: dict[s
     manifest.manifest_path(engine).write_text(json.dumps(data))
     with pytest.raises(EngineMismatchError, match="its manifest is damaged"):
         load_engine(engine)
+    # Fields the engine is run by: missing, of the wrong type, or disagreeing with each other.
+    for damage, says in (({"receptive_radius": None}, "receptive_radius"), ({"receptive_radius": -1}, "receptive_radius"),
+                         ({"architecture.scale": 3}, "architecture is for x3, scale is 2"),
+                         ({"architecture.foo": 1}, "foo")):  # fmt: skip
+        manifest.manifest_path(engine).write_text(manifest.manifest_path(built["torchscript"]).read_text())
+        _edit(engine, **damage)
+        with pytest.raises(EngineMismatchError, match=f"its manifest is damaged.*{says}"):
+            load_engine(engine)
     with pytest.raises(ShapeError, match=r"expected a torch\.Tensor"):
         load_engine(built["torchscript"])(np.zeros((1, 3, 8, 8), np.float32))  # type: ignore[arg-type]
 
@@ -314,7 +322,11 @@ def test_an_aoti_engine_is_native_code_for_this_cpu_with_dynamic_batch_and_size(
         engine(torch.rand(65, 3, 8, 8))  # past the batch it was exported for: refused, not a crash inside
     rgb = np.asarray(Image.open(set5 / "bird.png").convert("RGB"))
     assert np.abs(engine.upscale(rgb).astype(int) - upscale_array(net, rgb)).max() <= 1
-    _edit(config.output, **{"software.cpu_capability": "AVX512_OTHER"})  # type: ignore[arg-type]
+    assert data["cpu_isa"] == _features.cpu_isa_flags()
+    _edit(config.output, cpu_isa=[*data["cpu_isa"], "amx_tile"] if "amx_tile" not in data["cpu_isa"] else ["avx9"])  # type: ignore[arg-type]
+    with pytest.raises(EngineMismatchError, match=r"built on a CPU with instructions this one lacks \((amx_tile|avx9)\)"):
+        load_engine(config.output)  # type: ignore[arg-type]
+    _edit(config.output, cpu_isa=data["cpu_isa"], **{"software.cpu_capability": "AVX512_OTHER"})  # type: ignore[arg-type]
     with pytest.raises(EngineMismatchError, match=r"software\.cpu_capability is 'AVX512_OTHER'"):
         load_engine(config.output)  # type: ignore[arg-type]
     with pytest.raises(EngineBuildError, match="--backend aoti builds --fp32 CPU engines; got --bf16"):
@@ -370,3 +382,57 @@ def test_images_beyond_the_profile_run_as_exact_tiles(tmp_path: Path, set5: Path
     engine = load_engine(built.path)
     rgb = np.asarray(Image.open(set5 / "head.png").convert("RGB"))[:150, :131]
     np.testing.assert_array_equal(engine.upscale(rgb), upscale_array(load_pretrained(2).deploy(), rgb))
+
+
+@pytest.mark.shared
+def test_an_engine_is_reused_only_when_scored_on_the_same_images_and_passed(
+    tmp_path: Path, set5: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from srsdk.engine import config as engine_config
+
+    one, other = tmp_path / "one", tmp_path / "other"
+    for folder, name in ((one, "bird.png"), (other, "butterfly.png")):  # one image each: quick gates
+        folder.mkdir()
+        (folder / name).write_bytes((set5 / name).read_bytes())
+    small = ShapeProfile(min=(8, 8), opt=(64, 64), max=(160, 160))
+    config = BuildConfig(scale=2, backend="torchscript", profile=small, quality_set=one, output=tmp_path / "e.ts")  # type: ignore[arg-type]
+    limits = {**engine_config.QUALITY_LIMIT_DB, Precision.FP32: -1.0}  # every engine fails this gate
+    monkeypatch.setattr(build.quality, "QUALITY_LIMIT_DB", limits)
+    forced = build_engine(dataclasses.replace(config, force=True))
+    assert not forced.manifest["quality"]["passed"] and forced.manifest["quality"]["forced"]
+    assert build_engine(dataclasses.replace(config, force=True)).reused  # --force again: kept
+    monkeypatch.undo()
+    rebuilt = build_engine(config)  # without --force: the failed engine is not reused, but built and scored again
+    assert not rebuilt.reused and rebuilt.manifest["quality"]["passed"]
+    assert build_engine(config).reused
+    elsewhere = build_engine(dataclasses.replace(config, quality_set=other))  # scored on other images: built again
+    assert not elsewhere.reused and elsewhere.manifest["quality"]["images"] == str(other)
+    with pytest.raises(EngineBuildError, match=r"bird\.png is 144x144 \(WxH\) at x2, below the profile's smallest input 150x150"):
+        build_engine(dataclasses.replace(config, profile=ShapeProfile(min=(150, 150), opt=(150, 150), max=(160, 160))))
+
+
+@pytest.mark.shared
+def test_two_processes_building_one_engine_take_turns(tmp_path: Path, set5: Path) -> None:
+    (tmp_path / "q").mkdir()
+    (tmp_path / "q" / "bird.png").write_bytes((set5 / "bird.png").read_bytes())
+    code = (
+        "import sys\nfrom pathlib import Path\nfrom srsdk.engine import BuildConfig, ShapeProfile, build_engine\n"
+        f"config = BuildConfig(scale=2, backend='torchscript', quality_set=Path({str(tmp_path / 'q')!r}), "
+        f"profile=ShapeProfile(min=(8, 8), opt=(64, 64), max=(160, 160)), output=Path({str(tmp_path / 'e.ts')!r}))\n"
+        "print(build_engine(config).reused)\n"
+    )
+    runs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    said = sorted(run.communicate(timeout=600)[0].strip() for run in runs)
+    assert [run.returncode for run in runs] == [0, 0] and said == ["False", "True"]  # one built, the other reused it
+    assert load_engine(tmp_path / "e.ts").manifest["quality"]["passed"]  # the engine beside its own manifest
+
+
+def test_the_cache_key_covers_int8_calibration(tmp_path: Path) -> None:
+    photos = tmp_path / "calib"
+    photos.mkdir()
+    Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(photos / "a.png")
+    config = BuildConfig(precision="int8", calib=photos, calib_images=8)  # type: ignore[arg-type]
+    key = manifest.engine_key(config, Backend.TORCHSCRIPT, "0" * 64, "cpu")
+    assert manifest.engine_key(dataclasses.replace(config, calib_images=64), Backend.TORCHSCRIPT, "0" * 64, "cpu") != key
+    Image.fromarray(np.full((32, 32, 3), 9, np.uint8)).save(photos / "b.png")  # a photo more in the folder
+    assert manifest.engine_key(config, Backend.TORCHSCRIPT, "0" * 64, "cpu") != key

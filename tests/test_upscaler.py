@@ -348,7 +348,7 @@ def test_the_upscaler_prunes_engines_older_srsdk_code_left_in_its_cache(
 ) -> None:
     import json
 
-    from srsdk.engine.manifest import FORMAT, manifest_path
+    from srsdk.engine.manifest import FORMAT, manifest_path, recipe
     from srsdk.upscaler import engine_cache
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
@@ -359,6 +359,15 @@ def test_the_upscaler_prunes_engines_older_srsdk_code_left_in_its_cache(
     manifest_path(stale).write_text(json.dumps({"format": FORMAT, "backend": "onnx", "recipe": "0" * 12, "software": {}}))
     unrelated = cache / "notes.json"
     unrelated.write_text("{}")
+    # An engine of this code for other software (another environment sharing the cache) stays.
+    other_env = cache / "srsdk_x2_torchscript_fp32_1x1-540x960-1080x1920_111111111111.ts"
+    other_env.write_bytes(b"built for torch 1.0")
+    manifest_path(other_env).write_text(json.dumps({"format": FORMAT, "backend": "torchscript", "recipe": recipe(),
+                                                    "software": {"torch": "1.0"}}))  # fmt: skip
+    killed, building = cache / ".srsdk_x2_killed.ts.part", cache / ".srsdk_x2_building.ts.part"
+    killed.write_bytes(b"")
+    building.write_bytes(b"")
+    os.utime(killed, (0, 0))  # left by a build killed long ago
     caplog.set_level(logging.INFO, logger="srsdk")
     with Upscaler(device="cpu") as up:  # builds its engine into this cache, and says so once
         assert up(np.zeros((8, 8, 3), np.uint8)).shape == (16, 16, 3)
@@ -366,8 +375,8 @@ def test_the_upscaler_prunes_engines_older_srsdk_code_left_in_its_cache(
     assert said.startswith("building the x2 CPU engine for this machine") and str(cache) in said
     caplog.clear()
     assert not stale.exists() and not manifest_path(stale).exists()
-    assert unrelated.exists()
-    (built,) = (p for p in cache.glob("*.json") if p != unrelated)
+    assert unrelated.exists() and other_env.exists() and not killed.exists() and building.exists()
+    (built,) = (p for p in cache.glob("*.json") if p not in (unrelated, manifest_path(other_env)))
     assert json.loads(built.read_text())["recipe"]
     with Upscaler(device="cpu") as again:  # the fresh engine is reused, not pruned
         again(np.zeros((8, 8, 3), np.uint8))

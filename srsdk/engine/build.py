@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import datetime
 import logging
+import os
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -205,13 +207,38 @@ def check_precision(engine_out: torch.Tensor, fp32_out: torch.Tensor, precision:
     return difference
 
 
-def _reusable(path: Path, key: str) -> dict[str, Any] | None:
+def _reusable(path: Path, key: str, config: BuildConfig, folder: Path) -> dict[str, Any] | None:
+    """The manifest of the engine at ``path`` where it is the one ``config`` asks for: the
+    same key, scored on the same quality images, and passed (or kept with ``--force`` when
+    ``config.force`` asks for that again)."""
     try:
         data = manifest.read(path)
         manifest.check(data, path)
+        gate = data["quality"]
+        same = data.get("key") == key and gate["images"] == str(folder)
+        return data if same and (gate["passed"] or config.force) else None
     except Exception:  # noqa: BLE001 - anything wrong means: build it again
         return None
-    return data if data.get("key") == key else None
+
+
+def _check_quality_sizes(folder: Path, config: BuildConfig) -> None:
+    """Refuse, before a build of minutes, a profile whose smallest input is larger than an
+    image of the quality gate once downscaled: the gate could not score the engine."""
+    from PIL import Image
+
+    low_h, low_w = config.profile.min
+    for path in image_files(folder):
+        try:
+            with Image.open(path) as im:
+                width, height = im.size
+        except OSError:
+            continue  # unreadable: the gate reports it
+        if height // config.scale < low_h or width // config.scale < low_w:
+            raise EngineBuildError(
+                f"quality gate: {path.name} is {width // config.scale}x{height // config.scale} (WxH) at "
+                f"x{config.scale}, below the profile's smallest input {low_w}x{low_h}; lower --min or give "
+                "--quality-set a folder of larger images"
+            )
 
 
 def build_engine(
@@ -237,14 +264,56 @@ def build_engine(
     folder = quality.quality_images(config.quality_set)
     if not image_files(folder):  # before the build: a TensorRT build takes minutes
         raise InputError(f"quality gate: no images in {folder}")
+    _check_quality_sizes(folder, config)
     net, weights_sha, weights_label = _weights(config)
     net = net.to(device)
     key = manifest.engine_key(config, backend, weights_sha, device)
     path = config.output or manifest.default_path(config, backend, key)
-    if (cached := _reusable(path, key)) is not None:
+    if (cached := _reusable(path, key, config, folder)) is not None:
         say(f"reusing {path}: an identical engine (key {key}) is already built")
         return BuiltEngine(path, cached, reused=True)
     path.parent.mkdir(parents=True, exist_ok=True)
+    # One build of a path at a time: two processes (two Upscalers on an empty cache) would
+    # each rename their engine into place and could leave one's manifest beside the other's
+    # engine, whose bytes differ. The second waits, then reuses the first's.
+    with _build_lock(path):
+        if (cached := _reusable(path, key, config, folder)) is not None:
+            say(f"reusing {path}: built meanwhile by another process")
+            return BuiltEngine(path, cached, reused=True)
+        return _build(config, backend, net, device, key, path, folder, weights_sha, weights_label, say, on_build)
+
+
+@contextlib.contextmanager
+def _build_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the folder ``path`` is built in (POSIX ``flock`` on the
+    folder itself, so no lock file is left beside the engine; no lock where there is none):
+    builds into one folder take turns."""
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        yield
+        return
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        fcntl.flock(folder, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(folder)  # releases the lock
+
+
+def _build(
+    config: BuildConfig,
+    backend: Backend,
+    net: DeployNet,
+    device: str,
+    key: str,
+    path: Path,
+    folder: Path,
+    weights_sha: str,
+    weights_label: str,
+    say: Log,
+    on_build: Callable[[], None] | None,
+) -> BuiltEngine:
     if on_build is not None:
         on_build()
 
@@ -283,6 +352,8 @@ def build_engine(
         }
         if config.optimize_for_inference:
             data["optimize_for_inference"] = True
+        if (isa := manifest.cpu_isa(backend)) is not None:
+            data["cpu_isa"] = isa
         engine = open_engine(tmp, data, device)
         reference = net.eval()
         probe = torch.rand(1, 3, *config.profile.min, generator=torch.Generator().manual_seed(1))

@@ -10,7 +10,7 @@ import torch
 
 from srsdk.engine import manifest
 from srsdk.engine.config import MAX_BATCH, Backend, Precision, ShapeProfile
-from srsdk.errors import EngineMismatchError, InputError, ShapeError
+from srsdk.errors import EngineMismatchError, InputError, ShapeError, check_int
 from srsdk.model import Architecture
 
 
@@ -25,19 +25,23 @@ class Engine:
     def __init__(self, path: Path, data: dict[str, Any], runner: Any, device: torch.device) -> None:
         self.path = path
         self.manifest = data
-        self.scale: int = data["scale"]
+        self.scale: int = check_int("scale", data["scale"], allowed=(2, 3, 4))
         self.backend = Backend(data["backend"])
         self.precision = Precision(data["precision"])
         self.profile = ShapeProfile.from_json(data["profile"])
+        self.receptive_radius: int = check_int("receptive_radius", data["receptive_radius"], minimum=0)
+        """The network's receptive radius in LR pixels: the halo that makes tiles exact."""
+        self.architecture = self._architecture()
+        """The network the engine runs, from its manifest; manifests written before they
+        recorded it give the shipped architecture when the engine holds the shipped weights,
+        else None."""
+        if self.architecture is not None and self.architecture.scale != self.scale:
+            raise ValueError(f"architecture is for x{self.architecture.scale}, scale is {self.scale}")
         self.device = device
         self.dtype = torch.float16 if self.precision == Precision.FP16 else torch.float32
         self._runner = runner
 
-    @property
-    def architecture(self) -> Architecture | None:
-        """The network the engine runs, from its manifest; manifests written before they
-        recorded it give the shipped architecture when the engine holds the shipped weights,
-        else None."""
+    def _architecture(self) -> Architecture | None:
         from srsdk.pretrained import manifest as weights_manifest
 
         if "architecture" in self.manifest:
@@ -87,7 +91,7 @@ class Engine:
         if not self.profile.accepts(height, width) and height >= self.profile.min[0] and width >= self.profile.min[1]:
             from srsdk import tiling
 
-            plan = tiling.plan_tiles(height, width, tile=self.profile.max, halo=self.manifest["receptive_radius"])
+            plan = tiling.plan_tiles(height, width, tile=self.profile.max, halo=self.receptive_radius)
             tiles = torch.from_numpy(tiling.pack(rgb, plan))
             with torch.inference_mode():
                 outputs = torch.cat([self(tiles[i : i + 1]).float().cpu() for i in range(len(plan))])

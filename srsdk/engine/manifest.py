@@ -3,6 +3,7 @@ refuse an engine built for another scale, format, software or GPU, or damaged si
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from pathlib import Path
@@ -39,6 +40,13 @@ def software(backend: Backend) -> dict[str, str | None]:
     if backend == Backend.AOTI:  # native code for this vector instruction set
         found["cpu_capability"] = _features.cpu_capability()
     return found
+
+
+def cpu_isa(backend: Backend) -> list[str] | None:
+    """For AOTInductor engines, the instruction-set extensions of the CPU they are built on:
+    Inductor compiles for the building CPU (``-march=native``), so an engine may use any of
+    them, and two CPUs of one ``cpu_capability`` (AVX-512 with and without AMX) differ."""
+    return _features.cpu_isa_flags() if backend == Backend.AOTI else None
 
 
 def _tensorrt_version() -> str | None:
@@ -78,23 +86,49 @@ def engine_key(config: BuildConfig, backend: Backend, weights_sha256: str, devic
         "weights_sha256": weights_sha256,
         "software": software(backend),
         "gpu": gpu(device),
-        "calibration": str(config.calib) if config.precision.value == "int8" else None,
+        "calibration": _calibration(config) if config.precision.value == "int8" else None,
     }
+    if (isa := cpu_isa(backend)) is not None:  # absent for the other backends: their keys stay
+        decides["cpu_isa"] = isa
     if config.optimize_for_inference:  # absent otherwise, so engines built before it keep their keys
         decides["optimize_for_inference"] = True
     return hashlib.sha256(json.dumps(decides, sort_keys=True).encode()).hexdigest()[:12]
 
 
+def _calibration(config: BuildConfig) -> dict[str, object]:
+    """What decides an INT8 engine's calibration: how many images, and the bytes and names
+    of the files they come from (the folder's path says nothing: its photos may change)."""
+    from srsdk.io.image import image_files
+
+    digest = hashlib.sha256()
+    files = image_files(config.calib) if config.calib.is_dir() else []
+    for path in files:
+        digest.update(path.name.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+    return {"images": config.calib_images, "files": len(files), "sha256": digest.hexdigest()}
+
+
+STALE_PART_SECONDS = 24 * 3600
+"""A temporary ``.part`` file this old was left by a build that was killed."""
+
+
 def prune_stale(directory: Path) -> list[Path]:
-    """Delete the engines in ``directory`` (an engine cache srsdk owns) that this srsdk can
-    never reuse: built by other srsdk code (another :func:`recipe`) or for other software
-    versions. Returns the engine files removed; anything unreadable is left alone."""
+    """Delete the engines in ``directory`` (an engine cache srsdk owns) that no srsdk of
+    this code can reuse: built by other srsdk code (another :func:`recipe`), and the
+    temporary files of builds killed a day or more ago. Engines for other software or
+    another CPU stay: another environment or machine may share the cache. Returns the
+    engine files removed; anything unreadable is left alone."""
+    import time
+
+    for part in directory.glob(".*.part"):
+        with contextlib.suppress(OSError):
+            if time.time() - part.stat().st_mtime > STALE_PART_SECONDS:
+                part.unlink()
     removed = []
     for path in sorted(directory.glob("*.json")):
         engine = path.with_name(path.name.removesuffix(".json"))
         try:
             data = json.loads(path.read_text())
-            stale = data.get("recipe") != recipe() or data.get("software") != software(Backend(data.get("backend")))
+            stale = data.get("recipe") != recipe()
         except (OSError, ValueError, TypeError, AttributeError):
             continue
         if stale and data.get("format") == FORMAT:
@@ -154,6 +188,11 @@ def check(data: dict[str, Any], engine: Path, *, scale: int | None = None, devic
     for name, here in software(backend).items():
         if name != "srsdk" and built.get(name) != here:
             refuse(f"software.{name}", built.get(name), here)
+    recorded = data.get("cpu_isa")
+    if isinstance(recorded, list) and (missing := sorted(set(recorded) - set(cpu_isa(backend) or recorded))):
+        raise EngineMismatchError(
+            f"{engine}: built on a CPU with instructions this one lacks ({', '.join(missing)}); rebuild the engine here"
+        )
     needs_gpu = backend == Backend.TENSORRT or data.get("device") != "cpu"
     if needs_gpu and not torch.cuda.is_available():
         refuse("device", "cuda", "cpu (this machine has no CUDA GPU)")
