@@ -42,13 +42,19 @@ _DLPACK_CPU = 1
 """``kDLCPU``, the device type ``__dlpack_device__`` reports for host memory."""
 
 
-def from_dlpack(value: Any) -> np.ndarray | torch.Tensor:
-    """A DLPack array (CuPy, JAX, ...) without a copy where it can: host memory as numpy,
-    device memory as a torch tensor. ``torch.from_dlpack`` aborts the whole process (an
-    uncatchable C++ error) on negative strides, so host arrays go through numpy, which
-    takes them, and device arrays with negative strides are refused."""
+def from_dlpack(value: Any) -> torch.Tensor:
+    """A DLPack array (CuPy, JAX, ...) as a torch tensor on its device, without a copy where
+    it can. ``torch.from_dlpack`` aborts the whole process (an uncatchable C++ error) on
+    negative strides, so host arrays are looked at through numpy first (a flipped view is
+    copied), and device arrays with negative strides are refused."""
     if value.__dlpack_device__()[0] == _DLPACK_CPU:
-        return np.from_dlpack(value)
+        try:
+            host = np.from_dlpack(value)
+        except (TypeError, RuntimeError, BufferError, ValueError):
+            host = None  # a dtype numpy lacks (bfloat16, say): torch takes it
+        if host is not None and any(s < 0 for s in host.strides):
+            return torch.from_numpy(np.ascontiguousarray(host))
+        return torch.from_dlpack(value)
     interface = getattr(value, "__cuda_array_interface__", None)
     strides = interface.get("strides") if isinstance(interface, dict) else None
     if strides is not None and any(s < 0 for s in strides):
@@ -74,8 +80,6 @@ def to_working(frame: Any) -> tuple[np.ndarray | torch.Tensor, FrameKind]:
         return np.asarray(frame), FrameKind("pil", cpu)
     if not isinstance(frame, torch.Tensor) and hasattr(frame, "__dlpack__"):
         frame = from_dlpack(frame)
-        if isinstance(frame, np.ndarray):  # handed back as a torch tensor, like device arrays
-            frame = torch.from_numpy(np.ascontiguousarray(frame) if any(s < 0 for s in frame.strides) else frame)
     if not isinstance(frame, torch.Tensor):
         raise ShapeError(
             f"frame: expected a numpy array, PIL image, torch tensor or DLPack array, got {type(frame).__name__}"

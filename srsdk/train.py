@@ -36,10 +36,10 @@ import torch
 import torch.nn.functional as F
 
 from srsdk.data import Batch, TrainingSet
-from srsdk.errors import InputError
+from srsdk.errors import InputError, SrsdkError
 from srsdk.io.atomic import atomic_output, make_folder
 from srsdk.model import Architecture, SPNet
-from srsdk.pretrained import save_weights, sha256
+from srsdk.pretrained import read_metadata, save_weights, sha256
 from srsdk.train_config import PixelLoss, TrainConfig
 
 __all__ = ["TrainConfig", "TrainResult", "learning_rate", "losses", "train", "write_summary"]
@@ -118,9 +118,13 @@ def train(
     On CUDA, cuDNN is held to deterministic convolution algorithms for the run, so a seed
     gives the same weights there too (on the same GPU and software).
     """
-    # enabled as it is; benchmark off: its timing-based choice of algorithm varies run to run
-    with torch.backends.cudnn.flags(enabled=torch.backends.cudnn.enabled, benchmark=False, deterministic=True):
+    cudnn = torch.backends.cudnn
+    saved = cudnn.benchmark, cudnn.deterministic  # only these: TF32 and the rest stay the caller's
+    cudnn.benchmark, cudnn.deterministic = False, True  # benchmark's timed choice of algorithm varies
+    try:
         return _train(config, out_dir, progress=progress, log_every=log_every, on_log=on_log)
+    finally:
+        cudnn.benchmark, cudnn.deterministic = saved
 
 
 def _train(
@@ -186,7 +190,7 @@ def _train(
         sessions = state.get("sessions") or [{"device": "not recorded", "steps": [0, step], "seconds": round(seconds, 1)}]
     this_session: dict[str, Any] = {"device": _device_name(device), "threads": torch.get_num_threads()}
     step_before, seconds_before = step, seconds
-    if step >= config.steps and weights_path.is_file():
+    if step >= config.steps and _steps_done(weights_path) == step:
         # Rerunning a finished run changes nothing: rewriting its weights would change their
         # sha256, and so orphan every eval and every run warm-started from them.
         return TrainResult(weights=weights_path, checkpoint=ckpt_path, steps=step, seconds=seconds,
@@ -277,6 +281,14 @@ def _train(
         final_loss=history[-1][1] if history else float("nan"),
         loss_history=history,
     )
+
+
+def _steps_done(weights: Path) -> int | None:
+    """How many steps the weights file ``weights`` says it holds (None: no readable file)."""
+    try:
+        return int(json.loads(read_metadata(weights)["training"])["steps_done"])
+    except (SrsdkError, KeyError, TypeError, ValueError):
+        return None
 
 
 class _StopAtStepEnd:

@@ -68,6 +68,7 @@ def test_photos_are_read_upright_and_written_with_their_colour_profile_at_high_q
     exif = Image.Exif()
     exif[0x0112] = 6  # rotate 90 degrees clockwise to display
     exif[0x0132] = "2026:11:27 12:00:00"  # DateTime
+    exif.get_ifd(0x8769)[0xA002] = 8  # PixelXDimension: the stored width
     Image.fromarray(arr).save(tmp_path / "phone.jpg", exif=exif, quality=100)
     upright = np.asarray(read_rgb(tmp_path / "phone.jpg"))
     assert upright.shape == (8, 6, 3) and upright[0, -1].min() > 200  # the marker is now top-right
@@ -77,6 +78,7 @@ def test_photos_are_read_upright_and_written_with_their_colour_profile_at_high_q
         with Image.open(tmp_path / name) as im:
             kept = im.getexif()
             assert kept.get(0x0132) == "2026:11:27 12:00:00" and 0x0112 not in kept, name
+            assert kept.get_ifd(0x8769).get(0xA002) == 6, name  # the width written, upright
     profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
     Image.fromarray(arr).save(tmp_path / "icc.png", icc_profile=profile)
     original = open_image(tmp_path / "icc.png")

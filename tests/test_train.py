@@ -67,7 +67,14 @@ def test_single_task_trains_one_loss_on_the_output(small_bsds, tmp_path: Path) -
 @pytest.mark.parametrize("ema", [0.0, 0.9])
 def test_runs_are_reproducible_and_resume_exactly_after_ctrl_c(small_bsds, tmp_path: Path, ema: float) -> None:  # type: ignore[no-untyped-def]
     config = _config(small_bsds, steps=20, ema=ema)
-    straight = train(config, tmp_path / "a", progress=False)
+    tf32 = torch.backends.cudnn.allow_tf32
+    torch.backends.cudnn.allow_tf32 = not tf32
+    try:
+        straight = train(config, tmp_path / "a", progress=False)
+        assert torch.backends.cudnn.allow_tf32 == (not tf32)  # the caller's, not changed by the run's cuDNN settings
+        assert not torch.backends.cudnn.deterministic  # put back after the run
+    finally:
+        torch.backends.cudnn.allow_tf32 = tf32
 
     def interrupt(step: int, avg: dict[str, float]) -> None:
         if step == 10:
@@ -75,6 +82,8 @@ def test_runs_are_reproducible_and_resume_exactly_after_ctrl_c(small_bsds, tmp_p
 
     with pytest.raises(KeyboardInterrupt):
         train(config, tmp_path / "b", progress=False, log_every=10, on_log=interrupt)
+    with pytest.raises(KeyboardInterrupt):  # a second interrupted run, whose weights stop at step 10
+        train(config, tmp_path / "c", progress=False, log_every=10, on_log=interrupt)
     state = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=True)
     assert state["step"] == 10
     assert (tmp_path / "b" / "srsdk_x2.safetensors").is_file()
@@ -94,6 +103,12 @@ def test_runs_are_reproducible_and_resume_exactly_after_ctrl_c(small_bsds, tmp_p
     before = sha256(resumed.weights)
     again = train(config, tmp_path / "b", progress=False)
     assert (again.steps, again.loss_history) == (20, resumed.loss_history) and sha256(again.weights) == before
+    # Unless the weights are not the finished run's (a stop between the checkpoint and the
+    # weights): then they are written from the checkpoint.
+    (tmp_path / "b" / "srsdk_x2.safetensors").write_bytes((tmp_path / "c" / "srsdk_x2.safetensors").read_bytes())
+    fixed = train(config, tmp_path / "b", progress=False)
+    assert json.loads(read_metadata(fixed.weights)["training"])["steps_done"] == 20
+    assert all(torch.equal(a[k], load_weights(fixed.weights).state_dict()[k]) for k in a)
 
 
 @pytest.mark.shared

@@ -106,6 +106,8 @@ def test_every_input_kind_comes_back_as_the_same_kind(up: Upscaler, photo: np.nd
     # a flipped (BGR) view: torch.from_dlpack would abort the process on its negative stride
     flipped = up(_Foreign(photo[..., ::-1]))
     np.testing.assert_array_equal(flipped.numpy(), up(np.ascontiguousarray(photo[..., ::-1])))
+    bf16 = (torch.from_numpy(photo.copy()).permute(2, 0, 1)[None].float() / 255).to(torch.bfloat16)
+    assert up(_Foreign(bf16)).shape == nchw.shape  # a dtype numpy lacks: torch takes it
     strided = np.ascontiguousarray(np.pad(photo, ((0, 0), (0, 5), (0, 1))))[:, :97, :3]
     np.testing.assert_array_equal(up(strided), expected)
     with pytest.warns(UserWarning, match=r"float frames are read as \[0, 1\]"):  # 0-255 floats: a white frame

@@ -7,6 +7,7 @@ import importlib
 import os
 import signal
 import sys
+import threading
 from collections.abc import Sequence
 from typing import NoReturn
 
@@ -40,6 +41,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         module.configure(sub.add_parser(name, help=doc.splitlines()[0], description=doc))
     args = parser.parse_args(argv)
     _log_to_stderr()
+    if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
+        return run(lambda: modules[args.command].run(args))
     # A SIGTERM (timeout, kill, a batch scheduler) cleans up as Ctrl-C does: no temporary
     # file is left beside an output, and training saves its checkpoint.
     previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
@@ -76,10 +79,11 @@ def run(command) -> int:  # type: ignore[no-untyped-def]
         print("srsdk: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
-        # The reader of stdout stopped reading (`| head`): not an error of ours. Further
-        # writes (and the flush at exit) go nowhere instead of failing again.
+        # The reader of the output stopped reading (`| head`): no error message (there is
+        # nowhere to print it), and the exit status of a command a closed pipe stopped
+        # (128 + SIGPIPE), not success. Further writes and the flush at exit go nowhere.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
+        return 141
     except Exception as e:
         if os.environ.get("SRSDK_DEBUG"):
             raise

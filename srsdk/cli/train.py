@@ -68,10 +68,17 @@ def run(args: argparse.Namespace) -> int:
     interactive = sys.stderr.isatty()
     started = time.perf_counter()
 
+    quiet = False
+
     def log(step: int, losses: dict[str, float]) -> None:
+        nonlocal quiet
         terms = " ".join(f"{k}={v:.5f}" for k, v in losses.items())
         elapsed = time.perf_counter() - started
-        print(f"step {step}/{config.steps} {terms} ({elapsed:.0f} s)", file=sys.stderr, flush=True)
+        if not quiet:
+            try:
+                print(f"step {step}/{config.steps} {terms} ({elapsed:.0f} s)", file=sys.stderr, flush=True)
+            except OSError:  # stderr went away (a pipe whose reader quit): the training goes on
+                quiet = True
 
     try:
         result = train(config, args.output, progress=interactive, log_every=500, on_log=None if interactive else log)

@@ -44,6 +44,27 @@ def _upscaler(args: argparse.Namespace) -> Any:
     return Upscaler(scale=args.scale, engine=args.engine, weights=args.weights, device=args.device, tile=args.tile)
 
 
+def _scale(args: argparse.Namespace) -> int:
+    """The scale the upscaler will run at, read without loading a network: ``--scale``, else
+    the ``--engine``'s or the ``--weights``' (a file that cannot say is reported when it loads)."""
+    from srsdk.errors import SrsdkError
+
+    if args.scale is not None:
+        return int(args.scale)
+    try:
+        if args.engine is not None:
+            from srsdk.engine import manifest
+
+            return int(manifest.read(args.engine)["scale"])
+        if args.weights is not None:
+            from srsdk.pretrained import read_architecture
+
+            return read_architecture(args.weights).scale
+    except (SrsdkError, KeyError, TypeError, ValueError):
+        pass
+    return 2
+
+
 def run(args: argparse.Namespace) -> int:
     from srsdk.errors import InputError
     from srsdk.io.video import is_video
@@ -82,7 +103,7 @@ def run_video(args: argparse.Namespace, src: Path, dst: Path) -> int:
     check_output(dst)
     crf = DEFAULT_CRF if args.crf is None else args.crf
     # A bad --codec or --crf, or a stream the container cannot hold, fails before the network loads.
-    check_video_output(src, dst, args.codec, crf, args.scale or 2)
+    check_video_output(src, dst, args.codec, crf, _scale(args))
     with _upscaler(args) as up:
         report = upscale_video(src, dst, up, codec=args.codec, crf=crf, max_frames=args.frames,
                                progress=sys.stderr.isatty())  # fmt: skip

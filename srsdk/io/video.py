@@ -38,9 +38,12 @@ READ_ONLY_SUFFIXES = (".ts", ".mts", ".m2ts", ".mpg", ".mpeg", ".flv", ".wmv", "
 CODECS = {"h264": "libx264", "h265": "libx265", "hevc": "libx265", "vp9": "libvpx-vp9"}
 CRF_RANGE = {"libx264": (0, 51), "libx265": (0, 51), "libvpx-vp9": (0, 63)}
 """The encoders ``crf`` applies to, and its range for each; other encoders take their defaults."""
-MATRICES = {1: "itu709", 4: "fcc", 5: "itu601", 6: "itu601", 7: "smpte240m", 9: "bt2020", 10: "bt2020"}
-"""FFmpeg's ``AVColorSpace`` tags, as the YUV matrix names PyAV's reformat takes."""
-TAGS = {"itu709": (1, 1, 1), "itu601": (6, 6, 6), "fcc": (4, 6, 6), "smpte240m": (7, 7, 7), "bt2020": (9, 9, 14)}
+BT709, BT601 = 1, 5
+"""Two of swscale's ``SWS_CS_*`` matrix numbers, which PyAV's reformat takes (as ints: its
+names for them differ between PyAV versions)."""
+MATRICES = {1: BT709, 4: 4, 5: BT601, 6: BT601, 7: 7, 9: 9, 10: 9}
+"""FFmpeg's ``AVColorSpace`` tags, as the ``SWS_CS_*`` matrices they name."""
+TAGS = {BT709: (1, 1, 1), BT601: (6, 6, 6), 4: (4, 6, 6), 7: (7, 7, 7), 9: (9, 9, 14)}
 """For each matrix, the (colorspace, primaries, transfer) tags written where the input had none."""
 KEPT_METADATA = ("language", "title")
 """Stream tags copied to the output's streams (not DURATION or ENCODER: they would be wrong)."""
@@ -106,8 +109,8 @@ class VideoReport:
     uncopied_packets: int = 0
     """Audio or subtitle packets that could not be written (damaged timestamps, say)."""
     missing_frames: int = 0
-    """Frames the input declares (its frame count or duration) that were never decoded:
-    a truncated file."""
+    """About how many frames the video stream's own duration says are missing after the
+    last frame decoded: a truncated file."""
 
 
 @dataclasses.dataclass
@@ -116,6 +119,8 @@ class _Tally:
     size: tuple[int, int] = (0, 0)
     bad: int = 0
     uncopied: int = 0
+    shown_until: Fraction | None = None
+    """When the last decoded frame ends, in seconds."""
     end: Fraction | None = None
     """With max_frames: the time the last kept frame ends; later packets are dropped."""
 
@@ -148,13 +153,14 @@ def display_matrix(src: Path) -> list[int] | None:
     return None
 
 
-def matrix_of(video: Any) -> str:
-    """The YUV matrix of ``video`` (a PyAV video stream), as a name reformat takes: its tag,
-    or where it has none the one players assume for its size."""
+def matrix_of(video: Any) -> int:
+    """The YUV matrix of ``video`` (a PyAV video stream), as reformat takes it: its tag, or
+    where it has none the one players assume for its size (BT.709 above 576 lines or from
+    1280 pixels wide, else BT.601)."""
     tag = video.codec_context.colorspace
     if tag in MATRICES:
         return MATRICES[tag]
-    return "itu709" if video.height > 576 or video.width >= 1280 else "itu601"
+    return BT709 if video.height > 576 or video.width >= 1280 else BT601
 
 
 def _open_input(src: Path) -> Any:
@@ -192,13 +198,12 @@ def _add_streams(
     out.options = options
     if encoder == "libx265" and sink.format.name in ("mov", "mp4"):
         out.codec_context.codec_tag = "hvc1"  # Apple's players refuse HEVC tagged hev1
-    matrix = matrix_of(video)
-    ours = TAGS[matrix]
-    for name, default in zip(("colorspace", "color_primaries", "color_trc"), ours, strict=True):
-        tag = getattr(video.codec_context, name, 2)
-        with contextlib.suppress(AttributeError):  # PyAV before 14 cannot set primaries and transfer
-            setattr(out.codec_context, name, tag if tag not in (0, 2) else default)  # 2: unspecified
-    out.codec_context.color_range = 1  # limited ("MPEG"), as encode() converts to
+    if not av.VideoFormat(pix_fmt).is_rgb:  # YUV: say which matrix and range encode() converts with
+        for name, default in zip(("colorspace", "color_primaries", "color_trc"), TAGS[matrix_of(video)], strict=True):
+            tag = getattr(video.codec_context, name, 2)
+            with contextlib.suppress(AttributeError):  # setters an older PyAV may lack
+                setattr(out.codec_context, name, tag if tag not in (0, 2) else default)  # 2: unspecified
+        out.codec_context.color_range = 2 if pix_fmt.startswith("yuvj") else 1  # full ("JPEG") or limited
     for key, value in video.metadata.items():
         if key.lower() in (*KEPT_METADATA, "rotate"):
             out.metadata[key] = value
@@ -266,12 +271,11 @@ def upscale_video(
         video = source.streams.video[0]
         video.thread_type = "AUTO"
         others = [s for s in source.streams if s.type in ("audio", "subtitle")]
-        declared = _declared_frames(source, video)
-        total = declared
+        total = video.frames or None
         if max_frames is not None:
             total = min(total or max_frames, max_frames)
         matrix = matrix_of(video)
-        yuv = pix_fmt.startswith("yuv") and not pix_fmt.startswith("yuvj")
+        yuv = not av.VideoFormat(pix_fmt).is_rgb
         try:
             with atomic_output(dst) as tmp, av.open(str(tmp), "w", format=VIDEO_SUFFIXES[dst.suffix.lower()]) as sink:
                 out, copies = _add_streams(sink, source, dst, encoder, pix_fmt, options, upscaler.scale)
@@ -293,8 +297,11 @@ def upscale_video(
                         )
                     state.size = (out.width, out.height)
                     rgb = av.VideoFrame.from_ndarray(np.ascontiguousarray(result), format="rgb24")
-                    # The input's matrix, limited range: what the output is tagged with.
-                    frame = rgb.reformat(format=pix_fmt, dst_colorspace=matrix, dst_color_range=1 if yuv else None)
+                    # The input's matrix and the range the output is tagged with (YUV formats only).
+                    frame = (
+                        rgb.reformat(format=pix_fmt, dst_colorspace=matrix, dst_color_range=out.codec_context.color_range)
+                        if yuv else rgb.reformat(format=pix_fmt)
+                    )
                     frame.pts, frame.time_base = timing.popleft()
                     for packet in out.encode(frame):
                         sink.mux(packet)
@@ -305,13 +312,15 @@ def upscale_video(
                 done: set[int] = set()
                 """Streams copied up to the last kept frame's time (with max_frames)."""
                 for packet in source.demux(video, *others):
+                    end = state.end
+                    if end is not None and packet.pts is not None and packet.pts * packet.time_base > end:
+                        done.add(packet.stream.index)
+                        # Every stream past the last frame kept, or one a second past it (a
+                        # stream that ended before it never gets there): the rest is not needed.
+                        if done.issuperset(copies) or packet.pts * packet.time_base > end + 1:
+                            break
+                        continue
                     if packet.stream.index != video.index:
-                        end = state.end
-                        if end is not None and packet.pts is not None and packet.pts * packet.time_base > end:
-                            done.add(packet.stream.index)
-                            if len(done) == len(others):
-                                break  # every stream is past the last frame kept: the rest is not needed
-                            continue
                         if packet.dts is not None:
                             packet.stream = copies[packet.stream.index]
                             try:
@@ -333,13 +342,16 @@ def upscale_video(
                             break
                         decoded += 1
                         timing.append((frame.pts, frame.time_base))
+                        if frame.pts is not None and frame.time_base is not None:
+                            shown_until = (frame.pts + (frame.duration or 0)) * frame.time_base
+                            state.shown_until = max(state.shown_until or shown_until, shown_until)
                         if max_frames is not None and decoded == max_frames:
                             state.end = (
                                 (frame.pts + (frame.duration or 0)) * frame.time_base
                                 if frame.pts is not None and frame.time_base is not None
                                 else Fraction(decoded) / rate
                             )
-                        full_range = getattr(frame, "color_range", 0) == 2
+                        full_range = getattr(frame, "color_range", 0) == 2 or frame.format.name.startswith("yuvj")
                         rgb_in = frame.to_ndarray(format="rgb24", src_colorspace=matrix,
                                                   src_color_range=2 if full_range else 1)  # fmt: skip
                         for result in upscaler.process(rgb_in):
@@ -354,18 +366,25 @@ def upscale_video(
         except BaseException:
             upscaler.cancel()  # frames of this video must not come out of the next one
             raise
-    expected = declared if max_frames is None or declared is None else min(declared, max_frames)
-    # A frame or two of slack: a container's duration rounds, and may include other streams.
-    missing = expected - decoded if expected is not None and decoded < expected - 2 else 0
+    missing = 0
+    stream_end = _stream_end(video)
+    if (max_frames is None or decoded < max_frames) and stream_end is not None and state.shown_until is not None:
+        # Two frames of slack: durations round, and the last frame's may be unknown.
+        short = stream_end - state.shown_until
+        if short > 2 / rate:
+            missing = max(1, round(short * rate))
     return VideoReport(state.frames, state.size, len(others), state.bad, state.uncopied, missing)
 
 
-def _declared_frames(source: Any, video: Any) -> int | None:
-    """How many frames ``video`` says it holds: its frame count (MP4, MOV), else its
-    container's duration at its frame rate (Matroska, WebM), else None."""
-    if video.frames:
-        return int(video.frames)
-    rate = video.average_rate or video.guessed_rate
-    if source.duration and rate:
-        return int(source.duration / 1_000_000 * rate)  # duration in microseconds
-    return None
+def _stream_end(video: Any) -> Fraction | None:
+    """When ``video`` says its last frame ends, in seconds: its own duration (MP4, MOV; after
+    any edit list), else its ``DURATION`` tag (Matroska, WebM), else None. Not the file's
+    duration, which may be an audio track's, longer than the video."""
+    if video.duration:
+        return (video.start_time or 0) * video.time_base + video.duration * video.time_base
+    tag = next((v for k, v in video.metadata.items() if k.upper() == "DURATION"), None)
+    try:
+        hours, minutes, seconds = str(tag).split(":")
+        return Fraction(int(hours) * 3600 + int(minutes) * 60) + Fraction(seconds)
+    except ValueError:
+        return None
