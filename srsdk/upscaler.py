@@ -56,7 +56,8 @@ class Upscaler:
             (an engine or weights of another scale than one asked for are refused).
         engine: path of an engine built by ``srsdk-build-engine`` (manifest-checked).
         weights: a weights file instead of the shipped weights.
-        device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+        device: ``"auto"`` (CUDA when available, but the CPU for engines that run only there:
+            ONNX, AOTInductor, BF16), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
         precision: ``"auto"`` (FP16 on CUDA; on CPU the fastest engine, see
             :func:`srsdk.engine.build.fastest_cpu_engine`: BF16 where the CPU has bfloat16
             units, else FP32), ``"fp32"``, ``"fp16"`` (CUDA), ``"bf16"`` (CPU); INT8 comes
@@ -101,6 +102,11 @@ class Upscaler:
         if blend not in tiling.BLEND_MODES:
             raise InputError(f"blend: expected one of {tiling.BLEND_MODES}, got {blend!r}")
         max_inflight = check_int("max_inflight", max_inflight, minimum=1)
+        if device == "auto" and engine is not None:  # engines that run on the CPU only, on a GPU machine too
+            from srsdk.engine import manifest
+
+            built = manifest.read(Path(engine))
+            device = "cpu" if built.get("backend") in ("onnx", "aoti") or built.get("precision") == "bf16" else "auto"
         self._device = self._resolve_device(device)
         if cuda_graphs and self._device.type != "cuda":
             raise InputError("cuda_graphs: needs a CUDA device")

@@ -436,3 +436,14 @@ def test_the_cache_key_covers_int8_calibration(tmp_path: Path) -> None:
     assert manifest.engine_key(dataclasses.replace(config, calib_images=64), Backend.TORCHSCRIPT, "0" * 64, "cpu") != key
     Image.fromarray(np.full((32, 32, 3), 9, np.uint8)).save(photos / "b.png")  # a photo more in the folder
     assert manifest.engine_key(config, Backend.TORCHSCRIPT, "0" * 64, "cpu") != key
+
+
+@pytest.mark.gpu
+@pytest.mark.shared
+def test_cpu_only_engines_stay_on_the_cpu_of_a_gpu_machine(built: dict[str, Path]) -> None:
+    from srsdk.upscaler import Upscaler
+
+    with pytest.raises(InputError, match="'cuda' asked for, but onnx engines run on the CPU"):
+        load_engine(built["onnx"], device="cuda")
+    with Upscaler(engine=built["onnx"]) as up:  # device "auto": the engine's CPU, not the GPU
+        assert up._device.type == "cpu"

@@ -115,6 +115,8 @@ def open_engine(path: Path, data: dict[str, Any], device: str | torch.device | N
         raise InputError(f"device: expected 'cpu', 'cuda' or 'cuda:N', got {device!r}")
     if target.type == "cuda" and not torch.cuda.is_available():
         raise InputError(f"device: {device!r} asked for, but torch sees no CUDA GPU")
+    if target.type == "cuda" and backend in (Backend.ONNX, Backend.AOTI):
+        raise InputError(f"device: {device!r} asked for, but {backend.value} engines run on the CPU")
     try:
         if backend == Backend.ONNX:
             import onnxruntime as ort

@@ -73,8 +73,11 @@ def build(net: DeployNet, config: BuildConfig, path: Path, device: str) -> None:
         )
     ]
     settings: dict[str, object] = {"min_block_size": 1}
-    if half and not _strongly_typed():
-        settings["enabled_precisions"] = {torch.half}
+    if not _strongly_typed():  # weakly typed (2.9 and before): the precisions TensorRT may pick
+        if half:
+            settings["enabled_precisions"] = {torch.half}
+        elif config.precision == Precision.INT8:  # ModelOpt's Q/DQ nodes need INT8 kernels allowed
+            settings["enabled_precisions"] = {torch.float32, torch.int8}
     example = torch.rand(1, 3, *p.opt, device=device, dtype=dtype)
     if config.precision == Precision.INT8:
         from modelopt.torch.quantization.utils import export_torch_mode
