@@ -102,6 +102,8 @@ class Upscaler:
         if blend not in tiling.BLEND_MODES:
             raise InputError(f"blend: expected one of {tiling.BLEND_MODES}, got {blend!r}")
         max_inflight = check_int("max_inflight", max_inflight, minimum=1)
+        if engine is not None and weights is not None:
+            raise InputError("weights: an engine holds its own weights; give engine= or weights=, not both")
         if device == "auto" and engine is not None:  # engines that run on the CPU only, on a GPU machine too
             from srsdk.engine import manifest
 
@@ -112,8 +114,6 @@ class Upscaler:
             raise InputError("cuda_graphs: needs a CUDA device")
         if stream is not None and (not isinstance(stream, torch.cuda.Stream) or self._device.type != "cuda"):
             raise InputError(f"stream: expected None, or a torch.cuda.Stream with a CUDA device; got {stream!r}")
-        if engine is not None and weights is not None:
-            raise InputError("weights: an engine holds its own weights; give engine= or weights=, not both")
         self._runner = select_runner(scale, engine, weights, precision, self._device)
         if cuda_graphs and not self._capturable():
             raise InputError("cuda_graphs: only for the eager network (engine=None) or a TorchScript engine")
