@@ -252,6 +252,10 @@ def test_loading_refuses_bad_devices_and_damaged_manifests_clearly(built: dict[s
     manifest.manifest_path(engine).write_text(json.dumps(data))
     with pytest.raises(EngineMismatchError, match="its manifest is damaged"):
         load_engine(engine)
+    data = json.loads(manifest.manifest_path(built["torchscript"]).read_text())
+    del data["receptive_radius"]  # as manifests were written before it was recorded
+    manifest.manifest_path(engine).write_text(json.dumps(data))
+    assert load_engine(engine).receptive_radius == load_engine(built["torchscript"]).receptive_radius
     # Fields the engine is run by: missing, of the wrong type, or disagreeing with each other.
     for damage, says in (({"receptive_radius": None}, "receptive_radius"), ({"receptive_radius": -1}, "receptive_radius"),
                          ({"architecture.scale": 3}, "architecture is for x3, scale is 2"),
@@ -407,6 +411,18 @@ def test_an_engine_is_reused_only_when_scored_on_the_same_images_and_passed(
     assert build_engine(config).reused
     elsewhere = build_engine(dataclasses.replace(config, quality_set=other))  # scored on other images: built again
     assert not elsewhere.reused and elsewhere.manifest["quality"]["images"] == str(other)
+    assert build_engine(dataclasses.replace(config, quality_set=tmp_path / "one" / ".." / "other")).reused  # same images
+    # Without --quality-set the gate set depends on the folder srsdk runs in: any passed gate will do.
+    default = dataclasses.replace(config, quality_set=None, output=tmp_path / "d.ts")
+    assert not build_engine(default).reused  # gated on ../shared's Set5, from the checkout
+    monkeypatch.chdir(tmp_path)  # no ../shared here: the gate would take the packaged photo
+    assert build_engine(default).reused
+    sideways = tmp_path / "sideways"  # stored 40x300, shown upright as 300x40 (EXIF orientation 6)
+    sideways.mkdir()
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.new("RGB", (40, 300)).save(sideways / "a.jpg", exif=exif)
+    build._check_quality_sizes(sideways, dataclasses.replace(config, profile=ShapeProfile(min=(10, 100), opt=(10, 100), max=(160, 160))))
     with pytest.raises(EngineBuildError, match=r"bird\.png is 144x144 \(WxH\) at x2, below the profile's smallest input 150x150"):
         build_engine(dataclasses.replace(config, profile=ShapeProfile(min=(150, 150), opt=(150, 150), max=(160, 160))))
 

@@ -79,6 +79,11 @@ def test_photos_are_read_upright_and_written_with_their_colour_profile_at_high_q
             kept = im.getexif()
             assert kept.get(0x0132) == "2026:11:27 12:00:00" and 0x0112 not in kept, name
             assert kept.get_ifd(0x8769).get(0xA002) == 6, name  # the width written, upright
+    plain = Image.Exif()
+    plain[0x010F] = "Cam"  # Make, and no Exif IFD
+    write_image(phone.convert("RGB"), tmp_path / "plain.jpg", exif=plain)
+    with Image.open(tmp_path / "plain.jpg") as im:
+        assert dict(im.getexif()) == {0x010F: "Cam"}  # no empty Exif IFD added
     profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
     Image.fromarray(arr).save(tmp_path / "icc.png", icc_profile=profile)
     original = open_image(tmp_path / "icc.png")

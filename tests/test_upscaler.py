@@ -106,6 +106,13 @@ def test_every_input_kind_comes_back_as_the_same_kind(up: Upscaler, photo: np.nd
     # a flipped (BGR) view: torch.from_dlpack would abort the process on its negative stride
     flipped = up(_Foreign(photo[..., ::-1]))
     np.testing.assert_array_equal(flipped.numpy(), up(np.ascontiguousarray(photo[..., ::-1])))
+    class Once(_Foreign):  # a producer that exports its buffer only once
+        def __dlpack__(self, **kwargs: object) -> object:
+            assert not getattr(self, "taken", False), "exported twice"
+            self.taken = True
+            return super().__dlpack__(**kwargs)
+
+    np.testing.assert_array_equal(up(Once(photo)).numpy(), expected)
     bf16 = (torch.from_numpy(photo.copy()).permute(2, 0, 1)[None].float() / 255).to(torch.bfloat16)
     assert up(_Foreign(bf16)).shape == nchw.shape  # a dtype numpy lacks: torch takes it
     strided = np.ascontiguousarray(np.pad(photo, ((0, 0), (0, 5), (0, 1))))[:, :97, :3]

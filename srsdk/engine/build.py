@@ -209,14 +209,16 @@ def check_precision(engine_out: torch.Tensor, fp32_out: torch.Tensor, precision:
 
 def _reusable(path: Path, key: str, config: BuildConfig, folder: Path) -> dict[str, Any] | None:
     """The manifest of the engine at ``path`` where it is the one ``config`` asks for: the
-    same key, scored on the same quality images, and passed (or kept with ``--force`` when
-    ``config.force`` asks for that again)."""
+    same key, passed its gate (or kept with ``--force`` when ``config.force`` asks for that
+    again), and, where ``config`` names a quality set, scored on the same images (by their
+    names and bytes, not the folder's spelling). The default gate set depends on the folder
+    srsdk runs in (Set5 beside a checkout, else the packaged photo): any passed gate will do."""
     try:
         data = manifest.read(path)
         manifest.check(data, path)
         gate = data["quality"]
-        same = data.get("key") == key and gate["images"] == str(folder)
-        return data if same and (gate["passed"] or config.force) else None
+        same_images = config.quality_set is None or gate.get("images_sha256") == quality.fingerprint(folder)
+        return data if data.get("key") == key and same_images and (gate["passed"] or config.force) else None
     except Exception:  # noqa: BLE001 - anything wrong means: build it again
         return None
 
@@ -231,6 +233,8 @@ def _check_quality_sizes(folder: Path, config: BuildConfig) -> None:
         try:
             with Image.open(path) as im:
                 width, height = im.size
+                if im.getexif().get(0x0112) in (5, 6, 7, 8):  # stored sideways: the gate scores it upright
+                    width, height = height, width
         except OSError:
             continue  # unreadable: the gate reports it
         if height // config.scale < low_h or width // config.scale < low_w:

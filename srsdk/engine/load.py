@@ -29,17 +29,24 @@ class Engine:
         self.backend = Backend(data["backend"])
         self.precision = Precision(data["precision"])
         self.profile = ShapeProfile.from_json(data["profile"])
-        self.receptive_radius: int = check_int("receptive_radius", data["receptive_radius"], minimum=0)
-        """The network's receptive radius in LR pixels: the halo that makes tiles exact."""
         self.architecture = self._architecture()
         """The network the engine runs, from its manifest; manifests written before they
         recorded it give the shipped architecture when the engine holds the shipped weights,
         else None."""
         if self.architecture is not None and self.architecture.scale != self.scale:
             raise ValueError(f"architecture is for x{self.architecture.scale}, scale is {self.scale}")
+        self.receptive_radius: int = self._receptive_radius()
+        """The network's receptive radius in LR pixels: the halo that makes tiles exact."""
         self.device = device
         self.dtype = torch.float16 if self.precision == Precision.FP16 else torch.float32
         self._runner = runner
+
+    def _receptive_radius(self) -> int:
+        if "receptive_radius" in self.manifest or self.architecture is None:
+            return check_int("receptive_radius", self.manifest["receptive_radius"], minimum=0)
+        from srsdk.model import DeployNet, receptive_radius
+
+        return receptive_radius(DeployNet(arch=self.architecture))  # manifests from before it was recorded
 
     def _architecture(self) -> Architecture | None:
         from srsdk.pretrained import manifest as weights_manifest

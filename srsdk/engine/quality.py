@@ -21,6 +21,19 @@ def quality_images(choice: Path | None) -> Path:
     return SET5 if SET5.is_dir() else PACKAGED
 
 
+def fingerprint(folder: Path) -> str:
+    """A sha256 of the names and bytes of the images in ``folder``: the same gate set
+    wherever it lies and however its path is spelled."""
+    import hashlib
+
+    from srsdk.io.image import image_files
+
+    digest = hashlib.sha256()
+    for path in image_files(folder):
+        digest.update(path.name.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
 def measure(engine: Upscale, reference: Upscale, folder: Path, *, scale: int, precision: Precision) -> dict[str, Any]:
     """PSNR-Y of ``engine`` and ``reference`` on ``folder``; ``passed`` when the engine loses
     at most the limit for its precision."""
@@ -33,6 +46,7 @@ def measure(engine: Upscale, reference: Upscale, folder: Path, *, scale: int, pr
     limit = QUALITY_LIMIT_DB[precision]
     return {
         "images": str(folder),
+        "images_sha256": fingerprint(folder),
         "n": ours[name]["n"],
         "psnr_y_fp32_weights": theirs[name]["psnr_y"],
         "psnr_y_engine": ours[name]["psnr_y"],

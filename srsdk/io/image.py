@@ -98,10 +98,11 @@ def write_image(
         upright = Image.Exif()
         upright.load(exif.tobytes())
         upright.pop(0x0112, None)  # Orientation
-        sizes = upright.get_ifd(0x8769)  # the Exif IFD: PixelXDimension, PixelYDimension
-        for tag, value in ((0xA002, image.width), (0xA003, image.height)):
-            if tag in sizes:
-                sizes[tag] = value
+        if 0x8769 in upright:  # the Exif IFD: PixelXDimension, PixelYDimension (no empty one added)
+            sizes = upright.get_ifd(0x8769)
+            for tag, value in ((0xA002, image.width), (0xA003, image.height)):
+                if tag in sizes:
+                    sizes[tag] = value
         options["exif"] = upright.tobytes()
     if fmt == "JPEG":
         options |= {"quality": 95, "subsampling": 0}

@@ -313,14 +313,14 @@ def upscale_video(
                 """Streams copied up to the last kept frame's time (with max_frames)."""
                 for packet in source.demux(video, *others):
                     end = state.end
-                    if end is not None and packet.pts is not None and packet.pts * packet.time_base > end:
-                        done.add(packet.stream.index)
-                        # Every stream past the last frame kept, or one a second past it (a
-                        # stream that ended before it never gets there): the rest is not needed.
-                        if done.issuperset(copies) or packet.pts * packet.time_base > end + 1:
-                            break
-                        continue
                     if packet.stream.index != video.index:
+                        if end is not None and packet.pts is not None and packet.pts * packet.time_base > end:
+                            done.add(packet.stream.index)
+                            # Every copied stream past the last frame kept, or one a second past it
+                            # (another that ended before it never gets there): the rest is not needed.
+                            if done.issuperset(copies) or packet.pts * packet.time_base > end + 1:
+                                break
+                            continue
                         if packet.dts is not None:
                             packet.stream = copies[packet.stream.index]
                             try:
