@@ -61,12 +61,9 @@ def check_int(
     ``expected`` (derived from the bounds when empty)."""
     as_integer = as_int(value)
     if as_integer is None or (minimum is not None and as_integer < minimum) or (allowed and as_integer not in allowed):
-        if not expected:
-            expected = (
-                f"{', '.join(map(str, allowed[:-1]))} or {allowed[-1]}" if len(allowed) > 1
-                else str(allowed[0]) if allowed
-                else "an int" if minimum is None
-                else f"an int >= {minimum}"
-            )
+        if not expected and allowed:
+            expected = f"{', '.join(map(str, allowed[:-1]))} or {allowed[-1]}" if len(allowed) > 1 else str(allowed[0])
+        elif not expected:
+            expected = "an int" if minimum is None else f"an int >= {minimum}"
         raise error(f"{name}: expected {expected}, got {value!r}")
     return as_integer

@@ -75,6 +75,13 @@ def read_architecture(path: str | Path) -> Architecture:
         raise WeightsError(f"{path} has no valid architecture record: {e}") from e
 
 
+def scale_for(scale: int | None, weights: str | Path | None) -> int:
+    """``scale`` where given, else the weights file's own, else 2 (the default network)."""
+    if scale is not None:
+        return scale
+    return 2 if weights is None else read_architecture(weights).scale
+
+
 def load_weights(path: str | Path, *, expected_sha256: str | None = None, scale: int | None = None) -> SPNet:
     """Build the training graph described by ``path`` and load its weights (eval mode)."""
     path = Path(path)

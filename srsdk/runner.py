@@ -94,10 +94,9 @@ def select_runner(
     if precision == "bf16" and on_cuda:
         raise InputError("precision: bf16 is for the CPU; on CUDA use fp16")
     weights_path = Path(weights) if weights is not None else None
-    if scale is None:  # the weights file's own, else 2
-        from srsdk.pretrained import read_architecture
+    from srsdk.pretrained import scale_for
 
-        scale = 2 if weights_path is None else read_architecture(weights_path).scale
+    scale = scale_for(scale, weights_path)
     if on_cuda:
         dtype = torch.float32 if precision == "fp32" else torch.float16
         return EagerRunner(scale, weights_path, device, dtype)

@@ -273,7 +273,7 @@ def _as_array(value: Any) -> Any:
     if isinstance(value, (np.ndarray, torch.Tensor)):
         return value
     if hasattr(value, "__dlpack__"):  # first: it hands over the producer's stream (CuPy has both)
-        from srsdk.frames import from_dlpack
+        from srsdk._dlpack import from_dlpack
 
         return from_dlpack(value)
     if hasattr(value, "__cuda_array_interface__"):

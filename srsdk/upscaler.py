@@ -106,9 +106,11 @@ class Upscaler:
             raise InputError("weights: an engine holds its own weights; give engine= or weights=, not both")
         if device == "auto" and engine is not None:  # engines that run on the CPU only, on a GPU machine too
             from srsdk.engine import manifest
+            from srsdk.engine.config import CPU_ONLY
 
             built = manifest.read(Path(engine))
-            device = "cpu" if built.get("backend") in ("onnx", "aoti") or built.get("precision") == "bf16" else "auto"
+            cpu_only = built.get("backend") in {b.value for b in CPU_ONLY} or built.get("precision") == "bf16"
+            device = "cpu" if cpu_only else "auto"
         self._device = self._resolve_device(device)
         if cuda_graphs and self._device.type != "cuda":
             raise InputError("cuda_graphs: needs a CUDA device")

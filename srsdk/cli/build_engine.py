@@ -46,13 +46,10 @@ def run(args: argparse.Namespace) -> int:
     from srsdk.engine.config import parse_size
 
     profile = ShapeProfile(min=parse_size(args.min), opt=parse_size(args.opt), max=parse_size(args.max))
-    scale = args.scale
-    if scale is None:
-        from srsdk.pretrained import read_architecture
+    from srsdk.pretrained import scale_for
 
-        scale = read_architecture(args.weights).scale if args.weights else 2
     config = BuildConfig(
-        scale=scale,
+        scale=scale_for(args.scale, args.weights),
         precision=args.precision,
         backend=args.backend,
         profile=profile,

@@ -55,9 +55,9 @@ def run(args: argparse.Namespace) -> int:
             "weights_sha256": engine.manifest["weights_sha256"],
         }
     else:
-        from srsdk.pretrained import read_architecture
+        from srsdk.pretrained import scale_for
 
-        scale = args.scale or (read_architecture(args.weights).scale if args.weights else 2)
+        scale = scale_for(args.scale, args.weights)
         net, weights, weights_sha = load_deploy_net(scale, args.weights, args.device)
         provenance = {"weights": weights, "weights_sha256": weights_sha}
 

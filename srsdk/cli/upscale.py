@@ -48,21 +48,16 @@ def _scale(args: argparse.Namespace) -> int:
     """The scale the upscaler will run at, read without loading a network: ``--scale``, else
     the ``--engine``'s or the ``--weights``' (a file that cannot say is reported when it loads)."""
     from srsdk.errors import SrsdkError
+    from srsdk.pretrained import scale_for
 
-    if args.scale is not None:
-        return int(args.scale)
     try:
-        if args.engine is not None:
+        if args.scale is None and args.engine is not None:
             from srsdk.engine import manifest
 
             return int(manifest.read(args.engine)["scale"])
-        if args.weights is not None:
-            from srsdk.pretrained import read_architecture
-
-            return read_architecture(args.weights).scale
+        return scale_for(args.scale, args.weights)
     except (SrsdkError, KeyError, TypeError, ValueError):
-        pass
-    return 2
+        return 2
 
 
 def run(args: argparse.Namespace) -> int:

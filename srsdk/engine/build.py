@@ -24,7 +24,7 @@ from srsdk.engine.load import open_engine
 from srsdk.errors import EngineBuildError, InputError
 from srsdk.inference import upscale_array
 from srsdk.io.atomic import atomic_output, check_output, write_text
-from srsdk.io.image import image_files
+from srsdk.io.image import image_files, images_sha256
 from srsdk.model import DeployNet, receptive_radius
 from srsdk.pretrained import load_pretrained, load_weights, sha256
 from srsdk.pretrained import manifest as weights_manifest
@@ -215,10 +215,13 @@ def _reusable(path: Path, key: str, config: BuildConfig, folder: Path) -> dict[s
     srsdk runs in (Set5 beside a checkout, else the packaged photo): any passed gate will do."""
     try:
         data = manifest.read(path)
-        manifest.check(data, path)
         gate = data["quality"]
-        same_images = config.quality_set is None or gate.get("images_sha256") == quality.fingerprint(folder)
-        return data if data.get("key") == key and same_images and (gate["passed"] or config.force) else None
+        if data.get("key") != key or not (gate["passed"] or config.force):  # the cheap checks first
+            return None
+        if config.quality_set is not None and gate.get("images_sha256") != images_sha256(folder):
+            return None
+        manifest.check(data, path)  # hashes the engine file
+        return data
     except Exception:  # noqa: BLE001 - anything wrong means: build it again
         return None
 

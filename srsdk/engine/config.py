@@ -38,6 +38,9 @@ class Backend(str, enum.Enum):
     only, on a CPU with the vector instructions it was built for."""
 
 
+CPU_ONLY = (Backend.ONNX, Backend.AOTI)
+"""Backends whose engines run on the CPU only (ONNX Runtime's CPU provider; native CPU code)."""
+
 MAX_BATCH = {Backend.TENSORRT: 1, Backend.AOTI: 64}
 """The largest batch an engine of these backends is built for (the others take any)."""
 

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from srsdk.engine import manifest
-from srsdk.engine.config import MAX_BATCH, Backend, Precision, ShapeProfile
+from srsdk.engine.config import CPU_ONLY, MAX_BATCH, Backend, Precision, ShapeProfile
 from srsdk.errors import EngineMismatchError, InputError, ShapeError, check_int
 from srsdk.model import Architecture
 
@@ -122,7 +122,7 @@ def open_engine(path: Path, data: dict[str, Any], device: str | torch.device | N
         raise InputError(f"device: expected 'cpu', 'cuda' or 'cuda:N', got {device!r}")
     if target.type == "cuda" and not torch.cuda.is_available():
         raise InputError(f"device: {device!r} asked for, but torch sees no CUDA GPU")
-    if target.type == "cuda" and backend in (Backend.ONNX, Backend.AOTI):
+    if target.type == "cuda" and backend in CPU_ONLY:
         raise InputError(f"device: {device!r} asked for, but {backend.value} engines run on the CPU")
     try:
         if backend == Backend.ONNX:

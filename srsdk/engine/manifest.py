@@ -98,13 +98,11 @@ def engine_key(config: BuildConfig, backend: Backend, weights_sha256: str, devic
 def _calibration(config: BuildConfig) -> dict[str, object]:
     """What decides an INT8 engine's calibration: how many images, and the bytes and names
     of the files they come from (the folder's path says nothing: its photos may change)."""
-    from srsdk.io.image import image_files
+    from srsdk.io.image import image_files, images_sha256
 
-    digest = hashlib.sha256()
-    files = image_files(config.calib) if config.calib.is_dir() else []
-    for path in files:
-        digest.update(path.name.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
-    return {"images": config.calib_images, "files": len(files), "sha256": digest.hexdigest()}
+    if not config.calib.is_dir():
+        return {"images": config.calib_images, "files": 0, "sha256": None}
+    return {"images": config.calib_images, "files": len(image_files(config.calib)), "sha256": images_sha256(config.calib)}
 
 
 STALE_PART_SECONDS = 24 * 3600

@@ -8,6 +8,7 @@ from typing import Any
 from srsdk.engine.config import QUALITY_LIMIT_DB, Precision
 from srsdk.errors import EngineBuildError
 from srsdk.evaluate import Upscale, evaluate
+from srsdk.io.image import images_sha256
 
 SET5 = Path("../shared/data/eval/set5")
 PACKAGED = Path(__file__).resolve().parent.parent / "assets"
@@ -19,19 +20,6 @@ def quality_images(choice: Path | None) -> Path:
     if choice is not None:
         return choice
     return SET5 if SET5.is_dir() else PACKAGED
-
-
-def fingerprint(folder: Path) -> str:
-    """A sha256 of the names and bytes of the images in ``folder``: the same gate set
-    wherever it lies and however its path is spelled."""
-    import hashlib
-
-    from srsdk.io.image import image_files
-
-    digest = hashlib.sha256()
-    for path in image_files(folder):
-        digest.update(path.name.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
-    return digest.hexdigest()
 
 
 def measure(engine: Upscale, reference: Upscale, folder: Path, *, scale: int, precision: Precision) -> dict[str, Any]:
@@ -46,7 +34,7 @@ def measure(engine: Upscale, reference: Upscale, folder: Path, *, scale: int, pr
     limit = QUALITY_LIMIT_DB[precision]
     return {
         "images": str(folder),
-        "images_sha256": fingerprint(folder),
+        "images_sha256": images_sha256(folder),
         "n": ours[name]["n"],
         "psnr_y_fp32_weights": theirs[name]["psnr_y"],
         "psnr_y_engine": ours[name]["psnr_y"],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
 import warnings
@@ -23,6 +24,15 @@ def image_files(folder: Path) -> list[Path]:
     if not folder.is_dir():
         raise InputError(f"not a folder: {folder}")
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+
+
+def images_sha256(folder: Path) -> str:
+    """A sha256 of the names and bytes of :func:`image_files` in ``folder``: the same images
+    wherever they lie and however the folder's path is spelled."""
+    digest = hashlib.sha256()
+    for path in image_files(folder):
+        digest.update(path.name.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
 
 
 def open_image(path: Path, data: bytes | None = None) -> Image.Image:

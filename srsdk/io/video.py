@@ -116,7 +116,6 @@ class VideoReport:
 @dataclasses.dataclass
 class _Tally:
     frames: int = 0
-    size: tuple[int, int] = (0, 0)
     bad: int = 0
     uncopied: int = 0
     shown_until: Fraction | None = None
@@ -153,6 +152,11 @@ def display_matrix(src: Path) -> list[int] | None:
     return None
 
 
+def frame_rate(video: Any) -> Fraction:
+    """``video``'s frame rate (a PyAV stream's average, else guessed, else 25)."""
+    return Fraction(video.average_rate or video.guessed_rate or 25)
+
+
 def matrix_of(video: Any) -> int:
     """The YUV matrix of ``video`` (a PyAV video stream), as reformat takes it: its tag, or
     where it has none the one players assume for its size (BT.709 above 576 lines or from
@@ -183,7 +187,7 @@ def _add_streams(
     container or the encoder cannot take."""
     av = _av()
     video = source.streams.video[0]
-    rate = video.average_rate or video.guessed_rate or Fraction(25)
+    rate = frame_rate(video)
     try:
         out = sink.add_stream(encoder, rate=rate)
     except (ValueError, av.error.FFmpegError) as e:
@@ -194,7 +198,7 @@ def _add_streams(
     out.height = video.height * scale + (video.height * scale) % 2
     out.pix_fmt = pix_fmt
     # AVI has a constant frame rate, counted in its time base; the other containers keep the input's.
-    out.time_base = 1 / Fraction(rate) if sink.format.name == "avi" else video.time_base
+    out.time_base = 1 / rate if sink.format.name == "avi" else video.time_base
     out.options = options
     if encoder == "libx265" and sink.format.name in ("mov", "mp4"):
         out.codec_context.codec_tag = "hvc1"  # Apple's players refuse HEVC tagged hev1
@@ -279,7 +283,7 @@ def upscale_video(
         try:
             with atomic_output(dst) as tmp, av.open(str(tmp), "w", format=VIDEO_SUFFIXES[dst.suffix.lower()]) as sink:
                 out, copies = _add_streams(sink, source, dst, encoder, pix_fmt, options, upscaler.scale)
-                rate = video.average_rate or video.guessed_rate or Fraction(25)
+                rate = frame_rate(video)
                 # Rotation and flips are the same at any size; written with the header, so
                 # read from a first decode of the input now.
                 if (display := display_matrix(src)) is not None:
@@ -295,7 +299,6 @@ def upscale_video(
                             f"{src}: a frame of {result.shape[1]}x{result.shape[0]} after upscaling; the stream is "
                             f"{out.width}x{out.height} (frame sizes that change mid-stream are not supported in videos)"
                         )
-                    state.size = (out.width, out.height)
                     rgb = av.VideoFrame.from_ndarray(np.ascontiguousarray(result), format="rgb24")
                     # The input's matrix and the range the output is tagged with (YUV formats only).
                     frame = (
@@ -342,15 +345,12 @@ def upscale_video(
                             break
                         decoded += 1
                         timing.append((frame.pts, frame.time_base))
-                        if frame.pts is not None and frame.time_base is not None:
-                            shown_until = (frame.pts + (frame.duration or 0)) * frame.time_base
-                            state.shown_until = max(state.shown_until or shown_until, shown_until)
+                        timed = frame.pts is not None and frame.time_base is not None
+                        ends = (frame.pts + (frame.duration or 0)) * frame.time_base if timed else None
+                        if ends is not None:
+                            state.shown_until = max(state.shown_until or ends, ends)
                         if max_frames is not None and decoded == max_frames:
-                            state.end = (
-                                (frame.pts + (frame.duration or 0)) * frame.time_base
-                                if frame.pts is not None and frame.time_base is not None
-                                else Fraction(decoded) / rate
-                            )
+                            state.end = ends if ends is not None else Fraction(decoded) / rate
                         full_range = getattr(frame, "color_range", 0) == 2 or frame.format.name.startswith("yuvj")
                         rgb_in = frame.to_ndarray(format="rgb24", src_colorspace=matrix,
                                                   src_color_range=2 if full_range else 1)  # fmt: skip
@@ -373,7 +373,7 @@ def upscale_video(
         short = stream_end - state.shown_until
         if short > 2 / rate:
             missing = max(1, round(short * rate))
-    return VideoReport(state.frames, state.size, len(others), state.bad, state.uncopied, missing)
+    return VideoReport(state.frames, (out.width, out.height), len(others), state.bad, state.uncopied, missing)
 
 
 def _stream_end(video: Any) -> Fraction | None:
