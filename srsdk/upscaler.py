@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from srsdk import frames, tiling
+from srsdk.cuda_graphs import GraphCache
 from srsdk.errors import InputError, check_int
 from srsdk.runner import EagerRunner, engine_cache, select_runner
 
@@ -44,8 +45,6 @@ there. With the BF16 engine on the five-layer x2, 384-pixel tiles took 0.78x the
 frame's time at 1920x1080 and 0.64x at 1280x720, but 1.42x at 960x540 (``srsdk bench --tile
 384``, ``benchmarks/results/bench-cpu-x2-tiles.json``, against ``bench-cpu-x2.json``)."""
 CPU_WHOLE_FRAME_PIXELS = 960 * 540
-_CAPTURE = threading.Lock()
-"""Held while a CUDA graph is captured: torch captures one at a time per process."""
 
 
 class Upscaler:
@@ -136,10 +135,7 @@ class Upscaler:
                 f"(a tile needs 2 * halo + 1 = {2 * self._halo + 1} pixels a side)"
             )
         self._stream = stream
-        # Keyed by (worker thread, batch shape): a graph's static buffers belong to one thread.
-        self._graphs: dict[tuple[int, ...], tuple[torch.cuda.CUDAGraph, torch.Tensor, torch.Tensor]] | None = (
-            {} if cuda_graphs else None
-        )
+        self._graphs = GraphCache(self._runner, self._device, self._runner.dtype) if cuda_graphs else None
         self._plans: dict[tuple[int, int], tiling.TilePlan] = {}
         self._pinned: dict[tuple[int, ...], torch.Tensor] = {}
         """Pinned staging buffers, keyed by (worker thread, frame shape)."""
@@ -197,34 +193,7 @@ class Upscaler:
         return plan
 
     def _network(self, batch: torch.Tensor) -> torch.Tensor:
-        if self._graphs is None:
-            return self._runner(batch)
-        key = (threading.get_ident(), *batch.shape)
-        if key not in self._graphs:
-            static_in = batch.to(self._device, self._runner.dtype).clone()
-            side = torch.cuda.Stream(self._device)
-            side.wait_stream(torch.cuda.current_stream(self._device))
-            with torch.cuda.stream(side):
-                # Warm-up outside the graph, as torch.cuda.graphs requires; three runs, so a
-                # TorchScript engine's profiling executor has settled on its optimised graph.
-                for _ in range(3):
-                    self._runner(static_in)
-            torch.cuda.current_stream(self._device).wait_stream(side)
-            graph = torch.cuda.CUDAGraph()
-            # One capture at a time in the process (torch allows no more); thread_local: the
-            # caller's thread keeps using CUDA while this one captures. On `side`, a stream of
-            # this Upscaler's GPU: torch's default capture stream is one per process, made on
-            # whichever GPU captured first.
-            with _CAPTURE, torch.cuda.graph(graph, stream=side, capture_error_mode="thread_local"):
-                static_out = self._runner(static_in)
-            if len(self._graphs) >= 4:  # each holds a memory pool: keep the few sizes in use
-                self._graphs.pop(next(iter(self._graphs)))
-            self._graphs[key] = (graph, static_in, static_out)
-        graph, static_in, static_out = self._graphs[key]
-        static_in.copy_(batch)
-        graph.replay()
-        # A copy: the next replay (the next tile of this frame) overwrites static_out.
-        return static_out.clone()
+        return self._runner(batch) if self._graphs is None else self._graphs(batch)
 
     def _upscale_working(self, hwc: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
         plan = self._plan(hwc.shape[0], hwc.shape[1])
@@ -413,7 +382,7 @@ class Upscaler:
         self._plans.clear()
         self._pinned.clear()
         self._streams.clear()
-        if self._graphs:
+        if self._graphs is not None:
             self._graphs.clear()
         self._closed = True
 
