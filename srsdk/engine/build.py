@@ -118,6 +118,12 @@ def _check_possible(config: BuildConfig, backend: Backend) -> None:
         raise EngineBuildError("--backend tensorrt needs a CUDA GPU and torch sees none")
 
 
+def _device(backend: Backend, config: BuildConfig) -> str:
+    """Where the engine is built and runs: ``"cuda"`` for TensorRT, FP16 and INT8, else ``"cpu"``."""
+    on_gpu = backend == Backend.TENSORRT or config.precision in (Precision.FP16, Precision.INT8)
+    return "cuda" if on_gpu else "cpu"
+
+
 def _weights(config: BuildConfig) -> tuple[DeployNet, str, str]:
     """The FP32 deploy graph, its weights' sha256 and a label for the manifest."""
     if config.weights is None:
@@ -260,8 +266,7 @@ def build_engine(
     if config.backend == Backend.AUTO:
         say(f"backend auto: chose {backend.value}")
     _check_possible(config, backend)
-    on_gpu = backend == Backend.TENSORRT or config.precision in (Precision.FP16, Precision.INT8)
-    device = "cuda" if on_gpu else "cpu"
+    device = _device(backend, config)
     if config.output is not None:
         check_output(config.output)
         if config.output.suffix == ".safetensors" or (
@@ -273,7 +278,7 @@ def build_engine(
         raise InputError(f"quality gate: no images in {folder}")
     _check_quality_sizes(folder, config)
     net, weights_sha, weights_label = _weights(config)
-    net = net.to(device)
+    net = net.to(device).eval()
     key = manifest.engine_key(config, backend, weights_sha, device)
     path = config.output or manifest.default_path(config, backend, key)
     if (cached := _reusable(path, key, config, folder)) is not None:
@@ -287,7 +292,32 @@ def build_engine(
         if (cached := _reusable(path, key, config, folder)) is not None:
             say(f"reusing {path}: built meanwhile by another process")
             return BuiltEngine(path, cached, reused=True)
-        return _build(config, backend, net, device, key, path, folder, weights_sha, weights_label, say, on_build)
+        if on_build is not None:
+            on_build()
+        started = time.perf_counter()
+        with atomic_output(path) as tmp:
+            say(f"building {backend.value} {config.precision.value} x{config.scale} ...")
+            _export(copy.deepcopy(net), backend, config, tmp)  # a copy: `net` stays the FP32 reference
+            data = _manifest(config, backend, net, key, weights_sha, weights_label)
+            data["build_seconds"] = round(time.perf_counter() - started, 2)
+            engine = open_engine(tmp, data, device)
+            probe = torch.rand(1, 3, *config.profile.min, generator=torch.Generator().manual_seed(1))
+            with torch.inference_mode():
+                data["max_abs_difference_vs_fp32"] = check_precision(engine(probe), net(probe.to(device)), config.precision)
+            say(f"quality gate: PSNR-Y on {folder} against the FP32 weights ...")
+            gate = quality.measure(
+                engine.upscale, lambda lr: upscale_array(net, lr), folder, scale=config.scale, precision=config.precision
+            )
+            gate["forced"] = config.force and not gate["passed"]
+            data["quality"] = gate
+            if not gate["passed"] and not config.force:
+                raise EngineBuildError(
+                    f"quality gate: the engine loses {gate['loss_db']:.3f} dB PSNR-Y on {folder} "
+                    f"(limit {gate['limit_db']} dB for {config.precision.value}); not kept (--force keeps it)"
+                )
+            data["engine_sha256"] = sha256(tmp)
+        write_text(manifest.manifest_path(path), _json(data))
+        return BuiltEngine(path, data, reused=False)
 
 
 @contextlib.contextmanager
@@ -308,79 +338,47 @@ def _build_lock(path: Path) -> Iterator[None]:
         os.close(folder)  # releases the lock
 
 
-def _build(
-    config: BuildConfig,
-    backend: Backend,
-    net: DeployNet,
-    device: str,
-    key: str,
-    path: Path,
-    folder: Path,
-    weights_sha: str,
-    weights_label: str,
-    say: Log,
-    on_build: Callable[[], None] | None,
-) -> BuiltEngine:
-    if on_build is not None:
-        on_build()
+def _export(net: DeployNet, backend: Backend, config: BuildConfig, path: Path) -> None:
+    """Write ``net`` as a ``backend`` engine of ``config`` at ``path`` (it may cast or quantise ``net``)."""
+    if backend == Backend.TORCHSCRIPT:
+        _export_torchscript(_for_torchscript(net, config.precision), path)
+    elif backend == Backend.ONNX:
+        _export_onnx(net, path)
+    elif backend == Backend.AOTI:
+        _export_aoti(net, config.profile, path)
+    else:
+        from srsdk.engine import tensorrt
 
-    started = time.perf_counter()
-    with atomic_output(path) as tmp:
-        say(f"building {backend.value} {config.precision.value} x{config.scale} ...")
-        exported = copy.deepcopy(net)  # builds may cast or quantise it; `net` stays the FP32 reference
-        if backend == Backend.TORCHSCRIPT:
-            _export_torchscript(_for_torchscript(exported, config.precision), tmp)
-        elif backend == Backend.ONNX:
-            _export_onnx(exported, tmp)
-        elif backend == Backend.AOTI:
-            _export_aoti(exported, config.profile, tmp)
-        else:
-            from srsdk.engine import tensorrt
+        tensorrt.build(net, config, path, _device(backend, config))
 
-            tensorrt.build(exported, config, tmp, device)
-        seconds = time.perf_counter() - started
-        data: dict[str, Any] = {
-            "format": manifest.FORMAT,
-            "key": key,
-            "recipe": manifest.recipe(),
-            "scale": config.scale,
-            "backend": backend.value,
-            "precision": config.precision.value,
-            "profile": config.profile.to_json(),
-            "device": device,
-            "gpu": manifest.gpu(device),
-            "software": manifest.software(backend),
-            "weights": weights_label,
-            "weights_sha256": weights_sha,
-            "receptive_radius": receptive_radius(net),
-            "architecture": net.arch.to_dict(),
-            "built_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "build_seconds": round(seconds, 2),
-        }
-        if config.optimize_for_inference:
-            data["optimize_for_inference"] = True
-        if (isa := manifest.cpu_isa(backend)) is not None:
-            data["cpu_isa"] = isa
-        engine = open_engine(tmp, data, device)
-        reference = net.eval()
-        probe = torch.rand(1, 3, *config.profile.min, generator=torch.Generator().manual_seed(1))
-        with torch.inference_mode():
-            data["max_abs_difference_vs_fp32"] = check_precision(engine(probe), reference(probe.to(device)), config.precision)
-        say(f"quality gate: PSNR-Y on {folder} against the FP32 weights ...")
-        gate = quality.measure(
-            engine.upscale, lambda lr: upscale_array(reference, lr), folder,
-            scale=config.scale, precision=config.precision,
-        )  # fmt: skip
-        gate["forced"] = config.force and not gate["passed"]
-        data["quality"] = gate
-        if not gate["passed"] and not config.force:
-            raise EngineBuildError(
-                f"quality gate: the engine loses {gate['loss_db']:.3f} dB PSNR-Y on {folder} "
-                f"(limit {gate['limit_db']} dB for {config.precision.value}); not kept (--force keeps it)"
-            )
-        data["engine_sha256"] = sha256(tmp)
-    write_text(manifest.manifest_path(path), _json(data))
-    return BuiltEngine(path, data, reused=False)
+
+def _manifest(
+    config: BuildConfig, backend: Backend, net: DeployNet, key: str, weights_sha: str, weights_label: str
+) -> dict[str, Any]:
+    """The manifest of an engine just built, before its timing, precision check and quality gate."""
+    device = _device(backend, config)
+    data: dict[str, Any] = {
+        "format": manifest.FORMAT,
+        "key": key,
+        "recipe": manifest.recipe(),
+        "scale": config.scale,
+        "backend": backend.value,
+        "precision": config.precision.value,
+        "profile": config.profile.to_json(),
+        "device": device,
+        "gpu": manifest.gpu(device),
+        "software": manifest.software(backend),
+        "weights": weights_label,
+        "weights_sha256": weights_sha,
+        "receptive_radius": receptive_radius(net),
+        "architecture": net.arch.to_dict(),
+        "built_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+    if config.optimize_for_inference:
+        data["optimize_for_inference"] = True
+    if (isa := manifest.cpu_isa(backend)) is not None:
+        data["cpu_isa"] = isa
+    return data
 
 
 def _json(data: dict[str, Any]) -> str:
