@@ -89,6 +89,13 @@ def encoder_for(dst: Path, codec: str | None, crf: int) -> tuple[str, str, dict[
     return encoder, pix_fmt, options
 
 
+def _container(dst: Path) -> str:
+    """The FFmpeg format that writes ``dst``, by its suffix; an :class:`InputError` for others."""
+    if dst.suffix.lower() not in VIDEO_SUFFIXES:
+        raise InputError(f"unsupported output container {dst.suffix!r}; use one of {', '.join(VIDEO_SUFFIXES)}")
+    return VIDEO_SUFFIXES[dst.suffix.lower()]
+
+
 def _av() -> Any:
     try:
         import av
@@ -246,10 +253,8 @@ def check_video_output(src: Path, dst: Path, codec: str | None, crf: int, scale:
     import io
 
     av = _av()
-    if dst.suffix.lower() not in VIDEO_SUFFIXES:
-        raise InputError(f"unsupported output container {dst.suffix!r}; use one of {', '.join(VIDEO_SUFFIXES)}")
-    encoder, pix_fmt, options = encoder_for(dst, codec, crf)
-    with _open_input(src) as source, av.open(io.BytesIO(), "w", format=VIDEO_SUFFIXES[dst.suffix.lower()]) as sink:
+    container, (encoder, pix_fmt, options) = _container(dst), encoder_for(dst, codec, crf)
+    with _open_input(src) as source, av.open(io.BytesIO(), "w", format=container) as sink:
         _add_streams(sink, source, dst, encoder, pix_fmt, options, scale)
 
 
@@ -268,9 +273,7 @@ def upscale_video(
     av = _av()
     from tqdm import tqdm
 
-    if dst.suffix.lower() not in VIDEO_SUFFIXES:
-        raise InputError(f"unsupported output container {dst.suffix!r}; use one of {', '.join(VIDEO_SUFFIXES)}")
-    encoder, pix_fmt, options = encoder_for(dst, codec, crf)
+    container, (encoder, pix_fmt, options) = _container(dst), encoder_for(dst, codec, crf)
     with _open_input(src) as source:
         video = source.streams.video[0]
         video.thread_type = "AUTO"
@@ -281,7 +284,7 @@ def upscale_video(
         matrix = matrix_of(video)
         yuv = not av.VideoFormat(pix_fmt).is_rgb
         try:
-            with atomic_output(dst) as tmp, av.open(str(tmp), "w", format=VIDEO_SUFFIXES[dst.suffix.lower()]) as sink:
+            with atomic_output(dst) as tmp, av.open(str(tmp), "w", format=container) as sink:
                 out, copies = _add_streams(sink, source, dst, encoder, pix_fmt, options, upscaler.scale)
                 rate = frame_rate(video)
                 # Rotation and flips are the same at any size; written with the header, so
