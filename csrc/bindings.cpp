@@ -36,11 +36,15 @@ std::string describe(const py::array& a) {
     return s.str();
 }
 
+// By kind, size and byte order, not by dtype object: an unpickled or copied array can hold a
+// dtype object of its own that equals, but is not, numpy's float32 or uint8.
+bool is_native(const py::array& a, char kind, py::ssize_t itemsize) {
+    return a.dtype().kind() == kind && a.dtype().itemsize() == itemsize && a.dtype().byteorder() != '>';
+}
+
 srsdk::FloatType float_type(const py::array& a, const char* argument) {
-    if (a.dtype().is(py::dtype::of<float>())) return srsdk::FloatType::f32;
-    if (a.dtype().kind() == 'f' && a.dtype().itemsize() == 2 && a.dtype().byteorder() != '>') {
-        return srsdk::FloatType::f16;
-    }
+    if (is_native(a, 'f', 4)) return srsdk::FloatType::f32;
+    if (is_native(a, 'f', 2)) return srsdk::FloatType::f16;
     fail(argument, "float32 or float16", describe(a));
 }
 
@@ -128,7 +132,7 @@ AxisCopy blend_axis(const Table& table, const char* argument, std::int64_t size,
 
 void pack(const py::array& frame, const py::array& ys, const py::array& xs, std::int64_t tile_h, std::int64_t tile_w,
           py::array out, int threads) {
-    if (!frame.dtype().is(py::dtype::of<std::uint8_t>()) || frame.ndim() != 3 || frame.shape(2) != 3 ||
+    if (!is_native(frame, 'u', 1) || frame.ndim() != 3 || frame.shape(2) != 3 ||
         frame.shape(0) < 1 || frame.shape(1) < 1) {
         fail("frame", "a non-empty H x W x 3 uint8 array", describe(frame));
     }
@@ -161,7 +165,7 @@ void blend(const py::array& batch, std::int64_t grid_rows, std::int64_t grid_col
     }
     require_buffer(batch, "batch", {grid_rows * grid_cols, 3, batch.shape(2), batch.shape(3)}, false);
     const std::int64_t tile_h = batch.shape(2), tile_w = batch.shape(3);
-    if (!out.dtype().is(py::dtype::of<std::uint8_t>())) fail("out", "uint8", describe(out));
+    if (!is_native(out, 'u', 1)) fail("out", "uint8", describe(out));
     if (out.ndim() != 3) fail("out", "H x W x 3", describe(out));
     require_buffer(out, "out", {out.shape(0), out.shape(1), 3}, true);
     const AxisCopy row_table = blend_axis(rows, "rows", out.shape(0), grid_rows, tile_h, crop);

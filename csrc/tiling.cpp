@@ -7,6 +7,10 @@
 #include <thread>
 #include <vector>
 
+#ifdef __linux__
+#include <sched.h>
+#endif
+
 #ifdef SRSDK_OPENMP
 #include <omp.h>
 #endif
@@ -14,10 +18,22 @@
 namespace srsdk {
 namespace {
 
+// The CPUs this process may run on (its affinity mask, which containers and taskset narrow),
+// else the machine's count.
+int usable_cpus() {
+#ifdef __linux__
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0) return std::max(1, CPU_COUNT(&set));
+#endif
+    return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
 // Split [0, count) into one contiguous chunk per thread and run body(begin, end) on each.
+// Where a thread cannot be started (a process or memory limit), this thread runs the chunks
+// left: a thread that failed to start must not abort the process.
 template <class Body>
 void parallel_for(std::int64_t count, int threads, Body&& body) {
-    if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    if (threads <= 0) threads = usable_cpus();
     const std::int64_t n = std::max<std::int64_t>(1, std::min<std::int64_t>(threads, count));
     auto chunk = [&](std::int64_t i) { body(count * i / n, count * (i + 1) / n); };
 #ifdef SRSDK_OPENMP
@@ -25,8 +41,14 @@ void parallel_for(std::int64_t count, int threads, Body&& body) {
     for (std::int64_t i = 0; i < n; ++i) chunk(i);
 #else
     std::vector<std::thread> workers;
-    workers.reserve(static_cast<std::size_t>(n - 1));
-    for (std::int64_t i = 1; i < n; ++i) workers.emplace_back(chunk, i);
+    std::int64_t started = 1;
+    try {
+        workers.reserve(static_cast<std::size_t>(n - 1));
+        for (; started < n; ++started) workers.emplace_back(chunk, started);  // reserved: only the thread can throw
+    } catch (const std::exception&) {
+        // No more threads now: the chunks from `started` on run here.
+    }
+    for (std::int64_t i = started; i < n; ++i) chunk(i);
     chunk(0);
     for (auto& worker : workers) worker.join();
 #endif

@@ -148,7 +148,10 @@ def check_plan(plan: TilePlan) -> None:
     interiors cover each axis exactly once, in order (what :func:`plan_tiles` makes; a plan
     built by hand may not, and blending it would leave pixels unwritten)."""
     for name, axis in (("rows", plan.rows), ("cols", plan.cols)):
-        _check_axis(name, axis)
+        try:
+            _check_axis(name, axis)  # cached by the plan's hash
+        except TypeError as e:  # a hand-built plan holding lists
+            raise ShapeError(f"plan {name}: expected an AxisPlan of tuples (hashable), got {axis!r}") from e
 
 
 @functools.lru_cache(maxsize=256)
@@ -277,8 +280,31 @@ def _as_array(value: Any) -> Any:
 
         return from_dlpack(value)
     if hasattr(value, "__cuda_array_interface__"):
-        return torch.as_tensor(value, device="cuda")
+        from srsdk import tiling_cuda
+
+        # On the array's own GPU: as_tensor copies to the device it is given (the current one).
+        return torch.as_tensor(value, device=tiling_cuda.device_of(value.__cuda_array_interface__["data"][0]))
     return value
+
+
+def _foreign(value: Any) -> bool:
+    """Whether :func:`_as_array` wraps ``value`` (neither a numpy array nor a torch tensor)."""
+    import torch
+
+    return not isinstance(value, (np.ndarray, torch.Tensor))
+
+
+def _release_after_use(array: Any) -> None:
+    """Wait for the work queued on ``array``, a wrapper of a foreign device array: its producer
+    may free or reuse the memory, on a stream of its own, once the wrapper is dropped."""
+    import torch
+
+    torch.cuda.current_stream(array.device).synchronize()
+
+
+def _host_or_cuda(value: Any, argument: str) -> None:
+    if value.device.type not in ("cpu", "cuda"):
+        raise ShapeError(f"{argument}: expected a CPU or CUDA tensor, got one on {value.device}")
 
 
 def _dtype_name(dtype: object) -> str:
@@ -290,20 +316,27 @@ def pack(frame: Frame, plan: TilePlan, *, dtype: Literal["float32", "float16"] =
 
     The frame is a numpy array or torch tensor (CPU or CUDA, any non-negative strides), or
     any object with ``__cuda_array_interface__`` or DLPack (used without a copy; the batch
-    is then a torch tensor on its device). CUDA work runs on torch's current stream.
+    is then a torch tensor on its device). CUDA work runs on torch's current stream; for such
+    a foreign array, this waits for that work before returning, as its producer may reuse the
+    memory once it is handed back.
     """
     import torch
 
     if dtype not in ("float32", "float16"):
         raise ShapeError(f"dtype: expected 'float32' or 'float16', got {dtype!r}")
     check_plan(plan)
+    foreign = _foreign(frame)
     frame = _as_array(frame)
     if isinstance(frame, torch.Tensor):
+        _host_or_cuda(frame, "frame")
         check_frame(frame.shape, frame.stride(), _dtype_name(frame.dtype), plan)
         if frame.is_cuda:
             from srsdk import tiling_cuda
 
-            return tiling_cuda.pack(frame, plan, dtype=getattr(torch, dtype))
+            batch = tiling_cuda.pack(frame, plan, dtype=getattr(torch, dtype))
+            if foreign:
+                _release_after_use(frame)
+            return batch
         return torch.from_numpy(_pack_numpy(frame.numpy(), plan, dtype))
     if not isinstance(frame, np.ndarray):
         raise ShapeError(f"frame: expected a numpy array or torch tensor, got {type(frame).__name__}")
@@ -323,25 +356,33 @@ def _pack_numpy(frame: np.ndarray, plan: TilePlan, dtype: str) -> np.ndarray:
 
 def blend(batch: Frame, plan: TilePlan, *, scale: int, mode: BlendMode = "crop") -> Frame:
     """The uint8 ``(H*s)x(W*s)x3`` frame assembled from a network's output batch
-    (``N x 3 x th*s x tw*s``, float32 or float16, numpy or torch, CPU or CUDA)."""
+    (``N x 3 x th*s x tw*s``, float32 or float16, numpy or torch, CPU or CUDA, or a foreign
+    device array as :func:`pack` takes)."""
     import torch
 
     if mode not in BLEND_MODES:
         raise ShapeError(f"blend: expected one of {BLEND_MODES}, got {mode!r}")
     check_plan(plan)
+    scale = check_int("scale", scale, minimum=1, error=ShapeError)  # a numpy uint8 would overflow below
+    foreign = _foreign(batch)
     batch = _as_array(batch)
     if isinstance(batch, torch.Tensor):
+        _host_or_cuda(batch, "batch")
         batch = batch.detach()  # a network's output outside no_grad still blends
         check_batch(batch.shape, _dtype_name(batch.dtype), plan, scale)
         if batch.is_cuda:
             from srsdk import tiling_cuda
 
-            return tiling_cuda.blend(batch, plan, scale=scale, mode=mode)
+            out = tiling_cuda.blend(batch, plan, scale=scale, mode=mode)
+            if foreign:
+                _release_after_use(batch)
+            return out
         return torch.from_numpy(_blend_numpy(batch.contiguous().numpy(), plan, scale, mode))
     if not isinstance(batch, np.ndarray):
         raise ShapeError(f"batch: expected a numpy array or torch tensor, got {type(batch).__name__}")
     check_batch(batch.shape, batch.dtype.name, plan, scale)
-    return _blend_numpy(np.ascontiguousarray(batch), plan, scale, mode)
+    # Native byte order: a big-endian float32 is float32 too.
+    return _blend_numpy(np.ascontiguousarray(batch, dtype=batch.dtype.newbyteorder("=")), plan, scale, mode)
 
 
 def _blend_numpy(batch: np.ndarray, plan: TilePlan, scale: int, mode: BlendMode) -> np.ndarray:

@@ -59,6 +59,17 @@ def _check(result: tuple[Any, ...], what: str) -> Any:
     return values[0] if len(values) == 1 else values
 
 
+def device_of(pointer: int) -> torch.device:
+    """The CUDA device whose memory ``pointer`` addresses (the current one for a null pointer,
+    which empty arrays carry)."""
+    if not pointer:
+        return torch.device("cuda", torch.cuda.current_device())
+    driver, _ = _bindings()
+    torch.cuda.init()  # the driver is initialised by torch's first CUDA call
+    attribute = driver.CUpointer_attribute.CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL
+    return torch.device("cuda", int(_check(driver.cuPointerGetAttribute(attribute, pointer), "cuPointerGetAttribute")))
+
+
 def compile_kernels(arch: str) -> bytes:
     """Compile the kernels for ``arch``: ``"compute_90"`` gives PTX, ``"sm_90"`` a CUBIN.
 

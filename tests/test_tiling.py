@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import ast
+import pickle
+import subprocess
 import sys
 from pathlib import Path
 
@@ -246,6 +248,65 @@ def test_the_extension_itself_refuses_what_would_write_out_of_bounds() -> None:
         _native.blend(np.empty((4, 3, 32, 16), np.float32)[:, :, ::2], 2, 2, table, cols, True, np.empty((20, 30, 3), np.uint8))
     with pytest.raises(ShapeError, match="out: expected float32 or float16"):
         _native.pack(frame, ys, xs, 16, 16, good.astype(">f2"))
+
+
+def test_arrays_whose_dtype_objects_are_their_own_still_pack_and_blend() -> None:
+    # Unpickled arrays (what a multiprocessing worker hands back) hold dtype objects equal to,
+    # but not the same as, numpy's uint8 and float32; big-endian float32 is float32 too.
+    plan = tiling.plan_tiles(20, 30, tile=16, halo=2)
+    frame = _frame()
+    batch = tiling.pack(frame, plan)
+    unpickled_frame, unpickled_batch = pickle.loads(pickle.dumps((frame, batch)))
+    assert unpickled_frame.dtype is not np.dtype(np.uint8)
+    np.testing.assert_array_equal(tiling.pack(unpickled_frame, plan), batch)
+    np.testing.assert_array_equal(tiling.pack(unpickled_frame.copy(), plan), batch)
+    np.testing.assert_array_equal(tiling.blend(unpickled_batch, plan, scale=1), frame)
+    np.testing.assert_array_equal(tiling.blend(batch.astype(">f4"), plan, scale=1), frame)
+
+
+def test_blend_takes_the_scale_as_an_int_whatever_integer_type_it_came_as() -> None:
+    plan = tiling.plan_tiles(200, 200, tile=64, halo=4)
+    th, tw = plan.tile_shape
+    batch = np.random.default_rng(0).random((len(plan), 3, th * 2, tw * 2), np.float32)
+    want = tiling.blend(batch, plan, scale=2)
+    for mode in tiling.BLEND_MODES:
+        np.testing.assert_array_equal(tiling.blend(batch, plan, scale=np.uint8(2), mode=mode),
+                                      tiling.blend(batch, plan, scale=2, mode=mode))  # fmt: skip
+    np.testing.assert_array_equal(tiling.blend(batch, plan, scale=np.uint8(2)), want)  # 200 * uint8 2 overflowed
+
+
+def test_hand_built_plans_of_lists_and_tensors_off_cpu_and_cuda_are_refused_by_name() -> None:
+    listed = tiling.TilePlan(
+        rows=tiling.AxisPlan(size=20, tile=20, halo=0, spans=[tiling.Span(0, (0, 20))]),  # type: ignore[arg-type]
+        cols=tiling.AxisPlan(size=30, tile=30, halo=0, spans=(tiling.Span(0, (0, 30)),)),
+    )
+    with pytest.raises(ShapeError, match=r"plan rows: expected an AxisPlan of tuples \(hashable\)"):
+        tiling.pack(_frame(), listed)
+    plan = tiling.plan_tiles(20, 30, tile=16, halo=2)
+    with pytest.raises(ShapeError, match="frame: expected a CPU or CUDA tensor, got one on meta"):
+        tiling.pack(torch.empty((20, 30, 3), dtype=torch.uint8, device="meta"), plan)
+    with pytest.raises(ShapeError, match="batch: expected a CPU or CUDA tensor, got one on meta"):
+        tiling.blend(torch.empty((6, 3, 16, 16), device="meta"), plan, scale=1)
+
+
+def test_pack_finishes_when_the_threads_it_asks_for_cannot_all_start() -> None:
+    # Under an address-space limit that leaves room for a few thread stacks only, starting 64
+    # threads fails part-way: the chunks left run on the calling thread, not std::terminate.
+    script = """
+import resource, sys
+import numpy as np
+from srsdk import _native
+frame = np.random.default_rng(0).integers(0, 256, (400, 400, 3), dtype=np.uint8)
+want = np.empty((1, 3, 400, 400), np.float32)
+_native.pack(frame, np.array([0]), np.array([0]), 400, 400, want, threads=1)
+out = np.empty_like(want)
+used = int(open("/proc/self/statm").read().split()[0]) * resource.getpagesize()
+resource.setrlimit(resource.RLIMIT_AS, (used + 100 * 2**20, resource.RLIM_INFINITY))
+_native.pack(frame, np.array([0]), np.array([0]), 400, 400, out, threads=64)
+sys.exit(0 if np.array_equal(out, want) else 3)
+"""
+    done = subprocess.run([sys.executable, "-c", script], check=False, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
 
 
 def test_stub_lists_exactly_what_the_extension_exports() -> None:

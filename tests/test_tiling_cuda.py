@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from srsdk import tiling, tiling_cuda
+from srsdk import tiling, tiling_cuda, tiling_torch
 from srsdk.inference import upscale_array
 from srsdk.model import receptive_radius
 from srsdk.pretrained import load_pretrained
@@ -60,9 +60,9 @@ def test_cuda_blend_equals_native_bit_for_bit(scale: int, mode: tiling.BlendMode
     batch = (torch.rand((len(plan), 3, th * scale, tw * scale), generator=g) * 1.2 - 0.1).to(dtype)
     native = tiling.blend(batch.numpy(), plan, scale=scale, mode=mode)
     cuda = tiling.blend(batch.cuda(), plan, scale=scale, mode=mode)
-    reference = tiling.blend(batch, plan, scale=scale, mode=mode)
+    reference = tiling_torch.blend(batch.cuda(), plan, scale=scale, mode=mode)  # torch's own ops, on the GPU
     np.testing.assert_array_equal(cuda.cpu().numpy(), native)
-    np.testing.assert_array_equal(reference.numpy(), native)
+    np.testing.assert_array_equal(reference.cpu().numpy(), native)
 
 
 @pytest.mark.gpu
@@ -72,13 +72,22 @@ def test_cuda_kernels_run_on_the_callers_stream_and_take_cuda_array_interface() 
     class Foreign:  # a device array that is not a torch tensor
         __cuda_array_interface__ = frame.__cuda_array_interface__
 
+    assert tiling_cuda.device_of(frame.data_ptr()) == frame.device
     plan = tiling.plan_tiles(64, 80, tile=32, halo=4)
     side = torch.cuda.Stream()
     with torch.cuda.stream(side):
-        batch = tiling.pack(Foreign(), plan)
+        batch = tiling.pack(frame, plan)
+        torch.cuda._sleep(2_000_000_000)  # about a second: what is queued after it on `side` waits
         out = tiling.blend(batch, plan, scale=1)
+    assert not side.query()  # the blend waits behind the sleep, on `side`, not on another stream
+    early = out.cpu()  # on the default stream, which does not wait for `side`
     side.synchronize()
+    assert not torch.equal(early, frame.cpu())  # read before the blend ran
     torch.testing.assert_close(out, frame, rtol=0, atol=0)
+    with torch.cuda.stream(side):
+        foreign = tiling.blend(tiling.pack(Foreign(), plan), plan, scale=1)
+    assert side.query()  # a foreign array's work is finished before pack returns (its memory may go)
+    torch.testing.assert_close(foreign, frame, rtol=0, atol=0)
 
 
 @pytest.mark.gpu
