@@ -66,6 +66,23 @@ def test_cuda_blend_equals_native_bit_for_bit(scale: int, mode: tiling.BlendMode
 
 
 @pytest.mark.gpu
+@pytest.mark.parametrize(("height", "width", "tile", "halo"), [(1, 1, 1, 0), (2, 3, 3, 1), (5, 7, 3, 1), (9, 4, 9, 4)])
+def test_cuda_equals_native_on_tiny_frames_at_scale_4_from_a_strided_batch(
+    height: int, width: int, tile: int, halo: int
+) -> None:
+    frame = _frame(height, width, 2)
+    plan = tiling.plan_tiles(height, width, tile=tile, halo=halo)
+    batch = tiling.pack(torch.from_numpy(frame).cuda(), plan)
+    np.testing.assert_array_equal(batch.cpu().numpy(), tiling.pack(frame, plan))
+    th, tw = plan.tile_shape
+    wide = torch.rand((len(plan), 3, th * 4, tw * 8), generator=torch.Generator().manual_seed(3))
+    strided = wide[..., ::2]  # not contiguous
+    for mode in tiling.BLEND_MODES:
+        want = tiling.blend(strided.numpy(), plan, scale=4, mode=mode)
+        np.testing.assert_array_equal(tiling.blend(wide.cuda()[..., ::2], plan, scale=4, mode=mode).cpu().numpy(), want)
+
+
+@pytest.mark.gpu
 def test_cuda_kernels_run_on_the_callers_stream_and_take_cuda_array_interface() -> None:
     frame = torch.from_numpy(_frame(64, 80, 1)).cuda()
 
