@@ -193,8 +193,7 @@ def _train(
     if step >= config.steps and _steps_done(weights_path) == step:
         # Rerunning a finished run changes nothing: rewriting its weights would change their
         # sha256, and so orphan every eval and every run warm-started from them.
-        return TrainResult(weights=weights_path, checkpoint=ckpt_path, steps=step, seconds=seconds,
-                           final_loss=history[-1][1] if history else float("nan"), loss_history=history)  # fmt: skip
+        return _result(weights_path, ckpt_path, step, seconds, history)
 
     weights = config.loss_weights()
     net.train()
@@ -272,15 +271,12 @@ def _train(
         raise
     bar.close()
     seconds = time.perf_counter() - started
-    path = save()
-    return TrainResult(
-        weights=path,
-        checkpoint=ckpt_path,
-        steps=step,
-        seconds=seconds,
-        final_loss=history[-1][1] if history else float("nan"),
-        loss_history=history,
-    )
+    return _result(save(), ckpt_path, step, seconds, history)
+
+
+def _result(weights: Path, checkpoint: Path, steps: int, seconds: float, history: list[tuple[int, float]]) -> TrainResult:
+    final_loss = history[-1][1] if history else float("nan")
+    return TrainResult(weights, checkpoint, steps, seconds, final_loss, loss_history=history)
 
 
 def _steps_done(weights: Path) -> int | None:
