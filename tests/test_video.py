@@ -113,6 +113,14 @@ def test_a_video_without_a_display_matrix_gets_none(tmp_path: Path) -> None:
     (tmp_path / "garbage.mp4").write_bytes(b"not a video")
     assert display_matrix(tmp_path / "garbage.mp4") is None
 
+def test_a_pyav_older_than_the_oldest_tried_is_refused_by_name(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import av
+
+    monkeypatch.setattr(av, "__version__", "17.0.0")  # 17 lacks the display matrix setter
+    with pytest.raises(InputError, match=r"videos need PyAV >= 18, and 17\.0\.0 is installed: pip install -U"):
+        upscale_video(tmp_path / "in.mp4", tmp_path / "out.mp4", None)
+
+
 
 @pytest.mark.shared
 def test_a_failing_run_leaves_nothing_at_the_target(videos: Path, tmp_path: Path) -> None:

@@ -96,11 +96,19 @@ def _container(dst: Path) -> str:
     return VIDEO_SUFFIXES[dst.suffix.lower()]
 
 
+MIN_PYAV = 18
+"""The oldest PyAV srsdk runs on: 12 to 14 lack what the stream copy and frame timing use,
+and 15 to 17 the display matrix setter (tried: pip install --target, then tests/test_video.py)."""
+
+
 def _av() -> Any:
     try:
         import av
     except ImportError as e:
         raise InputError("videos need PyAV: pip install 'srsdk[video]'") from e
+    major = str(getattr(av, "__version__", "0")).split(".")[0]
+    if not major.isdigit() or int(major) < MIN_PYAV:
+        raise InputError(f"videos need PyAV >= {MIN_PYAV}, and {av.__version__} is installed: pip install -U 'srsdk[video]'")
     return av
 
 
