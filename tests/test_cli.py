@@ -296,3 +296,25 @@ def test_upscale_video_and_pipe_misuse_is_one_line(tmp_path: Path, videos: Path,
     assert errors == [done.stderr.splitlines()[-1]] and message in errors[0] and "Traceback" not in done.stderr
     assert not any((tmp_path / name).exists() for name in ("out.mp4", "out.png", "out.mkv"))
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".part")]
+
+
+def test_an_engine_cache_that_cannot_be_made_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "a-file").write_text("not a folder")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "a-file"))
+    assert main(["upscale", str(_photo(tmp_path / "in.png")), str(tmp_path / "out.png"), "--device", "cpu"]) == 1
+    err = capsys.readouterr().err
+    assert err == f"srsdk: error: cannot create the folder {tmp_path / 'a-file' / 'srsdk' / 'engines'}: Not a directory\n"
+    assert not (tmp_path / "out.png").exists()
+
+
+def test_running_out_of_memory_is_one_line() -> None:
+    # A raw frame of 100000 x 100000 pixels (30 GB) under a 6 GiB address-space limit.
+    script = (
+        "import resource, sys; resource.setrlimit(resource.RLIMIT_AS, (6 * 2**30, resource.RLIM_INFINITY)); "
+        "from srsdk.cli.main import main; sys.exit(main(['upscale', '-', '-', '--raw', '100000x100000', '--device', 'cpu']))"
+    )
+    with Path("/dev/zero").open("rb") as zeros:
+        result = subprocess.run([sys.executable, "-c", script], stdin=zeros, capture_output=True, text=True,
+                                timeout=300, check=False)  # fmt: skip
+    assert result.returncode == 1  # after the engine build's note, if the cache had no engine
+    assert result.stderr.splitlines()[-1] == "srsdk: error: out of memory (a smaller input, or --tile, needs less)"

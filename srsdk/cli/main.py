@@ -78,6 +78,9 @@ def run(command) -> int:  # type: ignore[no-untyped-def]
     except KeyboardInterrupt:
         print("srsdk: interrupted", file=sys.stderr)
         return 130
+    except MemoryError:
+        print("srsdk: error: out of memory (a smaller input, or --tile, needs less)", file=sys.stderr)
+        return 1
     except BrokenPipeError:
         # The reader of the output stopped reading (`| head`): no error message (there is
         # nowhere to print it), and the exit status of a command a closed pipe stopped

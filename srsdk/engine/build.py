@@ -23,7 +23,7 @@ from srsdk.engine.config import MAX_BATCH, Backend, BuildConfig, Precision, Shap
 from srsdk.engine.load import open_engine
 from srsdk.errors import EngineBuildError, InputError
 from srsdk.inference import upscale_array
-from srsdk.io.atomic import atomic_output, check_output, write_text
+from srsdk.io.atomic import atomic_output, check_output, make_folder, write_text
 from srsdk.io.image import image_files, images_sha256
 from srsdk.model import DeployNet, receptive_radius
 from srsdk.pretrained import load_pretrained, load_weights, sha256
@@ -284,7 +284,7 @@ def build_engine(
     if (cached := _reusable(path, key, config, folder)) is not None:
         say(f"reusing {path}: an identical engine (key {key}) is already built")
         return BuiltEngine(path, cached, reused=True)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(path.parent)  # a one-line error where it cannot be made or written (a read-only cache)
     # One build of a path at a time: two processes (two Upscalers on an empty cache) would
     # each rename their engine into place and could leave one's manifest beside the other's
     # engine, whose bytes differ. The second waits, then reuses the first's.
