@@ -236,6 +236,30 @@ def test_colours_keep_their_meaning_at_the_larger_size(tmp_path: Path, matrix: s
 
 
 @pytest.mark.shared
+@pytest.mark.parametrize("matrix", ["itu709", "itu601"])
+def test_decoded_frames_keep_their_brightness(set14: Path, tmp_path: Path, matrix: str) -> None:
+    """A photo stored losslessly as yuv420p decodes to its own mean level: swscale's default
+    YUV to RGB path darkened it by about one level (-1.1 on this crop at BT.709)."""
+    from PIL import Image
+
+    from srsdk.io.video import matrix_of, rgb_of
+
+    photo = np.asarray(Image.open(set14 / "baboon.png").convert("RGB"))[:480, :480]
+    src = tmp_path / "lossless.mkv"
+    with av.open(str(src), "w") as c:
+        s = c.add_stream("libx264", rate=25, options={"qp": "0"})  # lossless: the YUV planes come back as written
+        s.height, s.width, s.pix_fmt = 480, 480, "yuv420p"
+        s.codec_context.colorspace, s.codec_context.color_range = {"itu709": 1, "itu601": 6}[matrix], 1
+        rgb = av.VideoFrame.from_ndarray(np.ascontiguousarray(photo), format="rgb24")
+        for p in [*s.encode(rgb.reformat(format="yuv420p", dst_colorspace=matrix, dst_color_range=1)), *s.encode(None)]:
+            c.mux(p)
+    with av.open(str(src)) as c:
+        decoded = rgb_of(next(c.decode(video=0)), matrix_of(c.streams.video[0]))
+    shift = decoded.astype(float).mean(axis=(0, 1)) - photo.mean(axis=(0, 1))
+    assert np.abs(shift).max() < 0.25, shift
+
+
+@pytest.mark.shared
 def test_containers_codecs_and_tags(videos: Path, tmp_path: Path) -> None:
     src = videos / "car-detection.mp4"  # H.264 and AAC, both tagged English
     with Upscaler(scale=2, device="cpu") as up:

@@ -182,6 +182,21 @@ def matrix_of(video: Any) -> int:
     return BT709 if video.height > 576 or video.width >= 1280 else BT601
 
 
+def rgb_of(frame: Any, matrix: int) -> np.ndarray:
+    """A decoded PyAV video ``frame`` as an ``HxWx3`` RGB24 array, converted with the YUV
+    ``matrix`` (see :func:`matrix_of`) at the frame's range, with swscale's accurate rounding
+    and full chroma interpolation: its default fast path darkens frames by about one level
+    (``tests/test_video.py::test_decoded_frames_keep_their_brightness``)."""
+    from av.video.reformatter import Interpolation
+
+    full_range = getattr(frame, "color_range", 0) == 2 or frame.format.name.startswith("yuvj")
+    accurate = Interpolation.BILINEAR | Interpolation.ACCURATE_RND | Interpolation.FULL_CHR_H_INT
+    rgb: np.ndarray = frame.to_ndarray(
+        format="rgb24", src_colorspace=matrix, src_color_range=2 if full_range else 1, interpolation=accurate
+    )
+    return rgb
+
+
 def _open_input(src: Path) -> Any:
     av = _av()
     try:
@@ -362,10 +377,7 @@ def upscale_video(
                             state.shown_until = max(state.shown_until or ends, ends)
                         if max_frames is not None and decoded == max_frames:
                             state.end = ends if ends is not None else Fraction(decoded) / rate
-                        full_range = getattr(frame, "color_range", 0) == 2 or frame.format.name.startswith("yuvj")
-                        rgb_in = frame.to_ndarray(format="rgb24", src_colorspace=matrix,
-                                                  src_color_range=2 if full_range else 1)  # fmt: skip
-                        for result in upscaler.process(rgb_in):
+                        for result in upscaler.process(rgb_of(frame, matrix)):
                             encode(result)
                 for result in upscaler.drain():
                     encode(result)
