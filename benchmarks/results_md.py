@@ -83,7 +83,19 @@ def _gpu_cell(bench: dict[str, Any], scale: int) -> str:
 
 
 def quality_speed_table() -> str:
-    rows = ["| model | Set5 | Set14 | BSD100 | CPU fps, 960x540 in (2 cores) | GPU fps, 1920x1080 in |", "|---|---|---|---|---|---|"]
+    intel, amd = load("backends-cpu.json"), load("backends-cpu-amd.json")
+    def cpu_name(result: dict[str, Any] | None) -> str:
+        environment = (result or {}).get("environment", {})
+        name = " ".join(w for w in environment.get("cpu", "CPU").replace("(R)", "").split() if w != "Processor")
+        return f"{name}, {environment['cpu_count']} cores" if "cpu_count" in environment else name
+
+    intel_cpu, amd_cpu = cpu_name(load("bench-cpu-x2.json") or intel), cpu_name(amd)
+    rows = [f"| model | Set5 | Set14 | BSD100 | CPU fps: {intel_cpu} | CPU fps: {amd_cpu} | GPU fps, 1920x1080 in |",
+            "|---|---|---|---|---|---|---|"]  # fmt: skip
+
+    def amd_fps(name: str) -> str:
+        return f"{amd['timings'][name]['fps']:.2f}" if amd and name in amd["timings"] else "-"
+
     for scale in (2, 3, 4):
         quality = load("eval-x2-multitask.json" if scale == 2 else f"eval-x{scale}.json")
         engine_quality = load(f"eval-x{scale}-bf16-engine.json")
@@ -94,30 +106,36 @@ def quality_speed_table() -> str:
         d = quality["datasets"]
         gpu_fps = _gpu_cell(gpu, scale) if gpu else "not measured (make gpu-check times x2)"
         cpu = _fps(speed, "960x540", scale, 2) if speed else "not measured"
+        # The AMD machine's default engine is FP32 (AOTInductor): the FP32 weights' quality.
+        amd_cell = f"{amd_fps(amd['default_cpu_engine'])} ({amd['default_cpu_engine']} fp32)" if amd and scale == amd["scale"] else "-"
         if engine_quality is not None and speed is not None and speed["precision"] == engine_quality["precision"]:
             e = engine_quality["datasets"]
             rows.append(f"| srsdk x{scale}, FP32 weights | {_eval_cell(d['set5'])} | {_eval_cell(d['set14'])} | "
-                        f"{_eval_cell(d['bsd100'])} | - | {gpu_fps} |")  # fmt: skip
-            rows.append(f"| srsdk x{scale}, CPU default ({engine_quality['backend']} {engine_quality['precision']}) | "
-                        f"{_eval_cell(e['set5'])} | {_eval_cell(e['set14'])} | {_eval_cell(e['bsd100'])} | {cpu} | - |")  # fmt: skip
+                        f"{_eval_cell(d['bsd100'])} | - | {amd_cell} | {gpu_fps} |")  # fmt: skip
+            rows.append(f"| srsdk x{scale}, {engine_quality['backend']} {engine_quality['precision']} | "
+                        f"{_eval_cell(e['set5'])} | {_eval_cell(e['set14'])} | {_eval_cell(e['bsd100'])} | {cpu} | - | - |")  # fmt: skip
         else:
-            rows.append(f"| srsdk x{scale} | {_eval_cell(d['set5'])} | {_eval_cell(d['set14'])} | {_eval_cell(d['bsd100'])} | {cpu} | {gpu_fps} |")
-    peers, backends = load("eval-peers-x2.json"), load("backends-cpu.json")
-    if peers and backends:
+            rows.append(f"| srsdk x{scale} | {_eval_cell(d['set5'])} | {_eval_cell(d['set14'])} | {_eval_cell(d['bsd100'])} | "
+                        f"{cpu} | {amd_cell} | {gpu_fps} |")  # fmt: skip
+    peers = load("eval-peers-x2.json")
+    if peers and intel:
         for name, datasets in peers["models"].items():
-            fps = backends["timings"][name]["fps"]
             rows.append(f"| {name} x2 | {_eval_cell(datasets['set5'])} | {_eval_cell(datasets['set14'])} | "
-                        f"{_eval_cell(datasets['bsd100'])} | {fps:.2f} | - |")  # fmt: skip
+                        f"{_eval_cell(datasets['bsd100'])} | {intel['timings'][name]['fps']:.2f} | {amd_fps(name)} | - |")  # fmt: skip
     x2 = load("eval-x2-multitask.json")
     if x2:
         d = x2["datasets"]
         rows.append(f"| bicubic x2 | {_eval_cell(d['set5']['bicubic'])} | {_eval_cell(d['set14']['bicubic'])} | "
-                    f"{_eval_cell(d['bsd100']['bicubic'])} | - | - |")  # fmt: skip
+                    f"{_eval_cell(d['bsd100']['bicubic'])} | - | - | - |")  # fmt: skip
     return "\n".join(rows) + (
-        "\n\nPSNR-Y (dB) / SSIM-Y / GMSD. CPU fps: srsdk through the `Upscaler` on its default CPU engine "
-        "(uint8 to uint8, `srsdk bench`), whose quality is measured on the engine itself (`srsdk eval --engine`); "
-        "the OpenCV peers from `benchmarks/backends.py` on real frames; both on this 2-core machine, in different "
-        "runs (the same-run comparison is in RESULTS.md, CPU backends and peers).\n"
+        "\n\nPSNR-Y (dB) / SSIM-Y / GMSD. CPU fps: 960x540 in, on two 2-core development machines, each row on "
+        "the engine srsdk picks there by default (the BF16 TorchScript engine where the CPU has bfloat16 units, "
+        "AOTInductor FP32 on the AVX2-only AMD), whose quality is measured on the engine itself (`srsdk eval "
+        "--engine`; AOTInductor's equals the FP32 weights'). On the Xeon, srsdk through the `Upscaler` (uint8 to "
+        "uint8, `srsdk bench`) and the OpenCV peers from `benchmarks/backends.py`, in different runs; on the AMD "
+        "machine srsdk's bare engine and the peers in one run of `benchmarks/backends.py`, interleaved, on the same "
+        "frames (`backends-cpu-amd.json`; x3 and x4 not measured there). The same-run comparisons are in "
+        "RESULTS.md, CPU backends and peers.\n"
     )
 
 
