@@ -57,7 +57,7 @@ def test_errors_are_one_line_with_exit_code_1(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
-def test_upscale_an_image_file_and_a_folder(tmp_path: Path, x3_weights: Path) -> None:
+def test_upscale_an_image_file_and_a_folder(tmp_path: Path, x3_weights: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     src = _photo(tmp_path / "in.png")
     assert main(["upscale", str(src), str(tmp_path / "out.jpg"), "--scale", "3", "--weights", str(x3_weights),
                  "--device", "cpu"]) == 0
@@ -71,7 +71,13 @@ def test_upscale_an_image_file_and_a_folder(tmp_path: Path, x3_weights: Path) ->
     outs = {p.name: _open(p) for p in (tmp_path / "up").iterdir()}
     assert sorted(outs) == ["a.png", "g.png", "t.png"]
     assert all(size == (120, 90) for size, _ in outs.values())
-    assert outs["t.png"][1] == "RGBA"
+    assert outs["t.png"][1] == "RGBA" and outs["g.png"][1] == "L"
+    (folder / "sub").mkdir()
+    _photo(folder / "sub" / "deeper.png")
+    capsys.readouterr()
+    assert main(["upscale", str(folder), str(tmp_path / "up2"), "--scale", "3", "--weights", str(x3_weights)]) == 0
+    assert f"srsdk: note: 1 subfolder(s) of {folder} not upscaled" in capsys.readouterr().err
+    assert sorted(p.name for p in (tmp_path / "up2").iterdir()) == ["a.png", "g.png", "t.png"]
 
 
 @pytest.mark.parametrize(
@@ -269,8 +275,9 @@ def test_demo_also_upscales_the_first_frames_of_the_clip_with_audio(tmp_path: Pa
         (["{video}", "out.png"], "INPUT is a video, so OUTPUT must be one too"),
         (["{photo}", "out.mp4"], "OUTPUT is a video but INPUT is not a video file"),
         (["{video}", "{video}"], "OUTPUT is the INPUT video; refusing to overwrite it"),
-        (["{video}", "/proc/out.mp4", "--frames", "1"], "cannot write in /proc"),
+        (["{video}", "/proc/out.mp4", "--frames", "1"], "cannot write in /proc: it takes no new files"),
         (["{video}", "out.mp4", "--frames", "0"], "--frames must be >= 1, got 0"),
+        (["{photo}", "out.png", "--tile", "0"], "--tile must be >= 1, got 0"),
         (["{video}", "out.mp4", "--codec", "nosuch", "--frames", "1"], "codec 'nosuch' is not available"),
         (["{video}", "out.mp4", "--codec", "aac", "--frames", "1"], "codec 'aac' encodes audio, not video"),
         (["{video}", "out.mp4", "--crf", "99", "--frames", "1"], "--crf 99: libx264 takes 0 to 51"),
@@ -318,3 +325,13 @@ def test_running_out_of_memory_is_one_line() -> None:
                                 timeout=300, check=False)  # fmt: skip
     assert result.returncode == 1  # after the engine build's note, if the cache had no engine
     assert result.stderr.splitlines()[-1] == "srsdk: error: out of memory (a smaller input, or --tile, needs less)"
+
+
+def test_every_command_has_a_whole_sentence_in_the_command_list() -> None:
+    import importlib
+
+    from srsdk.cli.main import COMMANDS
+
+    for name, path in COMMANDS.items():
+        first_line = (importlib.import_module(path).__doc__ or "").strip().splitlines()[0]
+        assert first_line.endswith("."), f"srsdk --help cuts the summary of {name}: {first_line!r}"

@@ -1,6 +1,8 @@
-"""Benchmark srsdk: per-frame latency (p50/p95/p99) and fps of the bare engine on device
-tensors, of the Upscaler from host uint8 frames to host uint8 frames, and of the Upscaler
-streaming; bicubic on the same device as the floor, a roofline bound as the ceiling.
+"""Benchmark srsdk's per-frame latency and fps on this machine, against bicubic and a roofline.
+
+Per-frame latency (p50/p95/p99) and fps of the bare engine on device tensors, of the
+Upscaler from host uint8 frames to host uint8 frames, and of the Upscaler streaming;
+bicubic on the same device as the floor, a roofline bound as the ceiling.
 
 Without --engine, the network runs as the Upscaler would run it here (on CPU the fastest
 engine measured for this kind of CPU: TorchScript BF16 where the CPU has bfloat16 units,
@@ -50,6 +52,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--sizes: expected at least one WxH")
     if args.frames < 1:
         raise InputError(f"--frames must be >= 1, got {args.frames}")
+    if args.tile is not None and args.tile < 1:  # before the network loads
+        raise InputError(f"--tile must be >= 1, got {args.tile}")
     for path in (args.json, args.plot):
         if path is not None:
             check_output(path)

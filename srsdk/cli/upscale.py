@@ -66,6 +66,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.frames is not None and args.frames < 1:
         raise InputError(f"--frames must be >= 1, got {args.frames}")
+    if args.tile is not None and args.tile < 1:  # before the network loads
+        raise InputError(f"--tile must be >= 1, got {args.tile}")
     if args.raw is not None or "-" in (args.input, args.output):
         if args.raw is None or (args.input, args.output) != ("-", "-"):
             raise InputError("raw pipe mode is `srsdk upscale - - --raw WxH`")
@@ -176,6 +178,9 @@ def run_images(args: argparse.Namespace, src: Path, dst: Path) -> int:
             raise InputError("OUTPUT is the INPUT folder; refusing to overwrite the originals")
         make_folder(dst)
         pairs = [(p, dst / p.name) for p in sources]
+        if subfolders := sum(1 for p in src.iterdir() if p.is_dir() and not p.name.startswith(".")):
+            print(f"srsdk: note: {subfolders} subfolder(s) of {src} not upscaled (only the images directly in it)",
+                  file=sys.stderr)  # fmt: skip
     elif src.is_file():
         if dst.resolve() == src.resolve():
             raise InputError("OUTPUT is the INPUT image; refusing to overwrite it")
@@ -229,6 +234,8 @@ def upscale_file(up: Any, src: Path, dst: Path, read: tuple[Any, Any] | None = N
         print(f"srsdk: warning: {src} is 16-bit; it is upscaled and written as 8-bit", file=sys.stderr)
     out = Image.fromarray(up(np.asarray(rgb)))
     has_alpha = original.mode in ("RGBA", "LA", "PA") or "transparency" in original.info
+    if original.mode in ("1", "L", "LA", "I") or original.mode.startswith("I;16"):
+        out = out.convert("L")  # greyscale stays greyscale (the network's three channels, as luma)
     if has_alpha and dst.suffix.lower() in (".png", ".webp", ".tif", ".tiff"):
         alpha = original.convert("RGBA").getchannel("A")
         out.putalpha(alpha.resize(out.size, Image.Resampling.BICUBIC))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import secrets
 from collections.abc import Iterator
@@ -70,7 +71,9 @@ def _new_file(path: Path) -> Path:
         except FileExistsError:
             continue
         except OSError as e:
-            raise InputError(f"cannot write in {path.parent}: {e.strerror}") from e
+            # ENOENT in a folder that exists: a file system that takes no new files (/proc).
+            reason = "it takes no new files" if e.errno == errno.ENOENT and path.parent.is_dir() else e.strerror
+            raise InputError(f"cannot write in {path.parent}: {reason}") from e
         return tmp
     raise InputError(f"cannot write in {path.parent}: no free temporary name")
 
