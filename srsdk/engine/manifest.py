@@ -175,7 +175,10 @@ def check(data: dict[str, Any], engine: Path, *, scale: int | None = None, devic
             f"{engine}: engine_sha256 does not match the file (corrupted or truncated?); rebuild it"
         )
     if scale is not None and data.get("scale") != scale:
-        refuse("scale", data.get("scale"), scale)
+        raise EngineMismatchError(
+            f"{engine}: an x{data.get('scale')} engine, and x{scale} was asked for; leave the scale out "
+            f"(the engine's is used) or build an x{scale} engine"
+        )
     try:
         backend = Backend(data.get("backend"))
     except ValueError:
