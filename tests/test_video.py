@@ -271,9 +271,16 @@ def test_containers_codecs_and_tags(videos: Path, tmp_path: Path) -> None:
         assert _streams(tmp_path / "car.avi")["rate"] == 12.5  # AVI counts frames in its own time base
         with pytest.raises(InputError, match=r"\.webm files cannot hold the aac audio stream"):
             upscale_video(src, tmp_path / "car.webm", up, max_frames=3)
-        with pytest.raises(InputError, match="the mjpeg encoder cannot start"):
-            upscale_video(src, tmp_path / "car.mkv", up, codec="mjpeg", max_frames=3)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["car.avi", "car.mp4"]
+        with pytest.raises(InputError, match="the h261 encoder cannot start for 1536x864"):  # 176x144 and 352x288 only
+            upscale_video(src, tmp_path / "car-h261.avi", up, codec="h261", max_frames=3)
+        upscale_video(src, tmp_path / "car.mkv", up, codec="mjpeg", max_frames=3)  # JPEG is full range: yuvj420p
+        with av.open(str(tmp_path / "car.mkv")) as c:
+            mjpeg = c.streams.video[0].codec_context
+            assert (mjpeg.name, mjpeg.pix_fmt, mjpeg.color_range) == ("mjpeg", "yuvj420p", 2)
+            first = next(c.decode(video=0)).to_ndarray(format="rgb24")
+        with av.open(str(tmp_path / "car.mp4")) as c:
+            assert abs(float(first.mean()) - float(next(c.decode(video=0)).to_ndarray(format="rgb24").mean())) < 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["car.avi", "car.mkv", "car.mp4"]
 
 
 def test_a_longer_audio_track_is_not_taken_for_missing_frames(tmp_path: Path) -> None:

@@ -74,6 +74,8 @@ def encoder_for(dst: Path, codec: str | None, crf: int) -> tuple[str, str, dict[
         raise InputError(f"codec {codec!r} encodes {found.type}, not video (try h264 or h265)")
     formats = [f.name for f in found.video_formats or []]
     pix_fmt = "yuv420p" if "yuv420p" in formats or not formats else formats[0]
+    if encoder == "mjpeg":  # JPEG is full range: FFmpeg refuses limited-range yuv420p by default
+        pix_fmt = "yuvj420p"
     options: dict[str, str] = {}
     if encoder in CRF_RANGE:
         low, high = CRF_RANGE[encoder]
