@@ -242,7 +242,7 @@ def test_decoded_frames_keep_their_brightness(set14: Path, tmp_path: Path, matri
     YUV to RGB path darkened it by about one level (-1.1 on this crop at BT.709)."""
     from PIL import Image
 
-    from srsdk.io.video import matrix_of, rgb_of
+    from srsdk.io.video_colour import matrix_of, rgb_of
 
     photo = np.asarray(Image.open(set14 / "baboon.png").convert("RGB"))[:480, :480]
     src = tmp_path / "lossless.mkv"

@@ -19,7 +19,6 @@ file).
 from __future__ import annotations
 
 import collections
-import contextlib
 import dataclasses
 import sys
 from fractions import Fraction
@@ -29,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from srsdk.errors import InputError
+from srsdk.io import video_colour
 from srsdk.io.atomic import atomic_output
 
 VIDEO_SUFFIXES = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm", ".avi": "avi"}
@@ -38,13 +38,6 @@ READ_ONLY_SUFFIXES = (".ts", ".mts", ".m2ts", ".mpg", ".mpeg", ".flv", ".wmv", "
 CODECS = {"h264": "libx264", "h265": "libx265", "hevc": "libx265", "vp9": "libvpx-vp9"}
 CRF_RANGE = {"libx264": (0, 51), "libx265": (0, 51), "libvpx-vp9": (0, 63)}
 """The encoders ``crf`` applies to, and its range for each; other encoders take their defaults."""
-BT709, BT601 = 1, 5
-"""Two of swscale's ``SWS_CS_*`` matrix numbers, which PyAV's reformat takes (as ints: its
-names for them differ between PyAV versions)."""
-MATRICES = {1: BT709, 4: 4, 5: BT601, 6: BT601, 7: 7, 9: 9, 10: 9}
-"""FFmpeg's ``AVColorSpace`` tags, as the ``SWS_CS_*`` matrices they name."""
-TAGS = {BT709: (1, 1, 1), BT601: (6, 6, 6), 4: (4, 6, 6), 7: (7, 7, 7), 9: (9, 9, 14)}
-"""For each matrix, the (colorspace, primaries, transfer) tags written where the input had none."""
 KEPT_METADATA = ("language", "title")
 """Stream tags copied to the output's streams (not DURATION or ENCODER: they would be wrong)."""
 DROPPED_METADATA = ("encoder", "major_brand", "minor_version", "compatible_brands", "duration")
@@ -174,31 +167,6 @@ def frame_rate(video: Any) -> Fraction:
     return Fraction(video.average_rate or video.guessed_rate or 25)
 
 
-def matrix_of(video: Any) -> int:
-    """The YUV matrix of ``video`` (a PyAV video stream), as reformat takes it: its tag, or
-    where it has none the one players assume for its size (BT.709 above 576 lines or from
-    1280 pixels wide, else BT.601)."""
-    tag = video.codec_context.colorspace
-    if tag in MATRICES:
-        return MATRICES[tag]
-    return BT709 if video.height > 576 or video.width >= 1280 else BT601
-
-
-def rgb_of(frame: Any, matrix: int) -> np.ndarray:
-    """A decoded PyAV video ``frame`` as an ``HxWx3`` RGB24 array, converted with the YUV
-    ``matrix`` (see :func:`matrix_of`) at the frame's range, with swscale's accurate rounding
-    and full chroma interpolation: its default fast path darkens frames by about one level
-    (``tests/test_video.py::test_decoded_frames_keep_their_brightness``)."""
-    from av.video.reformatter import Interpolation
-
-    full_range = getattr(frame, "color_range", 0) == 2 or frame.format.name.startswith("yuvj")
-    accurate = Interpolation.BILINEAR | Interpolation.ACCURATE_RND | Interpolation.FULL_CHR_H_INT
-    rgb: np.ndarray = frame.to_ndarray(
-        format="rgb24", src_colorspace=matrix, src_color_range=2 if full_range else 1, interpolation=accurate
-    )
-    return rgb
-
-
 def _open_input(src: Path) -> Any:
     av = _av()
     try:
@@ -234,12 +202,7 @@ def _add_streams(
     out.options = options
     if encoder == "libx265" and sink.format.name in ("mov", "mp4"):
         out.codec_context.codec_tag = "hvc1"  # Apple's players refuse HEVC tagged hev1
-    if not av.VideoFormat(pix_fmt).is_rgb:  # YUV: say which matrix and range encode() converts with
-        for name, default in zip(("colorspace", "color_primaries", "color_trc"), TAGS[matrix_of(video)], strict=True):
-            tag = getattr(video.codec_context, name, 2)
-            with contextlib.suppress(AttributeError):  # setters an older PyAV may lack
-                setattr(out.codec_context, name, tag if tag not in (0, 2) else default)  # 2: unspecified
-        out.codec_context.color_range = 2 if pix_fmt.startswith("yuvj") else 1  # full ("JPEG") or limited
+    video_colour.tag(out, video)  # the matrix and range encode() converts with
     for key, value in video.metadata.items():
         if key.lower() in (*KEPT_METADATA, "rotate"):
             out.metadata[key] = value
@@ -306,8 +269,7 @@ def upscale_video(
         total = video.frames or None
         if max_frames is not None:
             total = min(total or max_frames, max_frames)
-        matrix = matrix_of(video)
-        yuv = not av.VideoFormat(pix_fmt).is_rgb
+        matrix = video_colour.matrix_of(video)
         try:
             with atomic_output(dst) as tmp, av.open(str(tmp), "w", format=container) as sink:
                 out, copies = _add_streams(sink, source, dst, encoder, pix_fmt, options, upscaler.scale)
@@ -327,12 +289,7 @@ def upscale_video(
                             f"{src}: a frame of {result.shape[1]}x{result.shape[0]} after upscaling; the stream is "
                             f"{out.width}x{out.height} (frame sizes that change mid-stream are not supported in videos)"
                         )
-                    rgb = av.VideoFrame.from_ndarray(np.ascontiguousarray(result), format="rgb24")
-                    # The input's matrix and the range the output is tagged with (YUV formats only).
-                    frame = (
-                        rgb.reformat(format=pix_fmt, dst_colorspace=matrix, dst_color_range=out.codec_context.color_range)
-                        if yuv else rgb.reformat(format=pix_fmt)
-                    )
+                    frame = video_colour.from_rgb(result, out, matrix)
                     frame.pts, frame.time_base = timing.popleft()
                     for packet in out.encode(frame):
                         sink.mux(packet)
@@ -379,7 +336,7 @@ def upscale_video(
                             state.shown_until = max(state.shown_until or ends, ends)
                         if max_frames is not None and decoded == max_frames:
                             state.end = ends if ends is not None else Fraction(decoded) / rate
-                        for result in upscaler.process(rgb_of(frame, matrix)):
+                        for result in upscaler.process(video_colour.rgb_of(frame, matrix)):
                             encode(result)
                 for result in upscaler.drain():
                     encode(result)
