@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _timing import report
 from backends import PEERS, SHARED
 
 from srsdk.evaluate import evaluate
@@ -39,9 +40,9 @@ def main(argv: list[str] | None = None) -> int:
         def upscale(lr: np.ndarray, model=model) -> np.ndarray:  # type: ignore[no-untyped-def]
             return np.ascontiguousarray(model.upsample(np.ascontiguousarray(lr[:, :, ::-1]))[:, :, ::-1])
 
-        report = evaluate(folders, scale=args.scale, upscale=upscale)
-        result["models"][f"opencv_{name}"] = report.datasets  # type: ignore[index]
-        print(name, {k: v["psnr_y"] for k, v in report.datasets.items()}, file=sys.stderr)
+        scored = evaluate(folders, scale=args.scale, upscale=upscale)
+        result["models"][f"opencv_{name}"] = scored.datasets  # type: ignore[index]
+        print(name, {k: v["psnr_y"] for k, v in scored.datasets.items()}, file=sys.stderr)
     return report(result, args.json)
 
 

@@ -242,3 +242,15 @@ def test_heldout_refuses_a_malformed_runs_file(tmp_path: Path) -> None:
     runs.write_text("a: --steps 3\na: --steps 4\n")
     with pytest.raises(SystemExit, match=r"runs\.txt:2"):
         _script("heldout").read_runs(runs)
+
+
+@pytest.mark.shared
+def test_peers_quality_scores_the_opencv_peers_as_srsdk_eval_does(tmp_path: Path, set5: Path) -> None:
+    pytest.importorskip("cv2")
+    if not (BENCHMARKS.parent.parent / "shared" / "peers").is_dir():
+        pytest.skip("the OpenCV peers' models are in ../shared/peers")
+    out = tmp_path / "peers.json"
+    assert _script("peers_quality").main(["--sets", "set5", "--json", str(out)]) == 0
+    committed = json.loads((BENCHMARKS / "results" / "eval-peers-x2.json").read_text())
+    for name, datasets in json.loads(out.read_text())["models"].items():
+        assert datasets["set5"]["psnr_y"] == pytest.approx(committed["models"][name]["set5"]["psnr_y"], abs=1e-3)
