@@ -106,6 +106,8 @@ def quality_speed_table() -> str:
         d = quality["datasets"]
         gpu_fps = _gpu_cell(gpu, scale) if gpu else "not measured (make gpu-check times x2)"
         cpu = _fps(speed, "960x540", scale, 2) if speed else "not measured"
+        if scale == 2 and intel and "torchscript_bf16" in intel["timings"]:  # the peers' own run
+            cpu = f"{intel['timings']['torchscript_bf16']['fps']:.2f}"
         # The AMD machine's default engine is FP32 (AOTInductor): the FP32 weights' quality.
         amd_cell = f"{amd_fps(amd['default_cpu_engine'])} ({amd['default_cpu_engine']} fp32)" if amd and scale == amd["scale"] else "-"
         if engine_quality is not None and speed is not None and speed["precision"] == engine_quality["precision"]:
@@ -132,10 +134,11 @@ def quality_speed_table() -> str:
         "the engine srsdk picks there by default (the BF16 TorchScript engine where the CPU has bfloat16 units, "
         "AOTInductor FP32 on the AVX2-only AMD), whose quality is measured on the engine itself (`srsdk eval "
         "--engine`; AOTInductor's equals the FP32 weights'). On the Xeon, srsdk through the `Upscaler` (uint8 to "
-        "uint8, `srsdk bench`) and the OpenCV peers from `benchmarks/backends.py`, in different runs; on the AMD "
-        "machine srsdk's bare engine and the peers in one run of `benchmarks/backends.py`, interleaved, on the same "
-        "frames (`backends-cpu-amd.json`; x3 and x4 not measured there). The same-run comparisons are in "
-        "RESULTS.md, CPU backends and peers.\n"
+        "uint8) at x3 and x4 (`srsdk bench`, synthetic frames), and at x2 srsdk's engine and the OpenCV peers "
+        "from uint8 to uint8 in one run of `benchmarks/backends.py` on camera frames (`backends-cpu.json`, "
+        "contenders timed one after another); on the AMD machine the same in one interleaved run "
+        "(`backends-cpu-amd.json`; x3 and x4 not measured there). fps is 1 / median latency, not streaming "
+        "throughput. The same-run comparisons are in RESULTS.md, CPU backends and peers.\n"
     )
 
 
@@ -145,7 +148,7 @@ def results_md() -> str:
     parts += ["## Quality and speed\n", quality_speed_table()]
     if (b := load("bench-cpu-x2.json")) is not None:
         parts += ["\n## `srsdk bench`, x2, CPU (`bench-cpu-x2.json`)\n", f"`{COMMANDS['bench-cpu-x2.json']}`\n",
-                  "| input | bare engine p50 / p99 ms | Upscaler p50 / p99 ms | streaming ms/frame | bicubic p50 ms | roofline bound ms | bare engine / bound |",
+                  "| input | bare engine p50 / p99 ms | Upscaler p50 / p99 ms | streaming ms/frame | bicubic p50 ms | roofline bound ms | bound / bare engine (speed vs roofline) |",
                   "|---|---|---|---|---|---|---|"]  # fmt: skip
         for label, e in b["sizes"].items():
             r = e.get("roofline", {})

@@ -143,7 +143,7 @@ def _measure(upscaler: Upscaler, width: int, height: int, frames: int) -> dict[s
     cuda = runner.device.type == "cuda"
     host = _frames(width, height, max(2, min(frames, 8)))
     cycle = itertools.cycle(host)
-    x = torch.from_numpy(host[0].copy()).permute(2, 0, 1)[None].to(runner.device, runner.dtype).div_(255)
+    x = torch.from_numpy(host[0].copy()).permute(2, 0, 1)[None].to(runner.device, runner.dtype).div_(255).contiguous()  # NCHW, as the Upscaler feeds it (.to keeps channels-last strides)
     entry: dict[str, Any] = {}
     with torch.inference_mode():
         entry["bare_engine"] = summary(samples(functools.partial(runner, x), frames, cuda=cuda))
