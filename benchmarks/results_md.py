@@ -14,6 +14,9 @@ from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _targets import verdict
+
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 README = HERE.parent / "README.md"
@@ -186,16 +189,18 @@ def results_md() -> str:
                          f"(torch huge pages: THP_MEM_ALLOC_ENABLE={k['environment'].get('thp_mem_alloc_enable')}).")  # fmt: skip
     if (u := load("upscaler-cpu.json")) is not None:
         parts += ["\n## Upscaler overhead, CPU (`upscaler-cpu.json`)\n", f"`{COMMANDS['upscaler-cpu.json']}`\n",
-                  (f"overhead_ratio = {u['overhead_ratio']:.3f} (Upscaler {u['timings']['upscaler_call']['p50_ms']:.0f} ms vs "
-                  f"bare engine {u['timings']['bare_engine']['p50_ms']:.0f} ms p50, {u['input'][1]}x{u['input'][0]}).\n")]  # fmt: skip
+                  (f"overhead_ratio = {u['overhead_ratio']:.3f}, {verdict(u, 'overhead_ratio')} (Upscaler "
+                  f"{u['timings']['upscaler_call']['p50_ms']:.0f} ms vs bare engine {u['timings']['bare_engine']['p50_ms']:.0f} ms "
+                  f"p50, {u['input'][1]}x{u['input'][0]}).\n")]  # fmt: skip
     if (s := load("soak-cpu.json")) is not None:
         parts += ["\n## Soak (`soak-cpu.json`)\n", f"`{COMMANDS['soak-cpu.json']}`\n",
                   (f"{s['frames']} frames of 48x64 in {s['seconds']:.0f} s; RSS {s['rss_mb_after_warmup']:.1f} MB after warm-up, "
-                  f"{s['rss_mb_last']:.1f} MB at the end ({100 * s['rss_growth']:+.2f} %).\n")]  # fmt: skip
+                  f"{s['rss_mb_last']:.1f} MB at the end ({100 * s['rss_growth']:+.2f} %, {verdict(s, 'rss_growth')}).\n")]  # fmt: skip
     if (t := load("tiling-cpu.json")) is not None:
         parts += ["\n## Tiling kernels (`tiling-cpu.json`)\n", f"`{COMMANDS['tiling-cpu.json']}`\n",
                   (f"pack + blend {t['pack_blend_ms']:.1f} ms for {t['frame'][1]}x{t['frame'][0]} x{t['scale']} in {t['tiles']} tiles; "
-                  f"{t['pack_blend_speedup_vs_torch']:.1f}x the torch reference; {t['pack_blend_vs_memcpy']:.2f}x the copy floor.\n")]  # fmt: skip
+                  f"{t['pack_blend_speedup_vs_torch']:.1f}x the torch reference ({verdict(t, 'pack_blend_speedup_vs_torch')}); "
+                  f"{t['pack_blend_vs_memcpy']:.2f}x the copy floor ({verdict(t, 'pack_blend_vs_memcpy')}).\n")]  # fmt: skip
     for file in ("tiling-exactness-cpu.json", "tiling-exactness-cpu-amd.json"):
         if (x := load(file)) is None:
             continue

@@ -20,6 +20,7 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _targets import judge
 from _timing import report
 
 from srsdk.upscaler import Upscaler
@@ -67,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         "rss_growth": (last - baseline) / baseline,
         "samples": samples,
     }
+    result["targets"] = judge(result)
     return report(result, args.json)
 
 

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _targets import judge
 from _timing import report, timeit
 
 from srsdk import tiling, tiling_torch
@@ -104,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
         "pack_blend_speedup_vs_torch": total("torch_pack", "torch_blend") / native,
         "pack_blend_vs_memcpy": native / total("memcpy_pack_bytes", "memcpy_blend_bytes"),
     }
+    if not cuda:  # the targets are for the CPU
+        result["targets"] = judge(result)
     return report(result, args.json)
 
 

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _targets import judge
 from _timing import report
 from backends import load_frames
 
@@ -80,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         "upscaler_stream": {"mean_ms_per_frame": stream_ms, "fps": 1e3 / stream_ms, "frames": count},
         "overhead_ratio": results["upscaler_call"]["p50_ms"] / results["bare_engine"]["p50_ms"],
     }
+    result["targets"] = judge(result)
     return report(result, args.json)
 
 

@@ -35,6 +35,7 @@ def test_tiling_benchmark_writes_its_ratios(tmp_path: Path) -> None:
     assert result["frame"] == [64, 96] and result["tiles"] == 12
     for key in ("pack_blend_speedup_vs_torch", "pack_blend_vs_memcpy"):
         assert isinstance(result[key], float) and result[key] > 0
+        assert result["targets"][key]["met"] == _script("_targets").judge(result)[key]["met"]
     assert result["environment"]["git_commit"]
 
 
@@ -90,6 +91,7 @@ def test_upscaler_benchmark_reports_its_overhead(tmp_path: Path) -> None:
     assert _script("upscaler").main(["--size", "64x48", "--frames", "2", "--repeats", "2", "--json", str(out)]) == 0
     result = json.loads(out.read_text())
     assert result["overhead_ratio"] > 0 and result["upscaler_stream"]["frames"] == 2
+    assert result["targets"]["overhead_ratio"] == {"target": "<= 1.10", "met": result["overhead_ratio"] <= 1.10}
     assert set(result["timings"]) == {"bare_engine", "upscaler_call"}
 
 
@@ -98,6 +100,16 @@ def test_soak_benchmark_samples_resident_memory(tmp_path: Path) -> None:
     assert _script("soak").main(["--frames", "30", "--warmup", "10", "--json", str(out)]) == 0
     result = json.loads(out.read_text())
     assert result["frames"] == 30 and result["rss_mb_after_warmup"] > 0 and len(result["samples"]) == 2
+    assert result["targets"]["rss_growth"] == {"target": "< 5 %", "met": result["rss_growth"] < 0.05}
+
+
+def test_targets_are_judged_both_ways() -> None:
+    targets = _script("_targets")
+    assert targets.verdict({"overhead_ratio": 1.10}, "overhead_ratio") == "target <= 1.10: met"
+    assert targets.verdict({"overhead_ratio": 1.11}, "overhead_ratio") == "target <= 1.10: missed"
+    assert targets.verdict({"rss_growth": 0.05}, "rss_growth") == "target < 5 %: missed"
+    assert targets.verdict({"pack_blend_speedup_vs_torch": 2.9}, "pack_blend_speedup_vs_torch") == "target >= 3x: missed"
+    assert targets.judge({"unrelated": 1.0}) == {}
 
 
 def test_srsdk_bench_json_schema_and_plot(tmp_path: Path) -> None:
