@@ -61,7 +61,7 @@ def test_photos_are_read_upright_and_written_with_their_colour_profile_at_high_q
     """A phone photo stores its rotation in EXIF; a wide-gamut one its ICC profile."""
     from PIL import ImageCms
 
-    from srsdk.io.image import open_image, rgb_profile
+    from srsdk.io.image import open_image, profile_for
 
     arr = np.zeros((6, 8, 3), np.uint8)
     arr[0, 0] = 255  # top-left marker
@@ -93,8 +93,12 @@ def test_photos_are_read_upright_and_written_with_their_colour_profile_at_high_q
             assert im.info.get("icc_profile") == profile, name
     lab = ImageCms.ImageCmsProfile(ImageCms.createProfile("LAB")).tobytes()  # not an RGB profile
     Image.fromarray(arr[..., 0]).save(tmp_path / "grey.png", icc_profile=lab)
-    assert rgb_profile(open_image(tmp_path / "grey.png")) is None  # not carried onto the RGB output
-    assert rgb_profile(original) == profile
+    assert profile_for(open_image(tmp_path / "grey.png"), "RGB") is None  # not carried onto the RGB output
+    assert profile_for(original, "RGB") == profile and profile_for(original, "L") is None
+    grey = profile[:16] + b"GRAY" + profile[20:]  # a profile whose header says greyscale
+    Image.fromarray(arr[..., 0]).save(tmp_path / "grey-icc.png", icc_profile=grey)
+    assert profile_for(open_image(tmp_path / "grey-icc.png"), "L") == grey
+    assert profile_for(open_image(tmp_path / "grey-icc.png"), "RGB") is None
     with Image.open(tmp_path / "out.jpg") as im:
         assert max(im.quantization[0]) <= 12  # quality 95; at Pillow's default 75 it is 61
         assert im.layer[0][1:3] == im.layer[1][1:3]  # no chroma subsampling (4:4:4)

@@ -66,6 +66,18 @@ def _log_to_stderr() -> None:
         log.propagate = False
 
 
+OUT_OF_MEMORY_HINT = " in the network (a smaller --tile needs less)"
+
+
+def _out_of_memory(error: Exception) -> bool:
+    """Python's MemoryError, or torch's: its CPU allocator raises a RuntimeError ("can't
+    allocate memory"), its CUDA one ``torch.OutOfMemoryError`` (a RuntimeError too)."""
+    if isinstance(error, MemoryError):
+        return True
+    text = str(error)
+    return isinstance(error, RuntimeError) and ("can't allocate memory" in text or "out of memory" in text.lower())
+
+
 def run(command) -> int:  # type: ignore[no-untyped-def]
     """Run ``command()``; turn srsdk errors and Ctrl-C into one line on stderr."""
     from srsdk.errors import SrsdkError
@@ -78,9 +90,6 @@ def run(command) -> int:  # type: ignore[no-untyped-def]
     except KeyboardInterrupt:
         print("srsdk: interrupted", file=sys.stderr)
         return 130
-    except MemoryError:
-        print("srsdk: error: out of memory (a smaller input, or --tile, needs less)", file=sys.stderr)
-        return 1
     except BrokenPipeError:
         # The reader of the output stopped reading (`| head`): no error message (there is
         # nowhere to print it), and the exit status of a command a closed pipe stopped
@@ -90,6 +99,10 @@ def run(command) -> int:  # type: ignore[no-untyped-def]
     except Exception as e:
         if os.environ.get("SRSDK_DEBUG"):
             raise
+        if _out_of_memory(e):
+            print(f"srsdk: error: out of memory{OUT_OF_MEMORY_HINT if isinstance(e, RuntimeError) else ''}",
+                  file=sys.stderr)  # fmt: skip
+            return 1
         print(
             f"srsdk: internal error: {type(e).__name__}: {e} (rerun with SRSDK_DEBUG=1 for a traceback)",
             file=sys.stderr,

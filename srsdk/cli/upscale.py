@@ -176,10 +176,11 @@ def run_images(args: argparse.Namespace, src: Path, dst: Path) -> int:
             raise InputError(f"INPUT is a folder, so OUTPUT must be a folder: {dst}")
         if dst.resolve() == src.resolve():
             raise InputError("OUTPUT is the INPUT folder; refusing to overwrite the originals")
+        subfolders = [p for p in src.iterdir() if p.is_dir() and not p.name.startswith(".") and p.resolve() != dst.resolve()]
         make_folder(dst)
         pairs = [(p, dst / p.name) for p in sources]
-        if subfolders := sum(1 for p in src.iterdir() if p.is_dir() and not p.name.startswith(".")):
-            print(f"srsdk: note: {subfolders} subfolder(s) of {src} not upscaled (only the images directly in it)",
+        if subfolders:
+            print(f"srsdk: note: {len(subfolders)} subfolder(s) of {src} not upscaled (only the images directly in it)",
                   file=sys.stderr)  # fmt: skip
     elif src.is_file():
         if dst.resolve() == src.resolve():
@@ -224,7 +225,7 @@ def upscale_file(up: Any, src: Path, dst: Path, read: tuple[Any, Any] | None = N
     import numpy as np
     from PIL import Image
 
-    from srsdk.io.image import rgb_profile, write_image
+    from srsdk.io.image import profile_for, write_image
 
     original, rgb = read or read_image(src)
     if original.info["srsdk_frames"] > 1:
@@ -234,9 +235,9 @@ def upscale_file(up: Any, src: Path, dst: Path, read: tuple[Any, Any] | None = N
         print(f"srsdk: warning: {src} is 16-bit; it is upscaled and written as 8-bit", file=sys.stderr)
     out = Image.fromarray(up(np.asarray(rgb)))
     has_alpha = original.mode in ("RGBA", "LA", "PA") or "transparency" in original.info
-    if original.mode in ("1", "L", "LA", "I") or original.mode.startswith("I;16"):
+    if original.mode in ("1", "L", "LA") or original.mode.startswith("I;16"):
         out = out.convert("L")  # greyscale stays greyscale (the network's three channels, as luma)
     if has_alpha and dst.suffix.lower() in (".png", ".webp", ".tif", ".tiff"):
         alpha = original.convert("RGBA").getchannel("A")
         out.putalpha(alpha.resize(out.size, Image.Resampling.BICUBIC))
-    write_image(out, dst, icc_profile=rgb_profile(original), exif=original.getexif())
+    write_image(out, dst, icc_profile=profile_for(original, out.mode), exif=original.getexif())

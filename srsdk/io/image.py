@@ -70,10 +70,11 @@ def to_rgb(image: Image.Image, path: Path) -> Image.Image:
     return image.convert("RGB")
 
 
-def rgb_profile(image: Image.Image) -> bytes | None:
-    """``image``'s ICC profile where it describes RGB, else None: a CMYK or greyscale
-    profile on the RGB image srsdk writes would make colour-managed viewers misread it
-    (srsdk converts such images to RGB without colour management)."""
+def profile_for(image: Image.Image, mode: str) -> bytes | None:
+    """``image``'s ICC profile where it describes the colours of an output of ``mode``
+    (greyscale for ``L``/``LA``, RGB for ``RGB``/``RGBA``), else None: a CMYK profile on
+    the RGB image srsdk writes, or an RGB one on a greyscale image, would make
+    colour-managed viewers misread it (srsdk converts CMYK without colour management)."""
     icc = image.info.get("icc_profile")
     if not icc:
         return None
@@ -83,7 +84,7 @@ def rgb_profile(image: Image.Image) -> bytes | None:
         space = ImageCms.ImageCmsProfile(io.BytesIO(icc)).profile.xcolor_space
     except Exception:  # noqa: BLE001 - ImageCms missing, or a damaged profile: nothing to keep
         return None
-    return icc if space.strip() == "RGB" else None
+    return icc if space.strip() == ("GRAY" if mode in ("L", "LA") else "RGB") else None
 
 
 def read_rgb(path: Path, data: bytes | None = None) -> Image.Image:
