@@ -283,6 +283,30 @@ def test_containers_codecs_and_tags(videos: Path, tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["car.avi", "car.mkv", "car.mp4"]
 
 
+def test_a_variable_frame_rate_input_goes_into_avi_frame_by_frame(tmp_path: Path) -> None:
+    """Bursts of frames 5 ms apart in a 25 fps Matroska file: AVI has one frame per 1/25 s
+    tick, so they are written one per tick (the muxer refused two on one tick)."""
+    from fractions import Fraction
+
+    src = tmp_path / "bursty.mkv"
+    with av.open(str(src), "w") as c:
+        s = c.add_stream("libx264", rate=25)
+        s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
+        s.time_base = s.codec_context.time_base = Fraction(1, 1000)
+        for i, pts in enumerate([0, 5, 10, 80, 85, 90, 200, 205]):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 20 * i, np.uint8), format="rgb24")
+            frame.pts, frame.time_base = pts, Fraction(1, 1000)
+            for p in s.encode(frame):
+                c.mux(p)
+        for p in s.encode(None):
+            c.mux(p)
+    with Upscaler(scale=2, device="cpu") as up:
+        report = upscale_video(src, tmp_path / "bursty.avi", up)
+    assert report.frames == 8
+    info = _streams(tmp_path / "bursty.avi")
+    assert (info["frames"], info["rate"]) == (8, 25)
+
+
 def test_a_longer_audio_track_is_not_taken_for_missing_frames(tmp_path: Path) -> None:
     """The file lasts as long as its audio; the video stream's own end is what counts."""
     src = tmp_path / "long_audio.mkv"

@@ -291,6 +291,8 @@ def upscale_video(
                         )
                     frame = video_colour.from_rgb(result, out, matrix)
                     frame.pts, frame.time_base = timing.popleft()
+                    if sink.format.name == "avi":  # AVI counts frames: the n-th is shown at n / rate
+                        frame.pts, frame.time_base = state.frames, out.time_base
                     for packet in out.encode(frame):
                         sink.mux(packet)
                     state.frames += 1
