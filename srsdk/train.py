@@ -25,8 +25,6 @@ import dataclasses
 import json
 import logging
 import math
-import signal
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -35,6 +33,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from srsdk import _interrupts as interrupts
 from srsdk.data import Batch, TrainingSet
 from srsdk.errors import InputError, SrsdkError
 from srsdk.io.atomic import atomic_output, make_folder
@@ -229,7 +228,7 @@ def _train(
     """False while a step runs: its optimiser and sampler may be half-advanced, so a checkpoint
     saved then would not resume as the uninterrupted run."""
     try:
-        with _StopAtStepEnd() as stop:
+        with interrupts.StopAtStepEnd() as stop:
             while step < config.steps:
                 between_steps = False
                 for group in opt.param_groups:
@@ -261,8 +260,8 @@ def _train(
                     seconds = time.perf_counter() - started
                     save()
                 bar.update(1)
-                if stop.requested and step < config.steps:  # on the last step: finish the run
-                    raise KeyboardInterrupt
+                if stop.requested is not None and step < config.steps:  # on the last step: finish the run
+                    stop.stop()
     except KeyboardInterrupt:
         bar.close()
         if between_steps:  # else the last checkpoint saved stands
@@ -285,33 +284,6 @@ def _steps_done(weights: Path) -> int | None:
         return int(json.loads(read_metadata(weights)["training"])["steps_done"])
     except (SrsdkError, KeyError, TypeError, ValueError):
         return None
-
-
-class _StopAtStepEnd:
-    """Ctrl-C (and a SIGTERM the caller routes to ``KeyboardInterrupt``, as ``srsdk train``
-    does) take effect when the running step ends, so the checkpoint then saved resumes
-    exactly as the uninterrupted run; a second one stops at once. Signals reach Python in
-    the main thread only: elsewhere they act at once, and train() keeps the last checkpoint."""
-
-    def __init__(self) -> None:
-        self.requested = False
-        self._previous: dict[int, Any] = {}
-
-    def __enter__(self) -> _StopAtStepEnd:  # noqa: PYI034 - Python 3.10 has no typing.Self
-        if threading.current_thread() is threading.main_thread():
-            for number in (signal.SIGINT, signal.SIGTERM):
-                if signal.getsignal(number) is signal.default_int_handler:
-                    self._previous[number] = signal.signal(number, self._handle)
-        return self
-
-    def _handle(self, number: int, frame: object) -> None:
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-
-    def __exit__(self, *exc: object) -> None:
-        for number, handler in self._previous.items():
-            signal.signal(number, handler)
 
 
 def _device_name(device: torch.device) -> str:

@@ -112,6 +112,34 @@ def test_runs_are_reproducible_and_resume_exactly_after_ctrl_c(small_bsds, tmp_p
 
 
 @pytest.mark.shared
+def test_a_sigterm_inside_a_step_stops_at_its_end_as_terminated(small_bsds, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """With the SIGTERM handler `srsdk` installs, a SIGTERM in step 2 stops the run after that
+    step with a checkpoint, and raises Terminated (the CLI exits 143 on it, not 130)."""
+    import signal
+
+    import srsdk.train as training
+    from srsdk import _interrupts
+
+    real_losses, calls = training.losses, {"n": 0}
+
+    def losses_with_sigterm(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] == 2:
+            signal.raise_signal(signal.SIGTERM)
+        return real_losses(*args, **kwargs)
+
+    monkeypatch.setattr(training, "losses", losses_with_sigterm)
+    previous = signal.signal(signal.SIGTERM, _interrupts.on_sigterm)
+    try:
+        with pytest.raises(_interrupts.Terminated):
+            train(_config(small_bsds, steps=6), tmp_path / "run", progress=False, log_every=4)
+        assert signal.getsignal(signal.SIGTERM) is _interrupts.on_sigterm  # put back
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)["step"] == 2
+
+
+@pytest.mark.shared
 def test_ctrl_c_inside_a_step_takes_effect_when_the_step_ends(small_bsds, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """A real SIGINT in the middle of step 3 (from inside its loss): the run stops after that
     step, and the resumed run equals the uninterrupted one bit for bit."""

@@ -11,6 +11,7 @@ import threading
 from collections.abc import Sequence
 from typing import NoReturn
 
+from srsdk import _interrupts as interrupts
 from srsdk._version import __version__
 
 COMMANDS = {
@@ -45,7 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run(lambda: modules[args.command].run(args))
     # A SIGTERM (timeout, kill, a batch scheduler) cleans up as Ctrl-C does: no temporary
     # file is left beside an output, and training saves its checkpoint.
-    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    previous = signal.signal(signal.SIGTERM, interrupts.on_sigterm)
     try:
         return run(lambda: modules[args.command].run(args))
     finally:
@@ -87,9 +88,11 @@ def run(command) -> int:  # type: ignore[no-untyped-def]
     except SrsdkError as e:
         print(f"srsdk: error: {e}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("srsdk: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:
+        # The shell's convention: 128 + the signal's number (SIGINT 2, SIGTERM 15).
+        terminated = isinstance(e, interrupts.Terminated)
+        print(f"srsdk: {'terminated' if terminated else 'interrupted'}", file=sys.stderr)
+        return 143 if terminated else 130
     except BrokenPipeError:
         # The reader of the output stopped reading (`| head`): no error message (there is
         # nowhere to print it), and the exit status of a command a closed pipe stopped

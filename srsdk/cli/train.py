@@ -55,6 +55,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from srsdk import _interrupts as interrupts
     from srsdk.cli._common import resolve_device
     from srsdk.errors import InputError
     from srsdk.train import TrainConfig, train, write_summary
@@ -82,13 +83,15 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         result = train(config, args.output, progress=interactive, log_every=500, on_log=None if interactive else log)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
+        terminated = isinstance(e, interrupts.Terminated)
+        what = "terminated" if terminated else "interrupted"
         if (args.output / "checkpoint.pt").is_file():
-            print(f"srsdk: interrupted; checkpoint saved in {args.output} (rerun the same command to resume)",
+            print(f"srsdk: {what}; checkpoint saved in {args.output} (rerun the same command to resume)",
                   file=sys.stderr)
         else:
-            print("srsdk: interrupted before the first step; nothing saved", file=sys.stderr)
-        return 130
+            print(f"srsdk: {what} before the first step; nothing saved", file=sys.stderr)
+        return 143 if terminated else 130
     write_summary(result, args.output / "summary.json")
     print(f"trained {result.steps} steps in {result.seconds:.0f} s, final loss {result.final_loss:.5f}: {result.weights}")
     return 0
