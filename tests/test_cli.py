@@ -72,6 +72,12 @@ def test_upscale_an_image_file_and_a_folder(tmp_path: Path, x3_weights: Path, ca
     assert sorted(outs) == ["a.png", "g.png", "t.png"]
     assert all(size == (120, 90) for size, _ in outs.values())
     assert outs["t.png"][1] == "RGBA" and outs["g.png"][1] == "L"
+    Image.open(folder / "g.png").convert("P").save(tmp_path / "grey-palette.png")  # a grey palette
+    Image.open(folder / "a.png").convert("P").save(tmp_path / "colour-palette.png")
+    for name, mode in (("grey-palette.png", "L"), ("colour-palette.png", "RGB")):
+        assert main(["upscale", str(tmp_path / name), str(tmp_path / f"up-{name}"), "--scale", "3",
+                     "--weights", str(x3_weights)]) == 0  # fmt: skip
+        assert _open(tmp_path / f"up-{name}")[1] == mode, name
     (folder / "sub").mkdir()
     _photo(folder / "sub" / "deeper.png")
     capsys.readouterr()

@@ -235,7 +235,9 @@ def upscale_file(up: Any, src: Path, dst: Path, read: tuple[Any, Any] | None = N
         print(f"srsdk: warning: {src} is 16-bit; it is upscaled and written as 8-bit", file=sys.stderr)
     out = Image.fromarray(up(np.asarray(rgb)))
     has_alpha = original.mode in ("RGBA", "LA", "PA") or "transparency" in original.info
-    if original.mode in ("1", "L", "LA") or original.mode.startswith("I;16"):
+    palette = original.getpalette() if original.mode in ("P", "PA") else None
+    grey_palette = palette is not None and palette[0::3] == palette[1::3] == palette[2::3]
+    if original.mode in ("1", "L", "LA") or original.mode.startswith("I;16") or grey_palette:
         out = out.convert("L")  # greyscale stays greyscale (the network's three channels, as luma)
     if has_alpha and dst.suffix.lower() in (".png", ".webp", ".tif", ".tiff"):
         alpha = original.convert("RGBA").getchannel("A")
