@@ -220,12 +220,12 @@ def read_image(src: Path) -> tuple[Any, Any]:
 
 def upscale_file(up: Any, src: Path, dst: Path, read: tuple[Any, Any] | None = None) -> None:
     """Upscale the image file ``src`` (or ``read``, what :func:`read_image` read from it) into
-    ``dst``, keeping its alpha channel where ``dst``'s format holds one, its RGB ICC profile
-    and its EXIF metadata."""
+    ``dst``, keeping its alpha channel where ``dst``'s format holds one, its greyscale, its
+    ICC profile where it describes the output's colours, and its EXIF metadata."""
     import numpy as np
     from PIL import Image
 
-    from srsdk.io.image import profile_for, write_image
+    from srsdk.io.image import is_greyscale, profile_for, write_image
 
     original, rgb = read or read_image(src)
     if original.info["srsdk_frames"] > 1:
@@ -235,9 +235,7 @@ def upscale_file(up: Any, src: Path, dst: Path, read: tuple[Any, Any] | None = N
         print(f"srsdk: warning: {src} is 16-bit; it is upscaled and written as 8-bit", file=sys.stderr)
     out = Image.fromarray(up(np.asarray(rgb)))
     has_alpha = original.mode in ("RGBA", "LA", "PA") or "transparency" in original.info
-    palette = original.getpalette() if original.mode in ("P", "PA") else None
-    grey_palette = palette is not None and palette[0::3] == palette[1::3] == palette[2::3]
-    if original.mode in ("1", "L", "LA") or original.mode.startswith("I;16") or grey_palette:
+    if is_greyscale(original):
         out = out.convert("L")  # greyscale stays greyscale (the network's three channels, as luma)
     if has_alpha and dst.suffix.lower() in (".png", ".webp", ".tif", ".tiff"):
         alpha = original.convert("RGBA").getchannel("A")

@@ -70,6 +70,15 @@ def to_rgb(image: Image.Image, path: Path) -> Image.Image:
     return image.convert("RGB")
 
 
+def is_greyscale(image: Image.Image) -> bool:
+    """Whether ``image`` (as :func:`open_image` read it) holds greys only by its mode: 1-bit,
+    8-bit or 16-bit greyscale, with or without alpha, or a palette of greys."""
+    if image.mode in ("P", "PA"):
+        palette = image.getpalette() or []
+        return bool(palette) and palette[0::3] == palette[1::3] == palette[2::3]
+    return image.mode in ("1", "L", "LA") or image.mode.startswith("I;16")
+
+
 def profile_for(image: Image.Image, mode: str) -> bytes | None:
     """``image``'s ICC profile where it describes the colours of an output of ``mode``
     (greyscale for ``L``/``LA``, RGB for ``RGB``/``RGBA``), else None: a CMYK profile on
