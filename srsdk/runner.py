@@ -7,22 +7,14 @@ and the choice between them, including the CPU engine an Upscaler builds for its
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from srsdk.cache import engine_cache
 from srsdk.errors import InputError
 from srsdk.model import Architecture
-
-
-def engine_cache() -> Path:
-    """Where engines the Upscaler builds for itself live: ``$XDG_CACHE_HOME/srsdk/engines``,
-    or ``~/.cache/srsdk/engines`` where that is unset or relative (the XDG spec says to
-    ignore relative paths: they would put a cache in whatever folder a program runs in)."""
-    root = Path(os.environ.get("XDG_CACHE_HOME", ""))
-    return (root if root.is_absolute() else Path.home() / ".cache") / "srsdk" / "engines"
 
 
 def _note_build(config: Any) -> None:
@@ -102,7 +94,12 @@ def select_runner(
         return EagerRunner(scale, weights_path, device, dtype)
     from srsdk.engine.build import build_engine, fastest_cpu_engine
     from srsdk.engine.config import BuildConfig, Precision, ShapeProfile
+    from srsdk.io.atomic import make_folder
 
+    try:
+        make_folder(engine_cache())
+    except InputError as e:  # a read-only or misdirected cache: say which setting moves it
+        raise InputError(f"{e} (the engine cache; set XDG_CACHE_HOME to move it)") from e
     fastest = fastest_cpu_engine(None if precision == "auto" else Precision(precision))
     profile = ShapeProfile(min=(1, 1), opt=(540, 960), max=(1080, 1920))
     config = BuildConfig(scale=scale, backend=fastest.backend, precision=fastest.precision, profile=profile,

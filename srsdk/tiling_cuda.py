@@ -15,7 +15,6 @@ import contextlib
 import ctypes
 import functools
 import hashlib
-import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +22,8 @@ from typing import Any
 
 import torch
 
-from srsdk.errors import SrsdkError
+from srsdk.cache import kernel_cache
+from srsdk.errors import InputError, SrsdkError
 from srsdk.tiling import AxisPlan, BlendMode, TilePlan, blend_table
 
 KERNELS = ("pack_f32", "pack_f16", "blend_f32", "blend_f16")
@@ -96,11 +96,6 @@ def compile_kernels(arch: str) -> bytes:
         nvrtc.nvrtcDestroyProgram(program)
 
 
-def _cache_dir() -> Path:
-    root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(root) / "srsdk" / "kernels"
-
-
 def _cubin(arch: str) -> bytes:
     """The CUBIN for ``arch``, from the disk cache when this source was compiled before."""
     from srsdk.io.atomic import atomic_output
@@ -109,7 +104,7 @@ def _cubin(arch: str) -> bytes:
     major, minor = _check(nvrtc.nvrtcVersion(), "nvrtcVersion")
     version = f"{major}.{minor}"
     key = hashlib.sha256(source_path().read_bytes() + repr((arch, version, OPTIONS)).encode()).hexdigest()[:16]
-    path = _cache_dir() / f"tiling-{arch}-{key}.cubin"
+    path = kernel_cache() / f"tiling-{arch}-{key}.cubin"
     if path.is_file():
         return path.read_bytes()
     image = compile_kernels(arch)
@@ -117,7 +112,7 @@ def _cubin(arch: str) -> bytes:
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_output(path) as part:
             part.write_bytes(image)
-    except OSError:
+    except (OSError, InputError):  # atomic_output says why it cannot write as an InputError
         pass  # a read-only home only costs a recompile next time
     return image
 

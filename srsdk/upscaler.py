@@ -30,9 +30,10 @@ import numpy as np
 import torch
 
 from srsdk import frames, tiling
+from srsdk.cache import engine_cache
 from srsdk.cuda_graphs import GraphCache
 from srsdk.errors import InputError, check_int
-from srsdk.runner import EagerRunner, engine_cache, select_runner
+from srsdk.runner import EagerRunner, select_runner
 
 __all__ = ["CPU_TILE", "CPU_WHOLE_FRAME_PIXELS", "PRECISIONS", "Upscaler", "engine_cache"]
 

@@ -318,7 +318,10 @@ def test_an_engine_cache_that_cannot_be_made_is_one_line(tmp_path: Path, monkeyp
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "a-file"))
     assert main(["upscale", str(_photo(tmp_path / "in.png")), str(tmp_path / "out.png"), "--device", "cpu"]) == 1
     err = capsys.readouterr().err
-    assert err == f"srsdk: error: cannot create the folder {tmp_path / 'a-file' / 'srsdk' / 'engines'}: Not a directory\n"
+    assert err == (
+        f"srsdk: error: cannot create the folder {tmp_path / 'a-file' / 'srsdk' / 'engines'}: Not a directory"
+        " (the engine cache; set XDG_CACHE_HOME to move it)\n"
+    )
     assert not (tmp_path / "out.png").exists()
 
 

@@ -32,6 +32,20 @@ def test_a_kernel_that_does_not_compile_reports_nvrtcs_log(
         tiling_cuda.compile_kernels("compute_90")
 
 
+def test_compiled_kernels_are_cached_and_a_read_only_cache_only_costs_a_recompile(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    ptx = tiling_cuda._cubin("compute_90")
+    (cached,) = (tmp_path / "srsdk" / "kernels").iterdir()
+    assert cached.read_bytes() == ptx and ".entry" in ptx.decode()
+    cached.write_bytes(b"from the cache")
+    assert tiling_cuda._cubin("compute_90") == b"from the cache"
+    (tmp_path / "a-file").write_text("not a folder")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "a-file"))
+    assert tiling_cuda._cubin("compute_90") == ptx
+
+
 def _frame(height: int, width: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
 

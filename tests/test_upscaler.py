@@ -393,13 +393,16 @@ def test_the_upscaler_prunes_engines_older_srsdk_code_left_in_its_cache(
     assert not [r for r in caplog.records if r.name == "srsdk"]  # reused: nothing to say
 
 
-def test_the_engine_cache_ignores_a_relative_xdg_cache_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_the_caches_ignore_a_relative_xdg_cache_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from srsdk.cache import kernel_cache
     from srsdk.upscaler import engine_cache
 
     monkeypatch.setenv("XDG_CACHE_HOME", "cache")  # relative: the XDG spec says to ignore it
     assert engine_cache() == Path.home() / ".cache" / "srsdk" / "engines"
+    assert kernel_cache() == Path.home() / ".cache" / "srsdk" / "kernels"
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     assert engine_cache() == tmp_path / "srsdk" / "engines"
+    assert kernel_cache() == tmp_path / "srsdk" / "kernels"
 
 
 @pytest.mark.shared
