@@ -44,6 +44,11 @@ def test_compiled_kernels_are_cached_and_a_read_only_cache_only_costs_a_recompil
     (tmp_path / "a-file").write_text("not a folder")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "a-file"))
     assert tiling_cuda._cubin("compute_90") == ptx
+    # A folder that takes no new files (this suite may run as root, where chmod cannot make one)
+    (tmp_path / "proc" / "srsdk").mkdir(parents=True)
+    (tmp_path / "proc" / "srsdk" / "kernels").symlink_to("/proc")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "proc"))
+    assert tiling_cuda._cubin("compute_90") == ptx
 
 
 def _frame(height: int, width: int, seed: int) -> np.ndarray:
