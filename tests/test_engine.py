@@ -26,6 +26,7 @@ from srsdk.engine.calibration import calibration_batches
 from srsdk.engine.config import parse_size
 from srsdk.errors import EngineBuildError, EngineMismatchError, InputError, ShapeError
 from srsdk.inference import upscale_array
+from srsdk.model import receptive_radius
 from srsdk.pretrained import load_pretrained
 
 PROFILE = ShapeProfile(min=(8, 8), opt=(64, 64), max=(400, 400))
@@ -266,6 +267,41 @@ def test_loading_refuses_bad_devices_and_damaged_manifests_clearly(built: dict[s
             load_engine(engine)
     with pytest.raises(ShapeError, match=r"expected a torch\.Tensor"):
         load_engine(built["torchscript"])(np.zeros((1, 3, 8, 8), np.float32))  # type: ignore[arg-type]
+    assert load_engine(built["torchscript"], device=torch.device("cpu")).device == torch.device("cpu")
+    with pytest.raises(InputError, match="scale: expected 2, 3 or 4, got '2'"):
+        load_engine(built["torchscript"], scale="2")  # type: ignore[arg-type]
+    for damage, says in (({"backend": "auto"}, "backend is 'auto'"), ({"device": None}, "device is None")):
+        manifest.manifest_path(engine).write_text(manifest.manifest_path(built["torchscript"]).read_text())
+        _edit(engine, **damage)
+        with pytest.raises(EngineMismatchError, match=says):
+            load_engine(engine)
+
+
+@pytest.mark.shared
+def test_an_engine_whose_manifest_says_another_scale_is_caught_on_its_first_frame(
+    built: dict[str, Path], tmp_path: Path
+) -> None:
+    engine = _copy(built["torchscript"], tmp_path)  # an x2 network under an x3 manifest
+    _edit(engine, scale=3, **{"architecture.scale": 3})
+    loaded = load_engine(engine)
+    with pytest.raises(EngineMismatchError, match=r"gave \(1, 3, 32, 40\) for \(1, 3, 16, 20\), not the x3 its manifest says"):
+        loaded(torch.rand(1, 3, 16, 20))
+
+
+@pytest.mark.shared
+def test_an_engine_built_for_cuda_is_not_opened_on_the_cpu(built: dict[str, Path]) -> None:
+    data = json.loads(manifest.manifest_path(built["torchscript"]).read_text())
+    with pytest.raises(InputError, match="device: 'cpu' asked for, but this engine was built for CUDA"):
+        build.open_engine(built["torchscript"], {**data, "device": "cuda"}, "cpu")
+
+
+@pytest.mark.shared
+def test_an_onnx_file_onnx_runtime_cannot_read_is_a_mismatch(built: dict[str, Path], tmp_path: Path) -> None:
+    engine = _copy(built["onnx"], tmp_path)
+    engine.write_bytes(b"not a protobuf" * 100)
+    _edit(engine, engine_sha256=manifest.sha256(engine))
+    with pytest.raises(EngineMismatchError, match="cannot be loaded as a onnx engine"):
+        load_engine(engine)
 
 
 def test_precision_check_catches_a_silent_fp32_engine() -> None:
@@ -367,8 +403,14 @@ def test_calibration_and_config_refuse_bad_input(tmp_path: Path) -> None:
         BuildConfig(precision="fp8")  # type: ignore[arg-type]
     with pytest.raises(InputError, match=r"scale: expected 2, 3 or 4, got 2\.0"):
         BuildConfig(scale=2.0)  # type: ignore[arg-type]
+    with pytest.raises(InputError, match="calib_images: expected an int >= 1, got '5'"):
+        BuildConfig(calib_images="5")  # type: ignore[arg-type]
     assert parse_size("540x960") == (540, 960)
     assert BuildConfig(backend="onnx").backend is Backend.ONNX  # type: ignore[arg-type]
+    paths = BuildConfig(output="x.ts", quality_set="q", directory="d", calib="c", weights="w")  # type: ignore[arg-type]
+    assert (paths.output, paths.quality_set, paths.directory, paths.calib, paths.weights) == tuple(
+        map(Path, ("x.ts", "q", "d", "c", "w"))
+    )
 
 
 @pytest.mark.shared
@@ -441,6 +483,54 @@ def test_two_processes_building_one_engine_take_turns(tmp_path: Path, set5: Path
     said = sorted(run.communicate(timeout=600)[0].strip() for run in runs)
     assert [run.returncode for run in runs] == [0, 0] and said == ["False", "True"]  # one built, the other reused it
     assert load_engine(tmp_path / "e.ts").manifest["quality"]["passed"]  # the engine beside its own manifest
+
+
+@pytest.mark.shared
+def test_int8_calibration_never_uses_the_quality_gates_images(
+    tmp_path: Path, set5: Path, bsds_train: tuple[Path, Path]
+) -> None:
+    from srsdk.engine.calibration import check_apart
+
+    check_apart(bsds_train[0], set5)  # the default: training photos
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "renamed.png").write_bytes((set5 / "bird.png").read_bytes())
+    with pytest.raises(InputError, match=r"--calib .*mine: 1 of its images are the quality gate's \(bird\.png\)"):
+        check_apart(tmp_path / "mine", set5)
+    with pytest.raises(InputError, match=r"5 of its images are the quality gate's \(baby\.png, bird\.png, butterfly\.png, \.\.\.\)"):
+        check_apart(set5, set5)
+
+
+def test_a_largest_input_too_small_for_a_tile_is_refused_before_the_build(tmp_path: Path) -> None:
+    profile = ShapeProfile(min=(8, 8), opt=(16, 16), max=(16, 400))
+    radius = receptive_radius(load_pretrained(2).deploy())
+    with pytest.raises(EngineBuildError, match=rf"--max 16x400: .* need at least {2 * radius + 1}x{2 * radius + 1}"):
+        build_engine(BuildConfig(backend="torchscript", profile=profile, output=tmp_path / "e.ts"))  # type: ignore[arg-type]
+    assert not (tmp_path / "e.ts").exists()
+
+
+def test_a_build_waiting_for_another_says_so(tmp_path: Path) -> None:
+    import fcntl
+    import os
+    import threading
+
+    said: list[str] = []
+
+    def build_in_turn() -> None:
+        with build._build_lock(tmp_path / "e.ts", said.append):
+            said.append("building")
+
+    held = os.open(tmp_path, os.O_RDONLY)
+    fcntl.flock(held, fcntl.LOCK_EX)  # another build in this folder
+    waiter = threading.Thread(target=build_in_turn)
+    waiter.start()
+    for _ in range(200):
+        if said:
+            break
+        threading.Event().wait(0.05)
+    assert said == [f"waiting for another build in {tmp_path} to finish ..."] and waiter.is_alive()
+    os.close(held)
+    waiter.join(timeout=10)
+    assert not waiter.is_alive() and said[-1] == "building"
 
 
 def test_the_cache_key_covers_int8_calibration(tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from srsdk import _features
-from srsdk.engine import manifest, prelu, quality
+from srsdk.engine import calibration, manifest, prelu, quality
 from srsdk.engine.config import MAX_BATCH, Backend, BuildConfig, Precision, ShapeProfile
 from srsdk.engine.load import open_engine
 from srsdk.errors import EngineBuildError, InputError
@@ -254,6 +254,18 @@ def _check_quality_sizes(folder: Path, config: BuildConfig) -> None:
             )
 
 
+def _check_largest_input(config: BuildConfig, radius: int) -> None:
+    """Refuse, before the build, a profile whose largest input cannot be a tile: larger
+    frames run as tiles of that size, each needing its ``radius`` of halo on both sides."""
+    smallest = 2 * radius + 1
+    if min(config.profile.max) < smallest:
+        height, width = config.profile.max
+        raise EngineBuildError(
+            f"--max {height}x{width}: frames larger than the largest input run as tiles of that size, which "
+            f"need at least {smallest}x{smallest} (the network sees {radius} pixels to each side); raise --max"
+        )
+
+
 def build_engine(
     config: BuildConfig, *, log: Log | None = None, on_build: Callable[[], None] | None = None
 ) -> BuiltEngine:
@@ -278,6 +290,9 @@ def build_engine(
         raise InputError(f"quality gate: no images in {folder}")
     _check_quality_sizes(folder, config)
     net, weights_sha, weights_label = _weights(config)
+    _check_largest_input(config, receptive_radius(net))
+    if config.precision == Precision.INT8:
+        calibration.check_apart(config.calib, folder)
     net = net.to(device).eval()
     key = manifest.engine_key(config, backend, weights_sha, device)
     path = config.output or manifest.default_path(config, backend, key)
@@ -288,7 +303,7 @@ def build_engine(
     # One build of a path at a time: two processes (two Upscalers on an empty cache) would
     # each rename their engine into place and could leave one's manifest beside the other's
     # engine, whose bytes differ. The second waits, then reuses the first's.
-    with _build_lock(path):
+    with _build_lock(path, say):
         if (cached := _reusable(path, key, config, folder)) is not None:
             say(f"reusing {path}: built meanwhile by another process")
             return BuiltEngine(path, cached, reused=True)
@@ -321,10 +336,10 @@ def build_engine(
 
 
 @contextlib.contextmanager
-def _build_lock(path: Path) -> Iterator[None]:
+def _build_lock(path: Path, say: Log) -> Iterator[None]:
     """Hold an exclusive lock on the folder ``path`` is built in (POSIX ``flock`` on the
     folder itself, so no lock file is left beside the engine; no lock where there is none):
-    builds into one folder take turns."""
+    builds into one folder take turns, and one that waits says so."""
     try:
         import fcntl
     except ImportError:  # Windows
@@ -332,7 +347,11 @@ def _build_lock(path: Path) -> Iterator[None]:
         return
     folder = os.open(path.parent, os.O_RDONLY)
     try:
-        fcntl.flock(folder, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(folder, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            say(f"waiting for another build in {path.parent} to finish ...")
+            fcntl.flock(folder, fcntl.LOCK_EX)
         yield
     finally:
         os.close(folder)  # releases the lock

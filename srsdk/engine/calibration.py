@@ -12,6 +12,21 @@ from srsdk.data import downscale, modcrop
 from srsdk.engine.config import ShapeProfile
 from srsdk.errors import InputError
 from srsdk.io.image import image_files, read_rgb
+from srsdk.pretrained import sha256
+
+
+def check_apart(calib: Path, gate: Path) -> None:
+    """Refuse calibration photos that the quality gate also scores (by their bytes, whatever
+    their names): an INT8 engine calibrated on its own test images would flatter its gate."""
+    if not calib.is_dir():
+        return  # calibration_batches says so
+    scored = {sha256(path): path.name for path in image_files(gate)}
+    shared = sorted(scored[digest] for path in image_files(calib) if (digest := sha256(path)) in scored)
+    if shared:
+        raise InputError(
+            f"--calib {calib}: {len(shared)} of its images are the quality gate's ({', '.join(shared[:3])}"
+            f"{', ...' if len(shared) > 3 else ''}); calibrate on training photos, never on what scores the engine"
+        )
 
 
 def calibration_batches(folder: Path, *, scale: int, count: int, profile: ShapeProfile) -> Iterator[torch.Tensor]:

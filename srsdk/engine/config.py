@@ -125,8 +125,13 @@ class BuildConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "scale", check_int("scale", self.scale, allowed=(2, 3, 4)))
-        if self.calib_images < 1:
-            raise InputError(f"calib_images must be >= 1, got {self.calib_images}")
+        object.__setattr__(self, "calib_images", check_int("calib_images", self.calib_images, minimum=1))
+        for name in ("weights", "calib", "quality_set", "output", "directory"):  # str paths too
+            if (value := getattr(self, name)) is not None:
+                try:
+                    object.__setattr__(self, name, Path(value))
+                except TypeError as e:
+                    raise InputError(f"{name}: expected a path, got {value!r}") from e
         for name, kind in (("precision", Precision), ("backend", Backend)):
             try:
                 object.__setattr__(self, name, kind(getattr(self, name)))

@@ -79,12 +79,19 @@ class Engine:
                 f"{self.profile.min[0]}x{self.profile.min[1]} .. {self.profile.max[0]}x{self.profile.max[1]} (HxW)"
             )
         if self.backend == Backend.ONNX:
-            (out,) = self._runner.run(None, {"lr": x.detach().float().cpu().numpy()})
-            return torch.from_numpy(out)
-        with torch.inference_mode():
-            x = x.to(self.device, self.dtype)
-            # AOTInductor's kernels are compiled for the contiguous layout the export saw.
-            return self._runner(x.contiguous() if self.backend == Backend.AOTI else x)
+            (array,) = self._runner.run(None, {"lr": x.detach().float().cpu().numpy()})
+            out = torch.from_numpy(array)
+        else:
+            with torch.inference_mode():
+                x = x.to(self.device, self.dtype)
+                # AOTInductor's kernels are compiled for the contiguous layout the export saw.
+                out = self._runner(x.contiguous() if self.backend == Backend.AOTI else x)
+        expected = (x.shape[0], 3, x.shape[2] * self.scale, x.shape[3] * self.scale)
+        if tuple(out.shape) != expected:  # a manifest that is not this engine's (edited, or copied)
+            raise EngineMismatchError(
+                f"{self.path}: gave {tuple(out.shape)} for {tuple(x.shape)}, not the x{self.scale} its manifest says"
+            )
+        return out
 
     def upscale(self, rgb: np.ndarray) -> np.ndarray:
         """uint8 ``HxWx3`` RGB -> uint8 ``(sH)x(sW)x3``, rounded as :func:`srsdk.inference.upscale_array`.
@@ -109,21 +116,29 @@ class Engine:
             return y.clamp_(0, 1).mul_(255).round_().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
 
 
-def open_engine(path: Path, data: dict[str, Any], device: str | torch.device | None = None) -> Engine:
-    """Load ``path`` as described by ``data`` without checking them against each other."""
-    backend = Backend(data["backend"])
-    if device is None:
-        device = "cpu" if data.get("device", "cpu") == "cpu" or not torch.cuda.is_available() else "cuda"
+def _torch_device(device: str | torch.device | int) -> torch.device:
+    """``device`` as a CPU or CUDA ``torch.device``, else :class:`InputError`."""
     try:
         target = torch.device(device)
     except (RuntimeError, TypeError) as e:
         raise InputError(f"device: expected 'cpu', 'cuda' or 'cuda:N', got {device!r}") from e
     if target.type not in ("cpu", "cuda"):
         raise InputError(f"device: expected 'cpu', 'cuda' or 'cuda:N', got {device!r}")
+    return target
+
+
+def open_engine(path: Path, data: dict[str, Any], device: str | torch.device | None = None) -> Engine:
+    """Load ``path`` as described by ``data`` without checking them against each other."""
+    backend = Backend(data["backend"])
+    if device is None:
+        device = "cpu" if data.get("device", "cpu") == "cpu" or not torch.cuda.is_available() else "cuda"
+    target = _torch_device(device)
     if target.type == "cuda" and not torch.cuda.is_available():
         raise InputError(f"device: {device!r} asked for, but torch sees no CUDA GPU")
     if target.type == "cuda" and backend in CPU_ONLY:
         raise InputError(f"device: {device!r} asked for, but {backend.value} engines run on the CPU")
+    if target.type == "cpu" and data.get("device") == "cuda":  # TensorRT cannot run there; FP16 would crawl
+        raise InputError(f"device: {device!r} asked for, but this engine was built for CUDA")
     try:
         if backend == Backend.ONNX:
             import onnxruntime as ort
@@ -151,7 +166,9 @@ def open_engine(path: Path, data: dict[str, Any], device: str | torch.device | N
     except ImportError as e:
         extra = "onnx" if backend == Backend.ONNX else "trt"
         raise EngineMismatchError(f"{path}: a {backend.value} engine needs {e.name}: pip install 'srsdk[{extra}]'") from e
-    except (RuntimeError, ValueError) as e:
+    except MemoryError:
+        raise
+    except Exception as e:  # ONNX Runtime's errors derive from Exception only
         raise EngineMismatchError(f"{path}: cannot be loaded as a {backend.value} engine ({e})") from e
     try:
         return Engine(path, data, runner, target)
@@ -159,7 +176,7 @@ def open_engine(path: Path, data: dict[str, Any], device: str | torch.device | N
         raise EngineMismatchError(f"{path}: its manifest is damaged ({type(e).__name__}: {e}); rebuild the engine") from e
 
 
-def load_engine(path: str | Path, *, scale: int | None = None, device: str | None = None) -> Engine:
+def load_engine(path: str | Path, *, scale: int | None = None, device: str | torch.device | None = None) -> Engine:
     """Load an engine built by ``srsdk-build-engine``, after checking its manifest.
 
     Refuses (:class:`~srsdk.errors.EngineMismatchError`, naming the field) an engine whose
@@ -167,6 +184,10 @@ def load_engine(path: str | Path, *, scale: int | None = None, device: str | Non
     given), torch / Torch-TensorRT / TensorRT versions or GPU differ from this machine's.
     """
     path = Path(path)
+    if scale is not None:
+        scale = check_int("scale", scale, allowed=(2, 3, 4))
+    if device is not None:
+        device = str(_torch_device(device))
     data = manifest.read(path)
     manifest.check(data, path, scale=scale, device=device)
     return open_engine(path, data, device)

@@ -179,10 +179,12 @@ def check(data: dict[str, Any], engine: Path, *, scale: int | None = None, devic
             f"{engine}: an x{data.get('scale')} engine, and x{scale} was asked for; leave the scale out "
             f"(the engine's is used) or build an x{scale} engine"
         )
-    try:
-        backend = Backend(data.get("backend"))
-    except ValueError:
-        refuse("backend", data.get("backend"), [b.value for b in Backend if b != Backend.AUTO])
+    backends = [b.value for b in Backend if b != Backend.AUTO]
+    if data.get("backend") not in backends:
+        refuse("backend", data.get("backend"), backends)
+    backend = Backend(data["backend"])
+    if data.get("device") not in ("cpu", "cuda"):
+        refuse("device", data.get("device"), ["cpu", "cuda"])
     built = data.get("software")
     if not isinstance(built, dict):
         raise EngineMismatchError(f"{engine}: its manifest's software is {built!r}, not versions; rebuild the engine")
@@ -194,7 +196,7 @@ def check(data: dict[str, Any], engine: Path, *, scale: int | None = None, devic
         raise EngineMismatchError(
             f"{engine}: built on a CPU with instructions this one lacks ({', '.join(missing)}); rebuild the engine here"
         )
-    needs_gpu = backend == Backend.TENSORRT or data.get("device") != "cpu"
+    needs_gpu = backend == Backend.TENSORRT or data["device"] == "cuda"
     if needs_gpu and not torch.cuda.is_available():
         refuse("device", "cuda", "cpu (this machine has no CUDA GPU)")
     target = device if device is not None and device.startswith("cuda") else "cuda"
