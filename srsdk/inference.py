@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from srsdk.errors import ShapeError, check_int
-from srsdk.model import DeployNet
+from srsdk.errors import InputError, ShapeError, check_int
+from srsdk.model import DeployNet, SPNet
 from srsdk.tiling import BlendMode, pack, plan_tiles
 from srsdk.tiling import blend as blend_tiles
 
@@ -14,6 +14,7 @@ from srsdk.tiling import blend as blend_tiles
 @torch.inference_mode()
 def upscale_array(net: DeployNet, rgb: np.ndarray) -> np.ndarray:
     """``HxWx3`` uint8 RGB -> ``(sH)x(sW)x3`` uint8 RGB, clamped and rounded."""
+    _check_deploy(net)
     if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3 or 0 in rgb.shape:
         raise ShapeError(f"expected a non-empty HxWx3 uint8 array, got {rgb.dtype} {rgb.shape}")
     param = next(net.parameters())
@@ -40,6 +41,7 @@ def upscale_tiled(
     network together; a batch of 48 also matched on Set14 ``comic.png``
     (``benchmarks/tiling_exactness.py``), but only one at a time is tested across images.
     """
+    _check_deploy(net)
     batch = check_int("batch", batch, minimum=1, error=ShapeError)
     if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3 or 0 in rgb.shape:
         raise ShapeError(f"expected a non-empty HxWx3 uint8 array, got {rgb.dtype} {rgb.shape}")
@@ -50,3 +52,8 @@ def upscale_tiled(
     tiles = torch.from_numpy(pack(rgb, plan)).to(param.device, net.input_dtype())
     outputs = torch.cat([net(tiles[i : i + batch]) for i in range(0, len(tiles), batch)])
     return blend_tiles(outputs.float().cpu(), plan, scale=net.arch.scale, mode=blend).numpy()
+
+
+def _check_deploy(net: DeployNet) -> None:
+    if isinstance(net, SPNet) and not isinstance(net, DeployNet):  # the training graph: three maps, not an image
+        raise InputError("net: expected a DeployNet, got the training SPNet (call .deploy() on it)")

@@ -214,6 +214,8 @@ class SPNet(nn.Module):
         return image, boundary, residual
 
     def forward(self, x: torch.Tensor) -> TrainingOutput:
+        """LR RGB ``(N,3,H,W)`` in ``[0,1]`` -> the three training outputs, each ``(N,C,sH,sW)``:
+        the image branch's HR image, its boundary logits and the residual branch's residual."""
         image, boundary, residual = self.branches(x)
         return TrainingOutput(image=image, boundary=boundary, residual=residual)
 
@@ -234,6 +236,7 @@ class DeployNet(SPNet):
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        """LR RGB ``(N,3,H,W)`` in ``[0,1]`` -> HR RGB ``(N,3,sH,sW)``: image + residual."""
         image, _, residual = self.branches(x)
         return image + residual.to(image.dtype)
 

@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
+import os
 import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
 import torch
@@ -35,9 +36,12 @@ from srsdk.cuda_graphs import GraphCache
 from srsdk.errors import InputError, check_int
 from srsdk.runner import EagerRunner, select_runner
 
+if TYPE_CHECKING:
+    from PIL import Image
+
 __all__ = ["CPU_TILE", "CPU_WHOLE_FRAME_PIXELS", "PRECISIONS", "Upscaler", "engine_cache"]
 
-Device = str
+Device = str | torch.device
 PRECISIONS = ("auto", "fp32", "fp16", "bf16", "int8")
 CPU_TILE = 384
 """On CPU, frames with more than ``CPU_WHOLE_FRAME_PIXELS`` LR pixels run in tiles of this side
@@ -98,10 +102,16 @@ class Upscaler:
         if precision not in PRECISIONS:
             raise InputError(f"precision: expected one of {PRECISIONS}, got {precision!r}")
         tile = check_int("tile", tile, minimum=1, expected="None or a positive int") if tile is not None else None
-        halo = check_int("halo", halo, minimum=0, expected="'auto' or an int >= 0") if halo != "auto" else "auto"
+        if not (isinstance(halo, str) and halo == "auto"):
+            halo = check_int("halo", halo, minimum=0, expected="'auto' or an int >= 0")
         if blend not in tiling.BLEND_MODES:
             raise InputError(f"blend: expected one of {tiling.BLEND_MODES}, got {blend!r}")
         max_inflight = check_int("max_inflight", max_inflight, minimum=1)
+        if not isinstance(cuda_graphs, bool):
+            raise InputError(f"cuda_graphs: expected True or False, got {cuda_graphs!r}")
+        for name, path in (("engine", engine), ("weights", weights)):
+            if path is not None and not isinstance(path, (str, os.PathLike)):
+                raise InputError(f"{name}: expected a path, got {type(path).__name__} {path!r}")
         if engine is not None and weights is not None:
             raise InputError("weights: an engine holds its own weights; give engine= or weights=, not both")
         if device == "auto" and engine is not None:  # engines that run on the CPU only, on a GPU machine too
@@ -120,6 +130,7 @@ class Upscaler:
         if cuda_graphs and not self._capturable():
             raise InputError("cuda_graphs: only for the eager network (engine=None) or a TorchScript engine")
         self.scale: int = self._runner.scale
+        """The upscaling factor: 2, 3 or 4."""
         self.precision: str = self._runner.precision
         """What the network runs in: ``"fp32"``, ``"fp16"``, ``"bf16"`` or ``"int8"``."""
         self.backend: str = self._runner.backend
@@ -146,6 +157,8 @@ class Upscaler:
         """Guards ``_pinned`` and ``_streams``, which the workers share."""
         self._worker: concurrent.futures.ThreadPoolExecutor | None = None
         self._pending: collections.deque[concurrent.futures.Future[Any]] = collections.deque()
+        self._streaming = False
+        """A :meth:`stream` is running: it owns the queue until it ends."""
         self._closed = False
 
     # -- set-up -----------------------------------------------------------------------------
@@ -220,11 +233,16 @@ class Upscaler:
             # One tile at a time on CPU (the tested exact path; README, Tiling) and for
             # engines, whose shape profiles fix the batch at 1.
             step = len(plan) if on_cuda and isinstance(self._runner, EagerRunner) else 1
-            outputs = [self._network(batch_t[i : i + step]) for i in range(0, len(plan), step)]
-            out = outputs[0] if len(outputs) == 1 else torch.cat(outputs)
+            out = self._network(batch_t[:step])
+            if step < len(plan):  # every tile's output written into one batch, not a list then a copy
+                first, out = out, out.new_empty((len(plan), *out.shape[1:]))
+                out[:step] = first
+                for i in range(step, len(plan), step):
+                    out[i : i + step] = self._network(batch_t[i : i + step])
             if not on_cuda:
                 out = out.float()
-            return tiling.blend(out.contiguous(), plan, scale=self.scale, mode=self._blend)
+        # Outside inference mode: the result is an ordinary tensor, which callers may change in place.
+        return tiling.blend(out.contiguous(), plan, scale=self.scale, mode=self._blend)
 
     def _process_one(self, frame: Any, after: tuple[torch.cuda.Stream, torch.cuda.Event] | None = None) -> Any:
         if after is None:
@@ -254,6 +272,14 @@ class Upscaler:
             return stream
 
     # -- public API ---------------------------------------------------------------------------
+    @overload
+    def __call__(self, frame: np.ndarray) -> np.ndarray: ...
+    @overload
+    def __call__(self, frame: Image.Image) -> Image.Image: ...
+    @overload
+    def __call__(self, frame: torch.Tensor) -> torch.Tensor: ...
+    @overload
+    def __call__(self, frame: Any) -> Any: ...
     def __call__(self, frame: Any) -> Any:
         """Upscale one frame now; the result is the same kind, on the same device.
 
@@ -261,6 +287,7 @@ class Upscaler:
         come from :meth:`process` / :meth:`flush`, in order.
         """
         self._check_open()
+        frames.check(frame)
         return self._executor().submit(self._process_one, frame, self._submitted()).result()
 
     def _workers(self) -> int:
@@ -311,8 +338,17 @@ class Upscaler:
         Waits for the oldest frame when ``max_inflight`` are queued. :meth:`drain` or
         :meth:`flush` wait for the rest. The frame is read later, by a worker: do not change
         it (nor a GPU buffer a decoder reuses) until its result has come back.
+
+        A frame of the wrong kind, dtype or shape is refused here (:class:`ShapeError`, not
+        queued); an error found while upscaling (a NaN in a float frame) is raised in the
+        frame's turn, by the call that would have returned its result.
         """
         self._check_open()
+        self._check_not_streaming("process()")
+        frames.check(frame)
+        return self._queue(frame)
+
+    def _queue(self, frame: Any) -> list[Any]:
         self._pending.append(self._executor().submit(self._process_one, frame, self._submitted()))
         ready: list[Any] = []
         while self._pending and (self._pending[0].done() or len(self._pending) > self._max_inflight):
@@ -326,6 +362,7 @@ class Upscaler:
         When a frame failed, this returns the results before it and the next call raises
         its error (or raises it now, when it is the oldest); :meth:`drain` never stops short.
         """
+        self._check_not_streaming("flush()")
         ready: list[Any] = []
         while self._pending:
             if not self._take(ready):
@@ -335,6 +372,10 @@ class Upscaler:
     def drain(self) -> Iterator[Any]:
         """Yield every queued frame's result, in order, as each is done; a frame that failed
         raises its error in its turn (the frames after it stay queued)."""
+        self._check_not_streaming("drain()")
+        yield from self._drain()
+
+    def _drain(self) -> Iterator[Any]:
         while self._pending:
             ready: list[Any] = []
             self._take(ready)
@@ -348,20 +389,27 @@ class Upscaler:
         ``frames_in`` itself raises, the frames it gave before are still upscaled and
         yielded, then its error is raised. Frames queued earlier by :meth:`process` come
         out first; leaving the loop early drops every frame still queued (:meth:`cancel`).
+        One stream at a time: until it ends, another :meth:`stream`, :meth:`process`,
+        :meth:`flush` or :meth:`drain` is refused (they share its queue); ``up(frame)`` is not.
         """
+        self._check_open()
+        self._check_not_streaming("stream()")
+        self._streaming = True
         try:
             source = iter(frames_in)
             while True:
                 try:
                     frame = next(source)
+                    frames.check(frame)  # refused before it is queued: the frames before it come first
                 except StopIteration:
                     break
                 except Exception:
-                    yield from self.drain()
+                    yield from self._drain()
                     raise
-                yield from self.process(frame)
-            yield from self.drain()
+                yield from self._queue(frame)
+            yield from self._drain()
         finally:
+            self._streaming = False
             self.cancel()
 
     def cancel(self) -> None:
@@ -373,6 +421,10 @@ class Upscaler:
     def _check_open(self) -> None:
         if self._closed:
             raise InputError("this Upscaler is closed")
+
+    def _check_not_streaming(self, call: str) -> None:
+        if self._streaming:
+            raise InputError(f"{call} while a stream() of this Upscaler is running (they would share its queue)")
 
     def close(self) -> None:
         """Stop the worker thread and free cached plans, graphs and buffers (idempotent)."""
@@ -388,6 +440,7 @@ class Upscaler:
         self._closed = True
 
     def __enter__(self) -> Upscaler:  # noqa: PYI034 - Python 3.10 has no typing.Self
+        self._check_open()
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -165,6 +165,8 @@ def test_tiled_equals_whole_frame(up: Upscaler, set14: Path) -> None:
         (torch.zeros(2, 3, 8, 8), r"expected 1x3xHxW, got \(2, 3, 8, 8\)"),
         (torch.zeros(8, 8, 3, dtype=torch.int32), "expected uint8 HxWx3 or float 1x3xHxW"),
         ("frame.png", "expected a numpy array, PIL image, torch tensor or DLPack array, got str"),
+        (torch.zeros(8, 8, 3, dtype=torch.uint8, device="meta"), "expected a dense CPU or CUDA tensor, got torch.strided on meta"),
+        (torch.zeros(8, 8, 3, dtype=torch.uint8).to_sparse(), "expected a dense CPU or CUDA tensor, got torch.sparse_coo on cpu"),
     ],
 )
 def test_bad_frames_are_refused_clearly(up: Upscaler, frame: object, message: str) -> None:
@@ -192,6 +194,9 @@ def test_bad_frames_are_refused_clearly(up: Upscaler, frame: object, message: st
         ({"cuda_graphs": True, "device": "cpu"}, "cuda_graphs: needs a CUDA device"),
         ({"stream": "s", "device": "cpu"}, "stream: expected None, or a torch.cuda.Stream with a CUDA device; got 's'"),
         ({"engine": "x2.ts", "weights": "x2.safetensors"}, "weights: an engine holds its own weights"),
+        ({"engine": 5}, "engine: expected a path, got int 5"),
+        ({"halo": np.array([1, 2])}, r"halo: expected 'auto' or an int >= 0, got array\(\[1, 2\]\)"),
+        ({"cuda_graphs": "no"}, "cuda_graphs: expected True or False, got 'no'"),
     ],
 )
 def test_bad_options_are_refused_clearly(options: dict[str, object], message: str) -> None:
@@ -205,6 +210,8 @@ def test_a_closed_upscaler_and_a_bad_engine_are_refused(tmp_path: Path, photo: n
     up.close()  # idempotent
     with pytest.raises(InputError, match="closed"):
         up(photo)
+    with pytest.raises(InputError, match="closed"), up:
+        pass
     bogus = tmp_path / "x2.ts"
     bogus.write_bytes(b"not an engine")
     with pytest.raises(EngineMismatchError, match=r"manifest x2\.ts\.json is missing"):
@@ -418,3 +425,49 @@ def test_large_cpu_frames_run_in_tiles_with_the_same_output(set14: Path) -> None
         assert len(up._plan(540, 960)) == 1  # up to 960x540: whole frames
     whole = up._runner.engine.upscale(photo)  # the same engine on the whole frame (it fits its profile)
     np.testing.assert_array_equal(out, whole)
+
+
+def test_a_frame_of_the_wrong_shape_is_refused_by_its_own_process_call(up: Upscaler, photo: np.ndarray) -> None:
+    good = [photo[:40, :40], photo[:30, :50]]
+    got = up.process(good[0])
+    with pytest.raises(ShapeError, match=r"got uint8 \(16, 16\)"):
+        up.process(np.zeros((16, 16), np.uint8))  # not queued: nothing of it comes later
+    got += up.process(good[1]) + up.flush()
+    assert [r.shape for r in got] == [(80, 80, 3), (60, 100, 3)]
+
+
+def test_one_stream_at_a_time(up: Upscaler, photo: np.ndarray) -> None:
+    a = [photo[:20, :24]] * 3
+    b = [photo[:40, :44]] * 3
+    first = up.stream(a)
+    assert next(first).shape == (40, 48, 3)
+    with pytest.raises(InputError, match=r"stream\(\) while a stream\(\) of this Upscaler is running"):
+        next(up.stream(b))
+    with pytest.raises(InputError, match=r"process\(\) while a stream\(\)"):
+        up.process(b[0])
+    with pytest.raises(InputError, match=r"flush\(\) while a stream\(\)"):
+        up.flush()
+    assert up(b[0]).shape == (80, 88, 3)  # a call of its own is fine
+    assert [r.shape for r in first] == [(40, 48, 3)] * 2  # the first stream lost nothing
+    assert [r.shape for r in up.stream(b)] == [(80, 88, 3)] * 3  # and a stream after it runs
+
+
+def test_results_are_ordinary_contiguous_tensors(up: Upscaler, photo: np.ndarray) -> None:
+    hwc = up(torch.from_numpy(photo[:20, :24].copy()))
+    assert not hwc.is_inference()
+    hwc.add_(1)  # a caller may change its result in place
+    nchw = up(torch.from_numpy(photo[:20, :24].copy()).permute(2, 0, 1)[None].float() / 255)
+    assert nchw.is_contiguous() and not nchw.is_inference()
+    assert nchw.view(-1).numel() == 3 * 40 * 48
+
+
+def test_a_closed_pil_image_and_the_training_graph_are_refused_clearly(up: Upscaler, tmp_path: Path) -> None:
+    from srsdk.model import SPNet
+
+    Image.new("RGB", (8, 8)).save(tmp_path / "a.png")
+    image = Image.open(tmp_path / "a.png")
+    image.close()
+    with pytest.raises(ShapeError, match="PIL frame: its pixels cannot be read"):
+        up(image)
+    with pytest.raises(InputError, match=r"expected a DeployNet, got the training SPNet \(call \.deploy\(\) on it\)"):
+        upscale_array(SPNet(), np.zeros((8, 8, 3), np.uint8))
