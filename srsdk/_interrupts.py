@@ -4,11 +4,13 @@ shell's status for the signal (130 for SIGINT, 143 for SIGTERM)."""
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
+from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["StopAtStepEnd", "Terminated", "interrupting", "on_sigterm"]
+__all__ = ["StopAtStepEnd", "Terminated", "held", "interrupting", "on_sigterm"]
 
 
 class Terminated(KeyboardInterrupt):
@@ -59,3 +61,27 @@ class StopAtStepEnd:
     def __exit__(self, *exc: object) -> None:
         for number, handler in self._previous.items():
             signal.signal(number, handler)
+
+
+@contextlib.contextmanager
+def held() -> Iterator[None]:
+    """Hold Ctrl-C (and a SIGTERM routed to ``KeyboardInterrupt``) back while the block runs,
+    for a save that must finish; one that came meanwhile is raised when the block ends. In
+    the main thread only, where Python runs signal handlers. (Not a signal mask: the kernel
+    gives a process's signal to any thread that does not block it, torch's own included.)"""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous: dict[int, Any] = {
+        number: signal.signal(number, lambda number, frame: caught.append(number))
+        for number in (signal.SIGINT, signal.SIGTERM)
+        if interrupting(signal.getsignal(number))
+    }
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        if caught:
+            previous[caught[0]](caught[0], None)

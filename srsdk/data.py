@@ -86,10 +86,14 @@ class TrainingSet:
             photo_bytes, edge_bytes = path.read_bytes(), edge_path.read_bytes()
             for part in (path.name.encode(), photo_bytes, edge_bytes):
                 digest.update(len(part).to_bytes(8, "little") + part)
-            photo = read_rgb(path, photo_bytes)
-            edge = read_rgb(edge_path, edge_bytes).convert("L")
+            # As stored, not turned by an EXIF orientation: a map is aligned with its photo's
+            # pixels (and training's flips and quarter turns make orientation moot).
+            photo = read_rgb(path, photo_bytes, upright=False)
+            edge = read_rgb(edge_path, edge_bytes, upright=False).convert("L")
             if edge.size != photo.size:
-                raise InputError(f"boundary map {edge_path} is {edge.size}, its photo {photo.size}")
+                raise InputError(
+                    f"boundary map {edge_path} is {edge.width}x{edge.height}, its photo {photo.width}x{photo.height}"
+                )
             if min(photo.size) < 2 * scale:
                 raise InputError(f"{path.name} is {photo.size[0]}x{photo.size[1]}: too small to train on at x{scale}")
             self._add(photo, edge)

@@ -46,8 +46,21 @@ def save_weights(net: SPNet, path: str | Path, *, metadata: dict[str, Any] | Non
     with atomic_output(path) as tmp:
         # Bytes into the file atomic_output made: safetensors' save_file replaces the file
         # with one of mode 0600, which other users could not read.
-        tmp.write_bytes(save(tensors, metadata=header))
+        tmp.write_bytes(_canonical(save(tensors, metadata=header)))
     return path
+
+
+def _canonical(blob: bytes) -> bytes:
+    """A safetensors file ``blob`` with its metadata in sorted order: safetensors writes it in
+    the order of a Rust hash map, which differs from run to run, and the same weights must
+    give the same bytes (and sha256). The tensors' offsets count from the end of the header,
+    so only its length changes (padded with spaces to 8 bytes, as safetensors pads it)."""
+    size = int.from_bytes(blob[:8], "little")
+    header = json.loads(blob[8 : 8 + size])
+    header["__metadata__"] = dict(sorted(header.get("__metadata__", {}).items()))
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)
+    return len(text).to_bytes(8, "little") + text + blob[8 + size :]
 
 
 def read_metadata(path: str | Path) -> dict[str, str]:
@@ -194,6 +207,8 @@ def ship(weights: Path, evaluation: Path | None = None) -> dict[str, Any]:
     digest = sha256(weights)
     try:
         training = json.loads(meta.get("training", "{}"))
+        summary = Path(weights).with_name("summary.json")  # srsdk train's, with the wall-clock the weights leave out
+        seconds = json.loads(summary.read_text()).get("seconds") if summary.is_file() else None
         result = json.loads(Path(evaluation).read_text()) if evaluation is not None else None
         current: dict[str, Any] = (
             json.loads(MANIFEST.read_text()) if MANIFEST.exists() else {"format": FORMAT, "weights": {}}
@@ -217,6 +232,8 @@ def ship(weights: Path, evaluation: Path | None = None) -> dict[str, Any]:
         "architecture": net.arch.to_dict(),
         "training": training,
     }
+    if seconds is not None:
+        entry["training_seconds"] = seconds  # beside "training", which stays the header's (lineage compares them)
     replaced = current["weights"].get(str(scale), {})
     if (stage := replaced.get("training")) in earlier:
         # Trained on from (a copy of) the file it replaces, whose own init files may be gone

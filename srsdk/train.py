@@ -136,6 +136,12 @@ def _train(
 ) -> TrainResult:
     if out_dir.exists() and not out_dir.is_dir():
         make_folder(out_dir)  # the one-line error, before any work
+    ckpt_path = out_dir / "checkpoint.pt"
+    weights_path = out_dir / f"srsdk_x{config.scale}.safetensors"
+    if config.init is not None and Path(config.init).resolve() == weights_path.resolve():
+        raise InputError(f"--init {config.init} is the file this run writes; copy it elsewhere, or train into a new folder")
+    if weights_path.exists() and not ckpt_path.exists():  # weights no run here made: never overwritten
+        raise InputError(f"{weights_path} exists, with no checkpoint of a run that made it; use a new output folder")
     if config.threads:
         torch.set_num_threads(config.threads)
     device = torch.device(config.device)
@@ -155,8 +161,6 @@ def _train(
     # Which file the run started from, so srsdk.pretrained.lineage can tell if it was replaced.
     origin = {"init_sha256": sha256(config.init)} if config.init is not None else {}
     identity = {"data_sha256": data.sha256, "init_sha256": origin.get("init_sha256")}
-    ckpt_path = out_dir / "checkpoint.pt"
-    weights_path = out_dir / f"srsdk_x{config.scale}.safetensors"
     step, seconds, history = 0, 0.0, []
     running: dict[str, torch.Tensor] = {}
     """Each loss term summed over the steps since the last log line (on the device)."""
@@ -187,6 +191,10 @@ def _train(
         since_log = state.get("since_log", 0)
         # Checkpoints from before sessions were recorded say only how far they got.
         sessions = state.get("sessions") or [{"device": "not recorded", "steps": [0, step], "seconds": round(seconds, 1)}]
+        if step < config.steps:
+            logging.getLogger("srsdk").info(
+                "resuming %s at step %d of %d (%.0f s of training so far)", out_dir, step, config.steps, seconds
+            )
     this_session: dict[str, Any] = {"device": _device_name(device), "threads": torch.get_num_threads()}
     step_before, seconds_before = step, seconds
     if step >= config.steps and _steps_done(weights_path) == step:
@@ -217,8 +225,10 @@ def _train(
                 },
                 tmp,
             )
-        meta = {"training": {**config.to_json(), **origin, "steps_done": step, "seconds": round(seconds, 1),
-                             "sessions": [*sessions, this_session]}}  # fmt: skip
+        # No wall-clock times in the weights (the checkpoint and summary.json keep them): the
+        # same command on the same machine then writes the same file, sha256 included.
+        untimed = [{k: v for k, v in session.items() if k != "seconds"} for session in [*sessions, this_session]]
+        meta = {"training": {**config.to_json(), **origin, "steps_done": step, "sessions": untimed}}
         saved: SPNet = net if average is None else average.module  # type: ignore[assignment]
         return save_weights(saved, weights_path, metadata=meta)
 
@@ -266,11 +276,14 @@ def _train(
         bar.close()
         if between_steps:  # else the last checkpoint saved stands
             seconds = time.perf_counter() - started
-            save()
+            with interrupts.held():  # a second Ctrl-C now would lose this checkpoint: it waits for the save
+                save()
         raise
     bar.close()
     seconds = time.perf_counter() - started
-    return _result(save(), ckpt_path, step, seconds, history)
+    with interrupts.held():
+        weights_file = save()
+    return _result(weights_file, ckpt_path, step, seconds, history)
 
 
 def _result(weights: Path, checkpoint: Path, steps: int, seconds: float, history: list[tuple[int, float]]) -> TrainResult:

@@ -67,6 +67,18 @@ def test_downscaled_copies_are_extra_hr_images_with_their_boundary_maps(tmp_path
         TrainingSet(tmp_path / "img", tmp_path / "edge", scale=2, downscales=(1.5,))
 
 
+def test_photos_and_maps_are_read_as_stored_whatever_their_exif_orientation(tmp_path: Path) -> None:
+    rng = np.random.default_rng(2)
+    rgb = rng.integers(0, 256, (30, 40, 3), dtype=np.uint8)
+    _write_pair(tmp_path, "a", rgb, rgb[..., 0].copy())
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 when shown": a phone photo; its map carries no such tag
+    Image.fromarray(rgb).save(tmp_path / "img" / "a.png", exif=exif)
+    data = TrainingSet(tmp_path / "img", tmp_path / "edge", scale=2)
+    assert torch.equal(data.hr[0], torch.from_numpy(rgb).permute(2, 0, 1))
+    assert torch.equal(data.boundary[0][0], data.hr[0][0])  # still aligned pixel for pixel
+
+
 def test_missing_boundary_map_is_named(tmp_path: Path) -> None:
     rgb = np.zeros((40, 40, 3), np.uint8)
     _write_pair(tmp_path, "a", rgb, rgb[..., 0].copy())

@@ -41,8 +41,10 @@ def test_images_round_trip_and_modes_are_converted(tmp_path: Path) -> None:
 
 def test_bad_paths_give_clear_errors(tmp_path: Path) -> None:
     (tmp_path / "bad.png").write_bytes(b"not a png")
-    with pytest.raises(InputError, match="cannot read image"):
+    with pytest.raises(InputError, match=r"cannot read image .*bad\.png: not an image file \(or not a format Pillow reads\)$"):
         read_rgb(tmp_path / "bad.png")
+    with pytest.raises(InputError, match=r"cannot read image .*bad\.png: not an image file"):
+        read_rgb(tmp_path / "bad.png", b"not a png")  # from bytes read before: still named by its path
     with pytest.raises(InputError, match="no such file"):
         read_rgb(tmp_path / "missing.png")
     img = Image.new("RGB", (2, 2))

@@ -2,6 +2,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
+import os
+import re
+import signal
+import time
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +15,7 @@ import torch
 from PIL import Image
 
 import srsdk
+from srsdk import _interrupts as interrupts
 from srsdk.errors import InputError
 from srsdk.pretrained import lineage, load_weights, read_metadata, sha256
 from srsdk.train import TrainConfig, learning_rate, train
@@ -92,8 +98,11 @@ def test_runs_are_reproducible_and_resume_exactly_after_ctrl_c(small_bsds, tmp_p
     # The weights say which steps each run did, and where.
     sessions = json.loads(read_metadata(resumed.weights)["training"])["sessions"]
     assert [(s["device"], s["steps"]) for s in sessions] == [("cpu", [0, 10]), ("cpu", [10, 20])]
-    assert all(s["seconds"] > 0 and s["threads"] >= 1 for s in sessions)
+    assert all(s["threads"] >= 1 and "seconds" not in s for s in sessions)  # the checkpoint keeps the times
+    assert all(s["seconds"] > 0 for s in torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=True)["sessions"])
     assert [s["steps"] for s in json.loads(read_metadata(straight.weights)["training"])["sessions"]] == [[0, 20]]
+    # The same command again writes the same file, sha256 included: no wall-clock in the weights.
+    assert sha256(train(config, tmp_path / "twin", progress=False).weights) == sha256(straight.weights)
 
     a = load_weights(straight.weights).state_dict()
     b = load_weights(resumed.weights).state_dict()
@@ -368,3 +377,36 @@ def test_training_runs_on_cuda(small_bsds, tmp_path: Path) -> None:  # type: ign
     assert again.loss_history == result.loss_history
     a, b = load_weights(result.weights).state_dict(), load_weights(again.weights).state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.shared
+def test_a_run_never_writes_over_weights_it_did_not_make(small_bsds, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    theirs = tmp_path / "srsdk_x2.safetensors"
+    theirs.write_bytes(Path("srsdk/weights/srsdk_x2.safetensors").read_bytes())
+    with pytest.raises(InputError, match=r"srsdk_x2\.safetensors exists, with no checkpoint of a run that made it"):
+        train(_config(small_bsds, steps=2), tmp_path, progress=False)
+    with pytest.raises(InputError, match="is the file this run writes; copy it elsewhere"):
+        train(_config(small_bsds, steps=2, init=theirs), tmp_path, progress=False)
+    assert sha256(theirs) == sha256(Path("srsdk/weights/srsdk_x2.safetensors"))
+
+
+@pytest.mark.shared
+def test_a_resumed_run_says_so(small_bsds, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:  # type: ignore[no-untyped-def]
+    def interrupt(step: int, avg: dict[str, float]) -> None:
+        if step == 4:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(_config(small_bsds, steps=8), tmp_path, progress=False, log_every=4, on_log=interrupt)
+    with caplog.at_level(logging.INFO, logger="srsdk"):
+        train(_config(small_bsds, steps=8), tmp_path, progress=False)
+    assert re.search(rf"resuming {re.escape(str(tmp_path))} at step 4 of 8 \(\d+ s of training so far\)", caplog.text)
+
+
+def test_a_signal_during_a_held_save_waits_for_its_end() -> None:
+    finished = False
+    with pytest.raises(KeyboardInterrupt), interrupts.held():
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.2)  # a SIGINT not held back would raise here
+        finished = True
+    assert finished

@@ -90,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"srsdk: {what}; checkpoint saved in {args.output} (rerun the same command to resume)",
                   file=sys.stderr)
         else:
-            print(f"srsdk: {what} before the first step; nothing saved", file=sys.stderr)
+            print(f"srsdk: {what}; no checkpoint had been saved, so there is nothing to resume", file=sys.stderr)
         return 143 if terminated else 130
     write_summary(result, args.output / "summary.json")
     print(f"trained {result.steps} steps in {result.seconds:.0f} s, final loss {result.final_loss:.5f}: {result.weights}")

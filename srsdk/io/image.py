@@ -35,18 +35,18 @@ def images_sha256(folder: Path) -> str:
     return digest.hexdigest()
 
 
-def open_image(path: Path, data: bytes | None = None) -> Image.Image:
+def open_image(path: Path, data: bytes | None = None, *, upright: bool = True) -> Image.Image:
     """Read an image in its own mode, turned upright as its EXIF orientation says (phone
-    photos store the sensor's rotation there); from ``data``, the file's bytes already
-    read, where given (``path`` then only names it in errors). ``info`` keeps the ICC profile,
+    photos store the sensor's rotation there) unless ``upright`` is False; from ``data``,
+    the file's bytes already read, where given (``path`` then only names it in errors). ``info`` keeps the ICC profile,
     and ``info["srsdk_frames"]`` says how many frames the file holds (only the first is read)."""
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             with Image.open(path if data is None else io.BytesIO(data)) as im:
                 im.load()
-                upright = ImageOps.exif_transpose(im)
-                image = upright if upright is not im else im.copy()
+                turned = ImageOps.exif_transpose(im) if upright else im
+                image = turned if turned is not im else im.copy()
                 image.info["srsdk_frames"] = getattr(im, "n_frames", 1)  # GIF, APNG, TIFF pages: the first is read
         for warning in caught:  # Pillow's (a damaged EXIF block, say) as one line each, naming the file
             if not issubclass(warning.category, Image.DecompressionBombWarning):  # the size is checked below
@@ -56,7 +56,9 @@ def open_image(path: Path, data: bytes | None = None) -> Image.Image:
         raise InputError(f"no such file: {path}") from e
     except Image.DecompressionBombError as e:
         raise InputError(f"{path}: larger than the {MAX_PIXELS // 10**6} Mpixels srsdk reads ({e})") from e
-    except (OSError, UnidentifiedImageError, ValueError) as e:
+    except UnidentifiedImageError as e:  # its message names the BytesIO, not the file
+        raise InputError(f"cannot read image {path}: not an image file (or not a format Pillow reads)") from e
+    except (OSError, ValueError) as e:
         raise InputError(f"cannot read image {path}: {e}") from e
 
 
@@ -96,9 +98,10 @@ def profile_for(image: Image.Image, mode: str) -> bytes | None:
     return icc if space.strip() == ("GRAY" if mode in ("L", "LA") else "RGB") else None
 
 
-def read_rgb(path: Path, data: bytes | None = None) -> Image.Image:
-    """Read an image as 8-bit RGB, upright (:func:`open_image`, then :func:`to_rgb`)."""
-    return to_rgb(open_image(path, data), path)
+def read_rgb(path: Path, data: bytes | None = None, *, upright: bool = True) -> Image.Image:
+    """Read an image as 8-bit RGB, upright unless ``upright`` is False (:func:`open_image`,
+    then :func:`to_rgb`)."""
+    return to_rgb(open_image(path, data, upright=upright), path)
 
 
 def write_image(
