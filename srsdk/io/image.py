@@ -38,8 +38,9 @@ def images_sha256(folder: Path) -> str:
 def open_image(path: Path, data: bytes | None = None, *, upright: bool = True) -> Image.Image:
     """Read an image in its own mode, turned upright as its EXIF orientation says (phone
     photos store the sensor's rotation there) unless ``upright`` is False; from ``data``,
-    the file's bytes already read, where given (``path`` then only names it in errors). ``info`` keeps the ICC profile,
-    and ``info["srsdk_frames"]`` says how many frames the file holds (only the first is read)."""
+    the file's bytes already read, where given (``path`` then only names it in errors).
+    ``info`` keeps the ICC profile, and ``info["srsdk_frames"]`` says how many frames the
+    file holds (only the first is read)."""
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
