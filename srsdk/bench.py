@@ -188,8 +188,15 @@ def plot(result: dict[str, Any], path: Path) -> None:
 
 
 def _git_commit(root: Path) -> tuple[str, bool]:
-    """HEAD of the checkout at root and whether files outside benchmarks/results differ from it."""
+    """HEAD of the checkout at root and whether files outside benchmarks/results differ from
+    it; "unknown" where root is not a checkout's top (srsdk installed into a virtualenv that
+    lies inside some other git project, whose commit says nothing about srsdk)."""
     try:
+        top = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--show-toplevel"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        if Path(top).resolve() != root.resolve():
+            return "unknown", False
         commit = subprocess.run(
             ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
         ).stdout.strip()

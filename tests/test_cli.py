@@ -364,3 +364,28 @@ def test_running_out_of_memory_in_the_network_is_one_line(tmp_path: Path) -> Non
     assert result.returncode == 1, result.stderr
     assert result.stderr.splitlines()[-1] == "srsdk: error: out of memory in the network (a smaller --tile needs less)"
     assert not (tmp_path / "big_x2.png").exists()
+
+
+def test_bench_refuses_an_engine_and_a_backend_together(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    assert main(["bench", "--engine", str(tmp_path / "e.ts"), "--backend", "onnx", "--sizes", "8x8"]) == 1
+    assert capsys.readouterr().err == (
+        "srsdk: error: --backend builds an engine to time, --engine times a built one: give one of them\n"
+    )
+
+
+def test_an_image_too_wide_for_its_output_format_is_refused_before_it_is_upscaled(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    wide = _photo(tmp_path / "wide.png", size=(8200, 4))
+    assert main(["upscale", str(wide), str(tmp_path / "wide.webp"), "--device", "cpu"]) == 1
+    assert capsys.readouterr().err.endswith("16400x8 is past the 16383 pixels a side .webp holds; use .png or .tif\n")
+    assert not (tmp_path / "wide.webp").exists()
+
+
+def test_bench_records_no_commit_for_a_checkout_srsdk_is_not_the_top_of(tmp_path: Path) -> None:
+    from srsdk.bench import _git_commit
+
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    subprocess.run(["git", "-C", str(tmp_path), "-c", "user.name=u", "-c", "user.email=u@x", "commit", "-q",
+                    "--allow-empty", "-m", "a user's project"], check=True)  # fmt: skip
+    (tmp_path / ".venv" / "site-packages").mkdir(parents=True)  # srsdk installed into a venv inside it
+    assert _git_commit(tmp_path / ".venv" / "site-packages") == ("unknown", False)
+    assert _git_commit(tmp_path)[0] != "unknown"

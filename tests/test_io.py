@@ -8,7 +8,7 @@ from PIL import Image
 
 from srsdk.errors import InputError
 from srsdk.io.atomic import atomic_output
-from srsdk.io.image import image_files, read_rgb, write_image
+from srsdk.io.image import check_fits, image_files, open_image, read_rgb, write_image
 
 
 def test_failed_write_leaves_nothing_and_keeps_the_old_file(tmp_path: Path) -> None:
@@ -104,3 +104,36 @@ def test_photos_are_read_upright_and_written_with_their_colour_profile_at_high_q
     with Image.open(tmp_path / "out.jpg") as im:
         assert max(im.quantization[0]) <= 12  # quality 95; at Pillow's default 75 it is 61
         assert im.layer[0][1:3] == im.layer[1][1:3]  # no chroma subsampling (4:4:4)
+
+
+def test_a_damaged_exif_block_is_read_as_stored_with_a_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # An EXIF block whose TIFF header is garbage: Pillow decodes the pixels, its EXIF parser raises SyntaxError.
+    # (Make, Model and Orientation, with the TIFF magic number and the orientation's type damaged,
+    # as a byte-flipping fuzz of a phone-style JPEG left them.)
+    block = (
+        b"Exif\x00\x00MM\x00s\x00\x00\x00\x08\x00\x03\x01\x0f\x00\x02\x00\x00\x00\t\x00\x00\x002\x01\x10\x00\x02"
+        b"\x00\x00\x00\n\x00\x00\x00<\x01\x12\x14\x03\x00\x00\x00\x01\x00\x06\x00\x00\x00\x00\x00\x00TestMake\x00\x00TestModel\x00"
+    )
+    Image.new("RGB", (16, 12), (200, 10, 10)).save(tmp_path / "a.jpg", exif=block, dpi=(72, 72))  # dpi: else Pillow reads (and hides) it
+    with caplog.at_level("WARNING", logger="srsdk"):
+        image = open_image(tmp_path / "a.jpg")
+    assert image.size == (16, 12)
+    assert "a.jpg: its EXIF block cannot be read (not a TIFF file" in caplog.text and "read as stored" in caplog.text
+
+
+def test_hidden_files_are_not_images_to_upscale(tmp_path: Path) -> None:
+    for name in ("a.png", ".hidden.png", "._a.png"):  # ._a.png: macOS's resource file beside a.png
+        Image.new("RGB", (4, 4)).save(tmp_path / name, format="PNG")
+    assert [p.name for p in image_files(tmp_path)] == ["a.png"]
+
+
+def test_sizes_a_format_cannot_hold_are_refused_and_dpi_is_kept(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match=r"16400x40 is past the 16383 pixels a side \.webp holds; use \.png or \.tif"):
+        check_fits(tmp_path / "o.webp", 16400, 40)
+    with pytest.raises(InputError, match=r"past the 65500 pixels a side \.jpg holds"):
+        check_fits(tmp_path / "o.jpg", 40, 70000)
+    check_fits(tmp_path / "o.png", 70000, 40)
+    for name in ("o.png", "o.jpg", "o.tif"):
+        write_image(Image.new("RGB", (8, 8)), tmp_path / name, dpi=(300, 300))
+        with Image.open(tmp_path / name) as written:
+            assert [round(v) for v in written.info["dpi"]] == [300, 300]

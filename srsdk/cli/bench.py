@@ -8,7 +8,7 @@ Without --engine, the network runs as the Upscaler would run it here (on CPU the
 engine measured for this kind of CPU: TorchScript BF16 where the CPU has bfloat16 units,
 ONNX Runtime on other AVX-512 CPUs, AOTInductor on AVX2-only ones where a C++ compiler can
 build it, else TorchScript FP32 with optimize_for_inference; FP16 eager on CUDA), or on --backend/--precision (built with srsdk-build-engine's code).
-The JSON records the machine, GPU, driver/CUDA, torch, srsdk version and git commit.
+The JSON records the machine, GPU, CUDA, torch, srsdk version and git commit.
 """
 
 from __future__ import annotations
@@ -63,6 +63,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--plot: expected a .png, .svg or .pdf file, got {args.plot}")
     if args.plot and not has_module("matplotlib"):
         raise InputError("--plot needs matplotlib: pip install matplotlib")
+    if args.engine is not None and args.backend is not None:
+        raise InputError("--backend builds an engine to time, --engine times a built one: give one of them")
     engine = args.engine
     if engine is None and args.backend is not None:
         from srsdk.engine import BuildConfig, ShapeProfile, build_engine

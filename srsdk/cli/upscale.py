@@ -224,15 +224,17 @@ def upscale_file(up: Any, src: Path, dst: Path, read: tuple[Any, Any] | None = N
     ICC profile where it describes the output's colours, and its EXIF metadata."""
     import numpy as np
     from PIL import Image
+    from tqdm import tqdm
 
-    from srsdk.io.image import is_greyscale, profile_for, write_image
+    from srsdk.io.image import check_fits, is_greyscale, profile_for, write_image
 
     original, rgb = read or read_image(src)
-    if original.info["srsdk_frames"] > 1:
-        print(f"srsdk: warning: {src} holds {original.info['srsdk_frames']} frames; only the first is upscaled",
-              file=sys.stderr)  # fmt: skip
+    check_fits(dst, rgb.width * up.scale, rgb.height * up.scale)  # before the work, not after it
+    if original.info["srsdk_frames"] > 1:  # tqdm.write: above a folder's progress bar, not into it
+        tqdm.write(f"srsdk: warning: {src} holds {original.info['srsdk_frames']} frames; only the first is upscaled",
+                   file=sys.stderr)  # fmt: skip
     if original.mode.startswith("I;16"):
-        print(f"srsdk: warning: {src} is 16-bit; it is upscaled and written as 8-bit", file=sys.stderr)
+        tqdm.write(f"srsdk: warning: {src} is 16-bit; it is upscaled and written as 8-bit", file=sys.stderr)
     out = Image.fromarray(up(np.asarray(rgb)))
     has_alpha = original.mode in ("RGBA", "LA", "PA") or "transparency" in original.info
     if is_greyscale(original):
@@ -240,4 +242,6 @@ def upscale_file(up: Any, src: Path, dst: Path, read: tuple[Any, Any] | None = N
     if has_alpha and dst.suffix.lower() in (".png", ".webp", ".tif", ".tiff"):
         alpha = original.convert("RGBA").getchannel("A")
         out.putalpha(alpha.resize(out.size, Image.Resampling.BICUBIC))
-    write_image(out, dst, icc_profile=profile_for(original, out.mode), exif=original.getexif())
+    dpi = original.info.get("dpi")  # kept as it was: the same pixels per inch, a larger print
+    write_image(out, dst, icc_profile=profile_for(original, out.mode), exif=original.getexif(),
+                dpi=tuple(dpi) if isinstance(dpi, tuple) and len(dpi) == 2 else None)  # fmt: skip

@@ -19,11 +19,18 @@ MAX_PIXELS = Image.MAX_IMAGE_PIXELS * 2 if Image.MAX_IMAGE_PIXELS else 2**31
 """Pillow refuses images over this many pixels (its decompression-bomb guard)."""
 
 
+MAX_SIDE = {"JPEG": 65500, "WEBP": 16383}
+"""The largest width or height a format can hold (where Pillow's encoder has a limit)."""
+
+
 def image_files(folder: Path) -> list[Path]:
-    """Image files directly in ``folder``, sorted by name."""
+    """Image files directly in ``folder``, sorted by name; hidden ones (a name starting with
+    a dot, as macOS's ``._`` resource files) are not images to upscale."""
     if not folder.is_dir():
         raise InputError(f"not a folder: {folder}")
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    return sorted(
+        p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".") and p.is_file()
+    )
 
 
 def images_sha256(folder: Path) -> str:
@@ -46,7 +53,7 @@ def open_image(path: Path, data: bytes | None = None, *, upright: bool = True) -
             warnings.simplefilter("always")
             with Image.open(path if data is None else io.BytesIO(data)) as im:
                 im.load()
-                turned = ImageOps.exif_transpose(im) if upright else im
+                turned = _upright(im, path) if upright else im
                 image = turned if turned is not im else im.copy()
                 image.info["srsdk_frames"] = getattr(im, "n_frames", 1)  # GIF, APNG, TIFF pages: the first is read
         for warning in caught:  # Pillow's (a damaged EXIF block, say) as one line each, naming the file
@@ -61,6 +68,22 @@ def open_image(path: Path, data: bytes | None = None, *, upright: bool = True) -
         raise InputError(f"cannot read image {path}: not an image file (or not a format Pillow reads)") from e
     except (OSError, ValueError) as e:
         raise InputError(f"cannot read image {path}: {e}") from e
+    except MemoryError:
+        raise
+    except Exception as e:  # Pillow's decoders raise SyntaxError, TypeError, ... on some damaged files
+        raise InputError(f"cannot read image {path}: {type(e).__name__}: {e}") from e
+
+
+def _upright(im: Image.Image, path: Path) -> Image.Image:
+    """``im`` turned as its EXIF orientation says; as stored, with a warning, where the EXIF
+    block is too damaged to read (the pixels may be fine)."""
+    try:
+        return ImageOps.exif_transpose(im)
+    except MemoryError:
+        raise
+    except Exception as e:  # noqa: BLE001 - a damaged EXIF block raises what its parser meets
+        logging.getLogger("srsdk").warning("%s: its EXIF block cannot be read (%s); read as stored", path, e)
+        return im
 
 
 def to_rgb(image: Image.Image, path: Path) -> Image.Image:
@@ -106,18 +129,24 @@ def read_rgb(path: Path, data: bytes | None = None, *, upright: bool = True) -> 
 
 
 def write_image(
-    image: Image.Image, path: Path, *, icc_profile: bytes | None = None, exif: Image.Exif | None = None
+    image: Image.Image,
+    path: Path,
+    *,
+    icc_profile: bytes | None = None,
+    exif: Image.Exif | None = None,
+    dpi: tuple[float, float] | None = None,
 ) -> None:
-    """Save ``image`` to ``path`` (format from the suffix), with ``icc_profile`` and ``exif``
-    where given (EXIF into JPEG, PNG and WebP; its orientation tag is dropped, as srsdk's
-    images are upright); ``path`` is either the complete new image or untouched. JPEG and
+    """Save ``image`` to ``path`` (format from the suffix), with ``icc_profile``, ``exif`` and
+    ``dpi`` where given (EXIF into JPEG, PNG and WebP; its orientation tag is dropped, as
+    srsdk's images are upright); ``path`` is either the complete new image or untouched. JPEG and
     WebP are written at quality 95 (JPEG without chroma subsampling), not Pillow's 75-80,
     which would throw away the detail upscaling adds."""
     path = Path(path)
-    fmt = Image.registered_extensions().get(path.suffix.lower())
-    if path.suffix.lower() not in IMAGE_SUFFIXES or fmt is None:
-        raise InputError(f"unsupported output format {path.suffix!r}; use one of {', '.join(IMAGE_SUFFIXES)}")
+    fmt = _format(path)
+    check_fits(path, *image.size)
     options: dict[str, object] = {"icc_profile": icc_profile} if icc_profile else {}
+    if dpi is not None:
+        options["dpi"] = dpi
     if exif and fmt in ("JPEG", "PNG", "WEBP"):
         upright = Image.Exif()
         upright.load(exif.tobytes())
@@ -133,4 +162,24 @@ def write_image(
     elif fmt == "WEBP":
         options |= {"quality": 95}
     with atomic_output(path) as tmp:
-        image.save(tmp, format=fmt, **options)
+        try:
+            image.save(tmp, format=fmt, **options)
+        except ValueError as e:  # Pillow's encoders (OSError is atomic_output's to word)
+            raise InputError(f"cannot write {path}: {e}") from e
+
+
+def _format(path: Path) -> str:
+    fmt = Image.registered_extensions().get(path.suffix.lower())
+    if path.suffix.lower() not in IMAGE_SUFFIXES or fmt is None:
+        raise InputError(f"unsupported output format {path.suffix!r}; use one of {', '.join(IMAGE_SUFFIXES)}")
+    return fmt
+
+
+def check_fits(path: Path, width: int, height: int) -> None:
+    """Refuse, before the work, an image of ``width`` x ``height`` that the format of
+    ``path`` (by its suffix) cannot hold."""
+    limit = MAX_SIDE.get(_format(path))
+    if limit is not None and max(width, height) > limit:
+        raise InputError(
+            f"cannot write {path}: {width}x{height} is past the {limit} pixels a side {path.suffix} holds; use .png or .tif"
+        )
