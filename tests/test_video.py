@@ -328,3 +328,94 @@ def test_a_longer_audio_track_is_not_taken_for_missing_frames(tmp_path: Path) ->
     with Upscaler(scale=2, device="cpu") as up:
         report = upscale_video(src, tmp_path / "out.mkv", up)
     assert (report.frames, report.missing_frames, report.copied_streams) == (10, 0, 1)
+
+
+def _times(path: Path) -> list[float]:
+    with av.open(str(path)) as c:
+        return [float(f.pts * f.time_base) for f in c.decode(video=0)]
+
+
+def test_a_variable_rate_clip_keeps_every_frame_time(tmp_path: Path) -> None:
+    """A phone-style clip: 30 fps in a 1/90000 time base with one frame dropped (average
+    rate 29.4), and a Matroska clip that does not start on its rate's grid. Each frame keeps
+    its time; the encoder once rounded them to 1 / average rate (the MP4 muxer then failed on
+    two frames at one time, and the late start moved against the audio)."""
+    from fractions import Fraction
+
+    for name, base, times in (("phone.mp4", Fraction(1, 90000), [i * 3000 for i in range(12) if i != 5]),
+                              ("late.mkv", Fraction(1, 1000), [21 + 40 * i for i in range(6)])):  # fmt: skip
+        src = tmp_path / name
+        with av.open(str(src), "w") as c:
+            s = c.add_stream("libx264", rate=25)
+            s.width, s.height, s.pix_fmt = 48, 32, "yuv420p"
+            s.time_base = s.codec_context.time_base = base
+            for i, pts in enumerate(times):
+                frame = av.VideoFrame.from_ndarray(np.full((32, 48, 3), 20 * i, np.uint8), format="rgb24")
+                frame.pts, frame.time_base = pts, base
+                for p in s.encode(frame):
+                    c.mux(p)
+            for p in s.encode(None):
+                c.mux(p)
+        for out in (tmp_path / f"{name}_x2.mp4", tmp_path / f"{name}_x2.mkv"):
+            with Upscaler(scale=2, device="cpu") as up:
+                assert upscale_video(src, out, up).frames == len(times)
+            assert _times(out) == pytest.approx(_times(src), abs=1e-3), out.name
+
+
+def test_an_avi_with_b_frames_and_an_anamorphic_clip_keep_order_and_shape(tmp_path: Path) -> None:
+    """H.264 in AVI (as srsdk itself writes it) has B-frames and no presentation times; a
+    4:3-pixel clip (DVD, HDV) shows wider than it is stored."""
+    from fractions import Fraction
+
+    frames = [np.full((32, 48, 3), 20 * i, np.uint8) for i in range(10)]
+    avi = tmp_path / "b.avi"
+    with av.open(str(avi), "w") as c:
+        s = c.add_stream("libx264", rate=25)
+        s.width, s.height, s.pix_fmt = 48, 32, "yuv420p"
+        s.codec_context.sample_aspect_ratio = Fraction(4, 3)
+        for frame in frames:
+            for p in s.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                c.mux(p)
+        for p in s.encode(None):
+            c.mux(p)
+    with Upscaler(scale=2, device="cpu") as up:
+        assert upscale_video(avi, tmp_path / "b.mkv", up).frames == 10
+    assert _times(tmp_path / "b.mkv") == pytest.approx([i / 25 for i in range(10)], abs=1e-3)
+    with av.open(str(tmp_path / "b.mkv")) as c:
+        assert c.streams.video[0].sample_aspect_ratio == Fraction(4, 3)
+        levels = [int(f.to_ndarray(format="rgb24").mean()) for f in c.decode(video=0)]
+    assert levels == sorted(levels)  # in their order: each frame is brighter than the one before
+
+
+def test_raw_mode_with_stdin_or_stdout_closed_is_one_line() -> None:
+    for redirect, name in (("<&-", "stdin"), (">&-", "stdout")):
+        done = subprocess.run(["bash", "-c", f"{sys.executable} -m srsdk upscale - - --raw 8x8 {redirect}"],
+                              capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+        assert done.returncode == 1
+        assert done.stderr == f"srsdk: error: raw mode reads frames from stdin and writes them to stdout, and {name} is closed\n"
+
+
+@pytest.mark.shared
+def test_frames_cuts_the_audio_at_the_last_frame_whatever_the_decoders_threads(
+    videos: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The decoder runs as many packets behind the demuxer as it has threads (16 on the GPU
+    machines): audio demuxed meanwhile was copied before the last kept frame's time was known."""
+    from srsdk.io import video
+
+    opened = video._open_input
+
+    def sixteen_threads(src: Path) -> object:
+        source = opened(src)
+        source.streams.video[0].thread_count = 16  # as FFmpeg picks on a 16-core machine
+        return source
+
+    monkeypatch.setattr(video, "_open_input", sixteen_threads)
+    with Upscaler(scale=2, device="cpu") as up:
+        assert upscale_video(videos / "car-detection.mp4", tmp_path / "five.mp4", up, max_frames=5).frames == 5
+    ends = {}
+    for kind in ("video", "audio"):
+        with av.open(str(tmp_path / "five.mp4")) as c:
+            stream = getattr(c.streams, kind)[0]
+            ends[kind] = max(p.pts + p.duration for p in c.demux(stream) if p.size) * stream.time_base
+    assert abs(float(ends["audio"] - ends["video"])) < 0.03  # within one AAC packet (21 ms)

@@ -141,6 +141,9 @@ def run_raw(args: argparse.Namespace) -> int:
     from srsdk.errors import InputError
 
     width, height = parse_size(args.raw, order="WxH")  # as ffmpeg writes sizes
+    for name, stream in (("stdin", sys.stdin), ("stdout", sys.stdout)):
+        if stream is None:  # started with it closed (`<&-`, `>&-`)
+            raise InputError(f"raw mode reads frames from stdin and writes them to stdout, and {name} is closed")
     out = sys.stdout.buffer
     count = 0
     try:

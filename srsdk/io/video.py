@@ -199,6 +199,12 @@ def _add_streams(
     out.pix_fmt = pix_fmt
     # AVI has a constant frame rate, counted in its time base; the other containers keep the input's.
     out.time_base = 1 / rate if sink.format.name == "avi" else video.time_base
+    # The encoder in the same time base: in its default, 1 / rate, every frame time would be
+    # rounded to the average rate's grid (two frames of a variable-rate clip on one tick fail
+    # in the muxer, and a clip that does not start on the grid would move against its audio).
+    out.codec_context.time_base = out.time_base
+    if video.sample_aspect_ratio:  # anamorphic video (DVD, HDV): the same shape on screen
+        out.codec_context.sample_aspect_ratio = video.sample_aspect_ratio
     out.options = options
     if encoder == "libx265" and sink.format.name in ("mov", "mp4"):
         out.codec_context.codec_tag = "hvc1"  # Apple's players refuse HEVC tagged hev1
@@ -301,22 +307,37 @@ def upscale_video(
                 decoded = 0
                 done: set[int] = set()
                 """Streams copied up to the last kept frame's time (with max_frames)."""
-                for packet in source.demux(video, *others):
+                held: list[Any] = []
+                """Packets to copy, demuxed before that time is known: the decoder runs some
+                packets behind the demuxer, by as many as it has threads."""
+
+                def copy(packet: Any) -> bool:
+                    """Mux ``packet`` into its copy, unless past the last kept frame's time;
+                    False when the copied streams need nothing more."""
                     end = state.end
+                    if end is not None and packet.pts is not None and packet.pts * packet.time_base > end:
+                        done.add(packet.stream.index)
+                        # Every copied stream past the last frame kept, or one a second past it
+                        # (another that ended before it never gets there): the rest is not needed.
+                        return not (done.issuperset(copies) or packet.pts * packet.time_base > end + 1)
+                    if packet.dts is not None:
+                        packet.stream = copies[packet.stream.index]
+                        try:
+                            sink.mux(packet)
+                        except av.error.FFmpegError:  # a damaged packet (its timestamps, say)
+                            state.uncopied += 1
+                    return True
+
+                for packet in source.demux(video, *others):
+                    if held and state.end is not None:  # in their order, before any later packet
+                        for waiting in held:
+                            copy(waiting)
+                        held.clear()
                     if packet.stream.index != video.index:
-                        if end is not None and packet.pts is not None and packet.pts * packet.time_base > end:
-                            done.add(packet.stream.index)
-                            # Every copied stream past the last frame kept, or one a second past it
-                            # (another that ended before it never gets there): the rest is not needed.
-                            if done.issuperset(copies) or packet.pts * packet.time_base > end + 1:
-                                break
-                            continue
-                        if packet.dts is not None:
-                            packet.stream = copies[packet.stream.index]
-                            try:
-                                sink.mux(packet)
-                            except av.error.FFmpegError:  # a damaged packet (its timestamps, say)
-                                state.uncopied += 1
+                        if max_frames is not None and state.end is None:
+                            held.append(packet)
+                        elif not copy(packet):
+                            break
                         continue
                     if max_frames is not None and decoded >= max_frames:
                         if not others:
@@ -331,7 +352,10 @@ def upscale_video(
                         if max_frames is not None and decoded >= max_frames:
                             break
                         decoded += 1
-                        timing.append((frame.pts, frame.time_base))
+                        # AVI holds no presentation times: with B-frames its decoded frames carry
+                        # them out of order. It has a constant rate, so frame n is shown at n / rate.
+                        avi = source.format.name == "avi"
+                        timing.append((decoded - 1, 1 / rate) if avi else (frame.pts, frame.time_base))
                         timed = frame.pts is not None and frame.time_base is not None
                         ends = (frame.pts + (frame.duration or 0)) * frame.time_base if timed else None
                         if ends is not None:
@@ -340,6 +364,8 @@ def upscale_video(
                             state.end = ends if ends is not None else Fraction(decoded) / rate
                         for result in upscaler.process(video_colour.rgb_of(frame, matrix)):
                             encode(result)
+                for waiting in held:  # max_frames at or past the clip's length: the end was never set
+                    copy(waiting)
                 for result in upscaler.drain():
                     encode(result)
                 bar.close()
