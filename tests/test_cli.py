@@ -389,3 +389,19 @@ def test_bench_records_no_commit_for_a_checkout_srsdk_is_not_the_top_of(tmp_path
     (tmp_path / ".venv" / "site-packages").mkdir(parents=True)  # srsdk installed into a venv inside it
     assert _git_commit(tmp_path / ".venv" / "site-packages") == ("unknown", False)
     assert _git_commit(tmp_path)[0] != "unknown"
+
+
+def test_the_colour_under_transparent_pixels_does_not_bleed_into_the_visible_ones(tmp_path: Path) -> None:
+    rng = np.random.default_rng(4)
+    rgba = rng.integers(0, 256, (32, 40, 4), dtype=np.uint8)
+    rgba[..., 3] = 255
+    rgba[:, 20:, 3] = 0  # the right half transparent
+    magenta = rgba.copy()
+    magenta[:, 20:, :3] = (255, 0, 255)  # another colour stored under it
+    outputs = []
+    for name, pixels in (("a", rgba), ("b", magenta)):
+        Image.fromarray(pixels, "RGBA").save(tmp_path / f"{name}.png")
+        assert main(["upscale", str(tmp_path / f"{name}.png"), str(tmp_path / f"{name}_x2.png"), "--device", "cpu"]) == 0
+        with Image.open(tmp_path / f"{name}_x2.png") as out:
+            outputs.append(np.asarray(out))
+    np.testing.assert_array_equal(outputs[0], outputs[1])

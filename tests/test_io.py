@@ -8,7 +8,7 @@ from PIL import Image
 
 from srsdk.errors import InputError
 from srsdk.io.atomic import atomic_output
-from srsdk.io.image import check_fits, image_files, open_image, read_rgb, write_image
+from srsdk.io.image import check_fits, fill_transparent, image_files, open_image, read_rgb, write_image
 
 
 def test_failed_write_leaves_nothing_and_keeps_the_old_file(tmp_path: Path) -> None:
@@ -137,3 +137,18 @@ def test_sizes_a_format_cannot_hold_are_refused_and_dpi_is_kept(tmp_path: Path) 
         write_image(Image.new("RGB", (8, 8)), tmp_path / name, dpi=(300, 300))
         with Image.open(tmp_path / name) as written:
             assert [round(v) for v in written.info["dpi"]] == [300, 300]
+
+
+def test_transparent_pixels_are_filled_from_the_visible_ones_only() -> None:
+    rng = np.random.default_rng(3)
+    rgb = rng.integers(0, 256, (20, 30, 3), dtype=np.uint8)
+    alpha = np.zeros((20, 30), np.uint8)
+    alpha[5:12, 8:20] = 255
+    alpha[0, 0] = 1  # barely visible still counts as visible
+    other = rgb.copy()
+    other[alpha == 0] = 255 - other[alpha == 0]  # another colour under the transparency
+    filled = fill_transparent(rgb, alpha, reach=4)
+    np.testing.assert_array_equal(filled, fill_transparent(other, alpha, reach=4))
+    np.testing.assert_array_equal(filled[alpha > 0], rgb[alpha > 0])  # what shows is untouched
+    np.testing.assert_array_equal(filled[12, 8:20], rgb[11, 8:20])  # one step out: the edge row itself
+    assert (filled[19, 29] == 0).all()  # past the reach: black

@@ -213,6 +213,11 @@ def run_images(args: argparse.Namespace, src: Path, dst: Path) -> int:
     return 1 if failed else 0
 
 
+FILL_REACH = 16
+"""How far into a transparent area colours are filled: past the receptive radius of every
+shipped network (8-10 LR pixels, ``srsdk info``) and the bicubic alpha's 2 pixels."""
+
+
 def read_image(src: Path) -> tuple[Any, Any]:
     """The image file ``src`` as read (mode, alpha and ICC profile kept) and as 8-bit RGB."""
     from srsdk.io.image import open_image, to_rgb
@@ -229,7 +234,7 @@ def upscale_file(up: Any, src: Path, dst: Path, read: tuple[Any, Any] | None = N
     from PIL import Image
     from tqdm import tqdm
 
-    from srsdk.io.image import check_fits, is_greyscale, profile_for, write_image
+    from srsdk.io.image import check_fits, fill_transparent, is_greyscale, profile_for, write_image
 
     original, rgb = read or read_image(src)
     check_fits(dst, rgb.width * up.scale, rgb.height * up.scale)  # before the work, not after it
@@ -238,8 +243,12 @@ def upscale_file(up: Any, src: Path, dst: Path, read: tuple[Any, Any] | None = N
                    file=sys.stderr)  # fmt: skip
     if original.mode.startswith("I;16"):
         tqdm.write(f"srsdk: warning: {src} is 16-bit; it is upscaled and written as 8-bit", file=sys.stderr)
-    out = Image.fromarray(up(np.asarray(rgb)))
     has_alpha = original.mode in ("RGBA", "LA", "PA") or "transparency" in original.info
+    pixels = np.asarray(rgb)
+    if has_alpha:  # what a file stores under full transparency must not bleed into the visible edge
+        alpha = np.asarray(original.convert("RGBA").getchannel("A"))
+        pixels = fill_transparent(pixels, alpha, reach=FILL_REACH)
+    out = Image.fromarray(up(pixels))
     if is_greyscale(original):
         out = out.convert("L")  # greyscale stays greyscale (the network's three channels, as luma)
     if has_alpha and dst.suffix.lower() in (".png", ".webp", ".tif", ".tiff"):

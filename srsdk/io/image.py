@@ -122,6 +122,29 @@ def profile_for(image: Image.Image, mode: str) -> bytes | None:
     return icc if space.strip() == ("GRAY" if mode in ("L", "LA") else "RGB") else None
 
 
+def fill_transparent(rgb: np.ndarray, alpha: np.ndarray, reach: int) -> np.ndarray:
+    """``rgb`` with its fully transparent pixels (``alpha == 0``) coloured from the visible
+    ones within ``reach`` pixels (each step takes the mean of the neighbours filled so far),
+    and black past that: the colour a file happens to store under transparency (often
+    black, white or garbage) would otherwise bleed into the visible edge as the network
+    upscales it. Visible pixels are unchanged."""
+    known = alpha > 0
+    if known.all() or not known.any():
+        return rgb
+    filled = np.where(known[..., None], rgb, 0).astype(np.float32)
+    for _ in range(reach):
+        if known.all():
+            break
+        colours = np.pad(filled, ((1, 1), (1, 1), (0, 0)))  # unknown pixels are 0 in `filled`
+        weights = np.pad(known, 1).astype(np.float32)
+        total = colours[:-2, 1:-1] + colours[2:, 1:-1] + colours[1:-1, :-2] + colours[1:-1, 2:]
+        count = weights[:-2, 1:-1] + weights[2:, 1:-1] + weights[1:-1, :-2] + weights[1:-1, 2:]
+        grow = ~known & (count > 0)
+        filled[grow] = total[grow] / count[grow][:, None]
+        known = known | grow
+    return np.round(filled).astype(np.uint8)
+
+
 def read_rgb(path: Path, data: bytes | None = None, *, upright: bool = True) -> Image.Image:
     """Read an image as 8-bit RGB, upright unless ``upright`` is False (:func:`open_image`,
     then :func:`to_rgb`)."""
