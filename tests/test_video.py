@@ -419,3 +419,9 @@ def test_frames_cuts_the_audio_at_the_last_frame_whatever_the_decoders_threads(
             stream = getattr(c.streams, kind)[0]
             ends[kind] = max(p.pts + p.duration for p in c.demux(stream) if p.size) * stream.time_base
     assert abs(float(ends["audio"] - ends["video"])) < 0.03  # within one AAC packet (21 ms)
+
+
+def test_crf_for_an_encoder_that_would_ignore_it_is_refused(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    src = _write(tmp_path / "in.mp4", [np.zeros((16, 16, 3), np.uint8)])
+    assert main(["upscale", str(src), str(tmp_path / "out.mkv"), "--codec", "mjpeg", "--crf", "2"]) == 1
+    assert capsys.readouterr().err == "srsdk: error: --crf is for h264, h265 and vp9; mjpeg would ignore it (it keeps its own defaults)\n"

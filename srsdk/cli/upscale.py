@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
 def run_video(args: argparse.Namespace, src: Path, dst: Path) -> int:
     from srsdk.errors import InputError
     from srsdk.io.atomic import check_output
-    from srsdk.io.video import VIDEO_SUFFIXES, check_video_output, upscale_video
+    from srsdk.io.video import CRF_RANGE, VIDEO_SUFFIXES, check_video_output, encoder_for, upscale_video
 
     if dst.suffix.lower() not in VIDEO_SUFFIXES:
         raise InputError(f"INPUT is a video, so OUTPUT must be one too ({', '.join(VIDEO_SUFFIXES)}): {dst}")
@@ -101,6 +101,8 @@ def run_video(args: argparse.Namespace, src: Path, dst: Path) -> int:
     crf = DEFAULT_CRF if args.crf is None else args.crf
     # A bad --codec or --crf, or a stream the container cannot hold, fails before the network loads.
     check_video_output(src, dst, args.codec, crf, _scale(args))
+    if args.crf is not None and (encoder := encoder_for(dst, args.codec, crf)[0]) not in CRF_RANGE:
+        raise InputError(f"--crf is for h264, h265 and vp9; {encoder} would ignore it (it keeps its own defaults)")
     with _upscaler(args) as up:
         report = upscale_video(src, dst, up, codec=args.codec, crf=crf, max_frames=args.frames,
                                progress=sys.stderr.isatty())  # fmt: skip
