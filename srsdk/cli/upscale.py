@@ -246,15 +246,14 @@ def upscale_file(up: Any, src: Path, dst: Path, read: tuple[Any, Any] | None = N
     if original.mode.startswith("I;16"):
         tqdm.write(f"srsdk: warning: {src} is 16-bit; it is upscaled and written as 8-bit", file=sys.stderr)
     has_alpha = original.mode in ("RGBA", "LA", "PA") or "transparency" in original.info
+    alpha = original.convert("RGBA").getchannel("A") if has_alpha else None
     pixels = np.asarray(rgb)
-    if has_alpha:  # what a file stores under full transparency must not bleed into the visible edge
-        alpha = np.asarray(original.convert("RGBA").getchannel("A"))
-        pixels = fill_transparent(pixels, alpha, reach=FILL_REACH)
+    if alpha is not None:  # what a file stores under full transparency must not bleed into the visible edge
+        pixels = fill_transparent(pixels, np.asarray(alpha), reach=FILL_REACH)
     out = Image.fromarray(up(pixels))
     if is_greyscale(original):
         out = out.convert("L")  # greyscale stays greyscale (the network's three channels, as luma)
-    if has_alpha and dst.suffix.lower() in (".png", ".webp", ".tif", ".tiff"):
-        alpha = original.convert("RGBA").getchannel("A")
+    if alpha is not None and dst.suffix.lower() in (".png", ".webp", ".tif", ".tiff"):
         out.putalpha(alpha.resize(out.size, Image.Resampling.BICUBIC))
     dpi = original.info.get("dpi")  # kept as it was: the same pixels per inch, a larger print
     write_image(out, dst, icc_profile=profile_for(original, out.mode), exif=original.getexif(),

@@ -305,6 +305,9 @@ def upscale_video(
                     bar.update(1)
 
                 decoded = 0
+                # AVI holds no presentation times: with B-frames its decoded frames carry them out
+                # of order. It has a constant rate, so frame n is shown at n / rate.
+                counted = source.format.name == "avi"
                 done: set[int] = set()
                 """Streams copied up to the last kept frame's time (with max_frames)."""
                 held: list[Any] = []
@@ -352,10 +355,7 @@ def upscale_video(
                         if max_frames is not None and decoded >= max_frames:
                             break
                         decoded += 1
-                        # AVI holds no presentation times: with B-frames its decoded frames carry
-                        # them out of order. It has a constant rate, so frame n is shown at n / rate.
-                        avi = source.format.name == "avi"
-                        timing.append((decoded - 1, 1 / rate) if avi else (frame.pts, frame.time_base))
+                        timing.append((decoded - 1, 1 / rate) if counted else (frame.pts, frame.time_base))
                         timed = frame.pts is not None and frame.time_base is not None
                         ends = (frame.pts + (frame.duration or 0)) * frame.time_base if timed else None
                         if ends is not None:
