@@ -158,10 +158,12 @@ def write_image(
     icc_profile: bytes | None = None,
     exif: Image.Exif | None = None,
     dpi: tuple[float, float] | None = None,
+    like: Path | None = None,
 ) -> None:
     """Save ``image`` to ``path`` (format from the suffix), with ``icc_profile``, ``exif`` and
     ``dpi`` where given (EXIF into JPEG, PNG and WebP; its orientation tag is dropped, as
-    srsdk's images are upright); ``path`` is either the complete new image or untouched. JPEG and
+    srsdk's images are upright), and as ``like`` where that file is of the same format: a
+    lossless WebP stays lossless, a TIFF keeps its LZW, Deflate or PackBits compression; ``path`` is either the complete new image or untouched. JPEG and
     WebP are written at quality 95 (JPEG without chroma subsampling), not Pillow's 75-80,
     which would throw away the detail upscaling adds."""
     path = Path(path)
@@ -183,12 +185,33 @@ def write_image(
     if fmt == "JPEG":
         options |= {"quality": 95, "subsampling": 0}
     elif fmt == "WEBP":
-        options |= {"quality": 95}
+        options |= {"quality": 95, "lossless": like is not None and _lossless_webp(like)}
+    elif fmt == "TIFF" and like is not None:
+        options |= {"compression": _tiff_compression(like)}
     with atomic_output(path) as tmp:
         try:
             image.save(tmp, format=fmt, **options)
         except ValueError as e:  # Pillow's encoders (OSError is atomic_output's to word)
             raise InputError(f"cannot write {path}: {e}") from e
+
+
+def _lossless_webp(path: Path) -> bool:
+    try:
+        with path.open("rb") as f:
+            head = f.read(16)
+    except OSError:
+        return False
+    return head[:4] == b"RIFF" and head[8:16] == b"WEBPVP8L"  # VP8L: the lossless bitstream
+
+
+def _tiff_compression(path: Path) -> str | None:
+    """The compression of the TIFF ``path`` where Pillow writes it for any image, else None."""
+    try:
+        with Image.open(path) as im:
+            compression = im.info.get("compression")
+    except Exception:  # noqa: BLE001 - not a readable TIFF: write the default
+        return None
+    return compression if compression in ("tiff_lzw", "tiff_deflate", "tiff_adobe_deflate", "packbits") else None
 
 
 def _format(path: Path) -> str:
