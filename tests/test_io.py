@@ -159,12 +159,12 @@ def test_a_lossless_webp_stays_lossless_and_a_tiff_keeps_its_compression(tmp_pat
     image.save(tmp_path / "lossless.webp", lossless=True)
     image.save(tmp_path / "lossy.webp", quality=80)
     image.save(tmp_path / "lzw.tif", compression="tiff_lzw")
-    write_image(image, tmp_path / "a.webp", like=tmp_path / "lossless.webp")
-    write_image(image, tmp_path / "b.webp", like=tmp_path / "lossy.webp")
+    write_image(image, tmp_path / "a.webp", like=open_image(tmp_path / "lossless.webp"))
+    write_image(image, tmp_path / "b.webp", like=open_image(tmp_path / "lossy.webp"))
     assert (tmp_path / "a.webp").read_bytes()[12:16] == b"VP8L" and (tmp_path / "b.webp").read_bytes()[12:16] == b"VP8 "
     with Image.open(tmp_path / "a.webp") as back:
         np.testing.assert_array_equal(np.asarray(back.convert("RGB")), np.asarray(image))  # lossless indeed
-    write_image(image, tmp_path / "c.tif", like=tmp_path / "lzw.tif")
+    write_image(image, tmp_path / "c.tif", like=open_image(tmp_path / "lzw.tif"))
     write_image(image, tmp_path / "d.tif")
     with Image.open(tmp_path / "c.tif") as c, Image.open(tmp_path / "d.tif") as d:
         assert (c.info["compression"], d.info["compression"]) == ("tiff_lzw", "raw")

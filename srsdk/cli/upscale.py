@@ -257,4 +257,4 @@ def upscale_file(up: Any, src: Path, dst: Path, read: tuple[Any, Any] | None = N
         out.putalpha(alpha.resize(out.size, Image.Resampling.BICUBIC))
     dpi = original.info.get("dpi")  # kept as it was: the same pixels per inch, a larger print
     write_image(out, dst, icc_profile=profile_for(original, out.mode), exif=original.getexif(),
-                dpi=tuple(dpi) if isinstance(dpi, tuple) and len(dpi) == 2 else None, like=src)  # fmt: skip
+                dpi=tuple(dpi) if isinstance(dpi, tuple) and len(dpi) == 2 else None, like=original)  # fmt: skip

@@ -9,7 +9,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from srsdk.errors import InputError
 from srsdk.io.atomic import atomic_output
@@ -19,6 +19,8 @@ MAX_PIXELS = Image.MAX_IMAGE_PIXELS * 2 if Image.MAX_IMAGE_PIXELS else 2**31
 """Pillow refuses images over this many pixels (its decompression-bomb guard)."""
 
 
+TIFF_COMPRESSIONS = ("tiff_lzw", "tiff_deflate", "tiff_adobe_deflate", "packbits")
+"""The TIFF compressions an output keeps from its input (those Pillow writes for any image)."""
 MAX_SIDE = {"JPEG": 65500, "WEBP": 16383}
 """The largest width or height a format can hold (where Pillow's encoder has a limit)."""
 
@@ -46,16 +48,20 @@ def open_image(path: Path, data: bytes | None = None, *, upright: bool = True) -
     """Read an image in its own mode, turned upright as its EXIF orientation says (phone
     photos store the sensor's rotation there) unless ``upright`` is False; from ``data``,
     the file's bytes already read, where given (``path`` then only names it in errors).
-    ``info`` keeps the ICC profile, and ``info["srsdk_frames"]`` says how many frames the
-    file holds (only the first is read)."""
+    ``info`` keeps the ICC profile (and a TIFF's compression), ``info["srsdk_frames"]``
+    says how many frames the file holds (only the first is read), and
+    ``info["srsdk_lossless"]`` marks a lossless WebP."""
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             with Image.open(path if data is None else io.BytesIO(data)) as im:
+                lossless = im.format == "WEBP" and _lossless_webp(im)
                 im.load()
                 turned = _upright(im, path) if upright else im
                 image = turned if turned is not im else im.copy()
                 image.info["srsdk_frames"] = getattr(im, "n_frames", 1)  # GIF, APNG, TIFF pages: the first is read
+                if lossless:
+                    image.info["srsdk_lossless"] = True
         for warning in caught:  # Pillow's (a damaged EXIF block, say) as one line each, naming the file
             if not issubclass(warning.category, Image.DecompressionBombWarning):  # the size is checked below
                 logging.getLogger("srsdk").warning("%s: %s", path, warning.message)
@@ -158,12 +164,13 @@ def write_image(
     icc_profile: bytes | None = None,
     exif: Image.Exif | None = None,
     dpi: tuple[float, float] | None = None,
-    like: Path | None = None,
+    like: Image.Image | None = None,
 ) -> None:
     """Save ``image`` to ``path`` (format from the suffix), with ``icc_profile``, ``exif`` and
     ``dpi`` where given (EXIF into JPEG, PNG and WebP; its orientation tag is dropped, as
-    srsdk's images are upright), and as ``like`` where that file is of the same format: a
-    lossless WebP stays lossless, a TIFF keeps its LZW, Deflate or PackBits compression; ``path`` is either the complete new image or untouched. JPEG and
+    srsdk's images are upright), and as ``like`` (an image :func:`open_image` read) where it
+    is of the same format: a lossless WebP stays lossless, a TIFF keeps its LZW, Deflate or
+    PackBits compression. ``path`` is either the complete new image or untouched. JPEG and
     WebP are written at quality 95 (JPEG without chroma subsampling), not Pillow's 75-80,
     which would throw away the detail upscaling adds."""
     path = Path(path)
@@ -185,9 +192,9 @@ def write_image(
     if fmt == "JPEG":
         options |= {"quality": 95, "subsampling": 0}
     elif fmt == "WEBP":
-        options |= {"quality": 95, "lossless": like is not None and _lossless_webp(like)}
-    elif fmt == "TIFF" and like is not None:
-        options |= {"compression": _tiff_compression(like)}
+        options |= {"quality": 95, "lossless": like is not None and like.info.get("srsdk_lossless", False)}
+    elif fmt == "TIFF" and like is not None and like.info.get("compression") in TIFF_COMPRESSIONS:
+        options |= {"compression": like.info["compression"]}
     with atomic_output(path) as tmp:
         try:
             image.save(tmp, format=fmt, **options)
@@ -195,23 +202,16 @@ def write_image(
             raise InputError(f"cannot write {path}: {e}") from e
 
 
-def _lossless_webp(path: Path) -> bool:
-    try:
-        with path.open("rb") as f:
-            head = f.read(16)
-    except OSError:
+def _lossless_webp(im: ImageFile.ImageFile) -> bool:
+    """Whether the WebP file ``im`` was opened from holds the lossless bitstream (VP8L)."""
+    fp = im.fp
+    if fp is None:
         return False
-    return head[:4] == b"RIFF" and head[8:16] == b"WEBPVP8L"  # VP8L: the lossless bitstream
-
-
-def _tiff_compression(path: Path) -> str | None:
-    """The compression of the TIFF ``path`` where Pillow writes it for any image, else None."""
-    try:
-        with Image.open(path) as im:
-            compression = im.info.get("compression")
-    except Exception:  # noqa: BLE001 - not a readable TIFF: write the default
-        return None
-    return compression if compression in ("tiff_lzw", "tiff_deflate", "tiff_adobe_deflate", "packbits") else None
+    at = fp.tell()
+    fp.seek(0)
+    head = fp.read(16)
+    fp.seek(at)
+    return head[8:16] == b"WEBPVP8L"
 
 
 def _format(path: Path) -> str:
