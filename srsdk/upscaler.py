@@ -211,8 +211,9 @@ class Upscaler:
 
     def _upscale_working(self, hwc: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
         plan = self._plan(hwc.shape[0], hwc.shape[1])
-        on_cuda = self._device.type == "cuda"
-        if on_cuda and isinstance(hwc, np.ndarray):
+        if self._device.type == "cpu":
+            return torch.from_numpy(self._upscale_rows(hwc.cpu().numpy() if isinstance(hwc, torch.Tensor) else hwc, plan))
+        if isinstance(hwc, np.ndarray):
             # A pinned staging buffer per frame size, reused: each frame finishes (the stream is
             # synchronised) before the next one is staged.
             key = (threading.get_ident(), *hwc.shape)
@@ -224,25 +225,35 @@ class Upscaler:
                     staging = self._pinned[key] = torch.empty(hwc.shape, dtype=torch.uint8).pin_memory()
             staging.numpy()[...] = hwc
             hwc = staging.to(self._device, non_blocking=True)
-        elif not on_cuda and isinstance(hwc, torch.Tensor):
-            hwc = hwc.cpu().numpy()
         precision: Literal["float32", "float16"] = "float16" if self._runner.dtype == torch.float16 else "float32"
-        batch = tiling.pack(hwc, plan, dtype=precision)  # type: ignore[type-var]  # either kind
-        batch_t = batch if isinstance(batch, torch.Tensor) else torch.from_numpy(batch)
+        batch = tiling.pack(hwc, plan, dtype=precision)
         with torch.inference_mode():
-            # One tile at a time on CPU (the tested exact path; README, Tiling) and for
-            # engines, whose shape profiles fix the batch at 1.
-            step = len(plan) if on_cuda and isinstance(self._runner, EagerRunner) else 1
-            out = self._network(batch_t[:step])
+            # The whole batch at once, but one tile at a time for engines, whose shape
+            # profiles fix the batch at 1.
+            step = len(plan) if isinstance(self._runner, EagerRunner) else 1
+            out = self._network(batch[:step])
             if step < len(plan):  # every tile's output written into one batch, not a list then a copy
                 first, out = out, out.new_empty((len(plan), *out.shape[1:]))
                 out[:step] = first
                 for i in range(step, len(plan), step):
-                    out[i : i + step] = self._network(batch_t[i : i + step])
-            if not on_cuda:
-                out = out.float()
+                    out[i : i + step] = self._network(batch[i : i + step])
         # Outside inference mode: the result is an ordinary tensor, which callers may change in place.
         return tiling.blend(out.contiguous(), plan, scale=self.scale, mode=self._blend)
+
+    def _upscale_rows(self, hwc: np.ndarray, plan: tiling.TilePlan) -> np.ndarray:
+        """On CPU: one tile at a time (the tested exact path; README, Tiling), blended one row
+        of tiles at a time, so a large frame's tile outputs never all exist at once."""
+        assembled = tiling.RowBlend(plan, scale=self.scale, mode=self._blend)
+        with torch.inference_mode():
+            for row in range(plan.grid[0]):
+                batch = torch.from_numpy(tiling.pack_row(hwc, plan, row))
+                first = self._network(batch[:1]).float()
+                out = first.new_empty((len(batch), *first.shape[1:]))
+                out[:1] = first
+                for i in range(1, len(batch)):
+                    out[i : i + 1] = self._network(batch[i : i + 1])
+                assembled.add(out.numpy())
+        return assembled.frame
 
     def _process_one(self, frame: Any, after: tuple[torch.cuda.Stream, torch.cuda.Event] | None = None) -> Any:
         if after is None:

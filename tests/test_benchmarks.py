@@ -103,6 +103,13 @@ def test_soak_benchmark_samples_resident_memory(tmp_path: Path) -> None:
     assert result["targets"]["rss_growth"] == {"target": "< 5 %", "met": result["rss_growth"] < 0.05}
 
 
+def test_tiled_memory_benchmark_runs_both_ways_in_children_with_identical_outputs(tmp_path: Path) -> None:
+    out = tmp_path / "tiled.json"
+    assert _script("tiled_memory").main(["--size", "70x50", "--tile", "24", "--repeats", "1", "--json", str(out)]) == 0
+    result = json.loads(out.read_text())  # main exits non-zero where the two outputs differ
+    assert min(result["grid"]) > 1 and set(result["peak_rise_mb"]) == {"whole_batch", "rows"}
+
+
 def test_targets_are_judged_both_ways() -> None:
     targets = _script("_targets")
     assert targets.verdict({"overhead_ratio": 1.10}, "overhead_ratio") == "target <= 1.10: met"
