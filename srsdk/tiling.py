@@ -149,13 +149,14 @@ def check_plan(plan: TilePlan) -> None:
     built by hand may not, and blending it would leave pixels unwritten)."""
     for name, axis in (("rows", plan.rows), ("cols", plan.cols)):
         try:
-            _check_axis(name, axis)  # cached by the plan's hash
+            # Cached by the plan's hash and its repr: a plan of floats equals one of ints.
+            _check_axis(name, axis, repr(axis))
         except TypeError as e:  # a hand-built plan holding lists
             raise ShapeError(f"plan {name}: expected an AxisPlan of tuples (hashable), got {axis!r}") from e
 
 
 @functools.lru_cache(maxsize=256)
-def _check_axis(name: str, axis: AxisPlan) -> None:
+def _check_axis(name: str, axis: AxisPlan, key: str) -> None:
     if not isinstance(axis.size, int) or not isinstance(axis.tile, int) or not 1 <= axis.tile <= axis.size:
         raise ShapeError(f"plan {name}: expected 1 <= tile <= size, got tile {axis.tile!r}, size {axis.size!r}")
     covered = 0
@@ -303,8 +304,12 @@ def _release_after_use(array: Any) -> None:
 
 
 def _host_or_cuda(value: Any, argument: str) -> None:
+    import torch
+
     if value.device.type not in ("cpu", "cuda"):
         raise ShapeError(f"{argument}: expected a CPU or CUDA tensor, got one on {value.device}")
+    if value.layout != torch.strided:
+        raise ShapeError(f"{argument}: expected a dense tensor, got layout {value.layout} (call .to_dense() first)")
 
 
 def _dtype_name(dtype: object) -> str:
@@ -329,6 +334,7 @@ def pack(frame: Frame, plan: TilePlan, *, dtype: Literal["float32", "float16"] =
     frame = _as_array(frame)
     if isinstance(frame, torch.Tensor):
         _host_or_cuda(frame, "frame")
+        frame = frame.resolve_neg()  # a lazily negated view has no numpy form
         check_frame(frame.shape, frame.stride(), _dtype_name(frame.dtype), plan)
         if frame.is_cuda:
             from srsdk import tiling_cuda
@@ -368,7 +374,7 @@ def blend(batch: Frame, plan: TilePlan, *, scale: int, mode: BlendMode = "crop")
     batch = _as_array(batch)
     if isinstance(batch, torch.Tensor):
         _host_or_cuda(batch, "batch")
-        batch = batch.detach()  # a network's output outside no_grad still blends
+        batch = batch.detach().resolve_neg()  # a network's output outside no_grad still blends
         check_batch(batch.shape, _dtype_name(batch.dtype), plan, scale)
         if batch.is_cuda:
             from srsdk import tiling_cuda
@@ -464,7 +470,8 @@ class RowBlend:
         return self._frame
 
     def add(self, tiles: np.ndarray) -> None:
-        """Blend the next grid row's output tiles (float32 or float16, any strides)."""
+        """Blend the next grid row's output tiles (float32 or float16, any strides; the
+        array is not used after this call returns, so one buffer may serve every row)."""
         if self.done:
             raise ShapeError(f"tiles: all {self.plan.grid[0]} rows of tiles were already added")
         if not isinstance(tiles, np.ndarray):
@@ -474,7 +481,10 @@ class RowBlend:
         if tiles.dtype.name not in ("float32", "float16") or tiles.shape != expected:
             raise ShapeError(f"tiles: expected float32/float16 of shape {expected}, got {tiles.dtype} {tiles.shape}")
         row = self._next
-        self._held[row] = np.ascontiguousarray(tiles, dtype=tiles.dtype.newbyteorder("="))
+        native = tiles.dtype.newbyteorder("=")
+        # A row read again at the next add is copied: the caller may reuse its buffer.
+        kept = self._keep_from[row] <= row
+        self._held[row] = np.array(tiles, dtype=native, order="C") if kept else np.ascontiguousarray(tiles, dtype=native)
         lo, hi, first = self._finished[row]
         if hi > lo:
             held = [self._held[j] for j in range(first, row + 1)]

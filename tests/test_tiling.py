@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import ast
+import dataclasses
 import pickle
 import subprocess
 import sys
@@ -132,10 +133,12 @@ def test_row_by_row_pack_and_blend_equal_the_whole_batch_holding_at_most_two_row
     rows, cols = plan.grid
     assembled = tiling.RowBlend(plan, scale=scale, mode=mode)
     packed = tiling.pack(frame, plan, dtype=dtype)  # type: ignore[arg-type]
+    buffer = np.empty_like(batch[:cols])  # one buffer for every row, as a caller may reuse one
     for r in range(rows):
         np.testing.assert_array_equal(tiling.pack_row(frame, plan, r, dtype=dtype), packed[r * cols : (r + 1) * cols])  # type: ignore[arg-type]
         assert not assembled.done
-        assembled.add(batch[r * cols : (r + 1) * cols])
+        buffer[...] = batch[r * cols : (r + 1) * cols]
+        assembled.add(buffer)
         assert len(assembled._held) <= 2  # the row just added, and at a feather seam the one before
     np.testing.assert_array_equal(assembled.frame, tiling.blend(batch, plan, scale=scale, mode=mode))
 
@@ -169,7 +172,7 @@ def test_tiled_equals_whole_frame_on_a_real_odd_sized_image(x2_net, set14: Path,
     assert rgb.shape[0] % 2 == 1  # 361 x 250: odd, and the last tiles are clamped to the edge
     whole = upscale_array(x2_net, rgb)
     tiled = upscale_tiled(x2_net, rgb, tile=tile, halo=receptive_radius(x2_net))
-    assert len(tiling.plan_tiles(*rgb.shape[:2], tile=tile, halo=9)) > 4
+    assert len(tiling.plan_tiles(*rgb.shape[:2], tile=tile, halo=receptive_radius(x2_net))) > 4
     assert np.abs(tiled.astype(np.int16) - whole).max() == 0
 
 
@@ -334,6 +337,23 @@ def test_hand_built_plans_of_lists_and_tensors_off_cpu_and_cuda_are_refused_by_n
         tiling.pack(torch.empty((20, 30, 3), dtype=torch.uint8, device="meta"), plan)
     with pytest.raises(ShapeError, match="batch: expected a CPU or CUDA tensor, got one on meta"):
         tiling.blend(torch.empty((6, 3, 16, 16), device="meta"), plan, scale=1)
+    with pytest.raises(ShapeError, match=r"batch: expected a dense tensor, got layout torch\.sparse_coo"):
+        tiling.blend(torch.zeros((6, 3, 16, 16)).to_sparse(), plan, scale=1)
+    with pytest.raises(ShapeError, match=r"frame: expected a dense tensor, got layout torch\.sparse_coo"):
+        tiling.pack(torch.zeros((20, 30, 3), dtype=torch.uint8).to_sparse(), plan)
+    # A plan of floats equal to a checked plan of ints is still checked (not a cache hit).
+    tiling.blend(torch.zeros((6, 3, 16, 16)), plan, scale=1)
+    floats = tiling.TilePlan(rows=dataclasses.replace(plan.rows, size=20.0), cols=plan.cols)  # type: ignore[arg-type]
+    with pytest.raises(ShapeError, match=r"plan rows: expected 1 <= tile <= size, got tile 16, size 20\.0"):
+        tiling.blend(torch.zeros((6, 3, 16, 16)), floats, scale=1)
+
+
+def test_a_lazily_negated_batch_blends_as_its_values() -> None:
+    plan = tiling.plan_tiles(20, 30, tile=16, halo=2)
+    batch = torch.rand((6, 3, 32, 32), generator=torch.Generator().manual_seed(0))
+    negated = (-batch)._neg_view()  # what torch hands out for some views: numpy() refuses it as is
+    assert negated.is_neg()
+    np.testing.assert_array_equal(tiling.blend(negated, plan, scale=2), tiling.blend(batch, plan, scale=2))
 
 
 def test_pack_finishes_when_the_threads_it_asks_for_cannot_all_start() -> None:
