@@ -269,7 +269,7 @@ def gpu_section() -> list[str]:
     gates = [load(f"build-gpu-x{s}-fp16.json") for s in (2, 3, 4)]
     if all(gates):
         losses = ", ".join(f"x{s} {g['quality']['loss_db']:+.4f} dB" for s, g in zip((2, 3, 4), gates, strict=True))  # type: ignore[index]
-        parts.append(f"\nFP16 TorchScript engines' quality gate on Set5 (`srsdk build-engine --fp16 --backend torchscript`): {losses}.")
+        parts.append(f"\nFP16 TorchScript engines' quality gate on Set5 (`srsdk build-engine --fp16 --backend torchscript`), loss = FP32 PSNR-Y minus the engine's (negative: the engine scored higher): {losses}.")
     if (RESULTS / "gpu-tests.xml").is_file():
         suite = ElementTree.parse(RESULTS / "gpu-tests.xml").getroot().find("testsuite")
         assert suite is not None
@@ -295,14 +295,15 @@ def quality_speed_plot(path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    # srsdk's speed from the same run as the peers' (the table's figure too): its BF16 engine
     peers, backends = load("eval-peers-x2.json"), load("backends-cpu.json")
-    ours, speed = load("eval-x2-bf16-engine.json") or load("eval-x2-multitask.json"), load("bench-cpu-x2.json")
-    if not (peers and backends and ours and speed):
+    ours = load("eval-x2-bf16-engine.json") or load("eval-x2-multitask.json")
+    if not (peers and backends and ours):
         return
     fig, axes = plt.subplots(1, 3, figsize=(10, 3.4), dpi=110, sharex=True)
     for ax, name in zip(axes, ("set5", "set14", "bsd100"), strict=True):
-        label = f"srsdk x2 (CPU {speed['precision']})"
-        points = {label: (speed["sizes"]["960x540"]["upscaler"]["fps"], ours["datasets"][name]["psnr_y"])}
+        label = "srsdk x2 (CPU BF16 engine)"
+        points = {label: (backends["timings"]["torchscript_bf16"]["fps"], ours["datasets"][name]["psnr_y"])}
         for peer, datasets in peers["models"].items():
             points[peer] = (backends["timings"][peer]["fps"], datasets[name]["psnr_y"])
         for label, (fps, psnr) in points.items():
@@ -310,7 +311,7 @@ def quality_speed_plot(path: Path) -> None:
             ax.annotate(label, (fps, psnr), fontsize=7, xytext=(3, 3), textcoords="offset points")
         ax.axhline(ours["datasets"][name]["bicubic"]["psnr_y"], ls="--", c="grey", lw=1)
         ax.set_title(f"{name} x2 (dashed: bicubic)", fontsize=9)
-        ax.set_xlabel("fps, 960x540 in, CPU (2 cores)", fontsize=8)
+        ax.set_xlabel("fps, 960x540 in, 2-core Xeon, one run", fontsize=8)
     axes[0].set_ylabel("PSNR on luma (dB)")
     fig.tight_layout()
     fig.savefig(path)
