@@ -26,7 +26,8 @@ contender once on the same frame, so drift in the machine's speed falls on all a
 Reported per contender: median and quartiles of the per-frame latency, fps, and the time
 ratio to ``eager`` (``speedup_vs_eager`` = eager time / its time); which engine srsdk picks
 on this machine by default (``default_cpu_engine``) and its time over FSRCNN's
-(``default_vs_opencv_fsrcnn``, below 1 = faster). With ``--sizes``, every contender is also
+(``default_vs_opencv_fsrcnn``, below 1 = faster), and that ratio's spread over the rounds
+(``default_vs_opencv_fsrcnn_per_round``). With ``--sizes``, every contender is also
 timed at those sizes (``--size-repeats`` frames each; ``median_ms_by_size``), and ``--plot``
 draws latency against frame size per contender.
 """
@@ -91,11 +92,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="", help="more input sizes WxH,... timed with --size-repeats")
     parser.add_argument("--size-repeats", type=int, default=3)
     parser.add_argument("--plot", type=Path, metavar="OUT.png", help="latency against frame size per contender")
+    parser.add_argument("--skip", default="", help="contenders not to run, NAME,... (e.g. torchscript_bf16 where it is slow)")
     args = parser.parse_args(argv)
     width, height = (int(v) for v in args.size.split("x"))
     extra = [tuple(int(v) for v in part.split("x")) for part in args.sizes.split(",") if part.strip()]
     scale = 2
     frames, source = load_frames(args.frames, width, height)
+    skipped = {name.strip() for name in args.skip.split(",") if name.strip()}
+    if "eager" in skipped:
+        raise SystemExit("--skip: eager is the baseline every speed-up is measured against")
     largest = (max([height, 1080] + [h for _, h in extra]), max([width, 1920] + [w for w, _ in extra]))
 
     net = load_pretrained(scale).deploy()
@@ -107,18 +112,21 @@ def main(argv: list[str] | None = None) -> int:
                                              ("torchscript", "bf16", False), ("torchscript", "fp32", True),
                                              ("aoti", "fp32", False)):  # fmt: skip
             name = label(backend, precision, optimize)
+            if name in skipped:
+                notes[name] = "skipped: --skip"
+                continue
             if backend == "aoti" and not has_cxx_compiler():
                 notes[name] = "skipped: no C++ compiler to build it"
                 continue
             config = BuildConfig(scale=scale, backend=backend, precision=precision, profile=profile,  # type: ignore[arg-type]
                                  optimize_for_inference=optimize, output=Path(tmp) / f"x2.{name}")  # fmt: skip
             contenders[name] = load_engine(build_engine(config).path).upscale
-        contenders |= _peers(scale, notes)
+        contenders |= {name: run for name, run in _peers(scale, notes).items() if name not in skipped}
 
-        timed = _time_all(contenders, frames, args.repeats, f"{width}x{height}")
+        timed, samples = _time_all(contenders, frames, args.repeats, f"{width}x{height}")
         by_size = {f"{width}x{height}": {name: t["median_ms"] for name, t in timed.items()}}
         for w, h in extra:
-            found = _time_all(contenders, load_frames(args.frames, w, h)[0], args.size_repeats, f"{w}x{h}")
+            found, _ = _time_all(contenders, load_frames(args.frames, w, h)[0], args.size_repeats, f"{w}x{h}")
             by_size[f"{w}x{h}"] = {name: t["median_ms"] for name, t in found.items()}
 
     eager = timed["eager"]["median_ms"]
@@ -129,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     fastest = min(srsdk_names, key=lambda n: timed[n]["median_ms"])
     choice = fastest_cpu_engine()
     default = label(choice.backend.value, choice.precision.value, choice.optimize_for_inference)
+    paired = default in timed and "opencv_fsrcnn" in timed
     output = {
         "benchmark": "backends",
         "device": "cpu",
@@ -139,8 +148,11 @@ def main(argv: list[str] | None = None) -> int:
         "fastest_srsdk_backend": fastest,
         "default_cpu_engine": default,
         "default_vs_opencv_fsrcnn": (
-            timed[default]["median_ms"] / timed["opencv_fsrcnn"]["median_ms"] if "opencv_fsrcnn" in timed else None
+            timed[default]["median_ms"] / timed["opencv_fsrcnn"]["median_ms"] if paired else None
         ),
+        # The same ratio round by round (each round times both on one frame, back to back):
+        # its spread says whether the medians' ratio is more than the machine's drift.
+        "default_vs_opencv_fsrcnn_per_round": _paired(samples[default], samples["opencv_fsrcnn"]) if paired else None,
         "median_ms_by_size": dict(sorted(by_size.items(), key=lambda kv: _pixels(kv[0]))),
         "size_repeats": args.size_repeats,
         "notes": notes,
@@ -150,6 +162,15 @@ def main(argv: list[str] | None = None) -> int:
     return report(output, args.json)
 
 
+def _paired(ours: list[float], theirs: list[float]) -> dict[str, float]:
+    """Median and quartiles of ``ours[r] / theirs[r]`` over the rounds, and the share of
+    rounds where ours was faster."""
+    ratios = np.array(ours) / np.array(theirs)
+    q25, q50, q75 = np.percentile(ratios, [25, 50, 75])
+    return {"median": float(q50), "p25": float(q25), "p75": float(q75), "rounds": len(ratios),
+            "share_faster": float(np.mean(ratios < 1))}  # fmt: skip
+
+
 def _pixels(size: str) -> int:
     w, h = (int(v) for v in size.split("x"))
     return w * h
@@ -157,12 +178,12 @@ def _pixels(size: str) -> int:
 
 def _time_all(
     contenders: dict[str, Callable[[np.ndarray], object]], frames: list[np.ndarray], repeats: int, size: str
-) -> dict[str, dict[str, float]]:
+) -> tuple[dict[str, dict[str, float]], dict[str, list[float]]]:
     """Every contender on the same frames, one frame per call, interleaved: round ``r`` runs
     each contender once on frame ``r``, so a machine whose speed drifts during the run (the
     development machines do, 10-30 % within a minute) slows them all alike, where timing
     them one after another once put a 1.25x lead the wrong way round. Two untimed calls
-    each first."""
+    each first. Returns the summaries and the samples (ms) in round order."""
     for run in contenders.values():
         for frame in itertools.islice(itertools.cycle(frames), 2):
             run(frame)
@@ -176,7 +197,7 @@ def _time_all(
     timed = {name: summary(found) for name, found in samples.items()}
     for name, result in timed.items():
         print(f"{size:>10s} {name:24s} {result['median_ms']:9.1f} ms", file=sys.stderr)
-    return timed
+    return timed, samples
 
 
 def plot(result: dict[str, Any], path: Path) -> None:

@@ -55,15 +55,16 @@ def test_the_recorded_commit_is_head_unless_a_copy_is_told_the_commit_it_was_sen
 def test_backends_benchmark_compares_every_backend_and_the_peers(tmp_path: Path) -> None:
     out = tmp_path / "backends.json"
     png = tmp_path / "backends.png"
-    argv = ["--size", "64x48", "--frames", "2", "--repeats", "1", "--sizes", "32x24", "--size-repeats", "1",
-            "--json", str(out), "--plot", str(png)]  # fmt: skip
+    argv = ["--size", "64x48", "--frames", "2", "--repeats", "2", "--sizes", "32x24", "--size-repeats", "1",
+            "--skip", "torchscript_bf16", "--json", str(out), "--plot", str(png)]  # fmt: skip
     assert _script("backends").main(argv) == 0
     result = json.loads(out.read_text())
     assert result["input"] == [48, 64]
     assert list(result["median_ms_by_size"]) == ["32x24", "64x48"]
     assert set(result["median_ms_by_size"]["32x24"]) == set(result["timings"])
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    names = {"eager", "torchscript", "torchscript_optimized", "onnx", "torchscript_bf16"}
+    assert "torchscript_bf16" not in result["timings"] and result["notes"]["torchscript_bf16"] == "skipped: --skip"
+    names = {"eager", "torchscript", "torchscript_optimized", "onnx"}
     if has_cxx_compiler():
         names.add("aoti")
     if (BENCHMARKS.parent.parent / "shared" / "peers").is_dir():
@@ -71,7 +72,10 @@ def test_backends_benchmark_compares_every_backend_and_the_peers(tmp_path: Path)
     assert names <= set(result["timings"])
     assert result["timings"]["eager"]["speedup_vs_eager"] == 1.0
     assert result["fastest_srsdk_backend"] in names
-    assert result["default_cpu_engine"] in names
+    assert result["default_cpu_engine"] in names | {"torchscript_bf16"}
+    if "opencv_fsrcnn" in result["timings"] and result["default_cpu_engine"] in result["timings"]:
+        per_round = result["default_vs_opencv_fsrcnn_per_round"]
+        assert per_round["rounds"] == 2 and per_round["p25"] <= per_round["median"] <= per_round["p75"]
 
 
 def test_engine_latency_benchmark_times_an_engine_against_eager(tmp_path: Path) -> None:
@@ -108,6 +112,14 @@ def test_tiled_memory_benchmark_runs_both_ways_in_children_with_identical_output
     assert _script("tiled_memory").main(["--size", "70x50", "--tile", "24", "--repeats", "1", "--json", str(out)]) == 0
     result = json.loads(out.read_text())  # main exits non-zero where the two outputs differ
     assert min(result["grid"]) > 1 and set(result["peak_rise_mb"]) == {"whole_batch", "rows"}
+
+
+def test_huge_pages_benchmark_alternates_the_setting_between_child_processes(tmp_path: Path) -> None:
+    out = tmp_path / "huge.json"
+    assert _script("huge_pages").main(["--size", "64x48", "--frames", "2", "--rounds", "2", "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["off_over_on"]["rounds"] == 2 and len(result["runs"]["0"]) == len(result["runs"]["1"]) == 2
+    assert result["minor_faults_per_frame"]["huge_pages"] >= 0
 
 
 def test_targets_are_judged_both_ways() -> None:
