@@ -371,7 +371,10 @@ def upscale_video(
                 bar.close()
                 if state.frames == 0:
                     raise InputError(f"{src}: no frame could be decoded")
-                for packet in out.encode(None):
+                flushed = list(out.encode(None))
+                if out.codec_context.name == "libx265" and state.frames < X265_DTS_SAFE_FRAMES:
+                    _mend_x265_dts(flushed)
+                for packet in flushed:
                     sink.mux(packet)
         except BaseException:
             upscaler.cancel()  # frames of this video must not come out of the next one
@@ -384,6 +387,20 @@ def upscale_video(
         if short > 2 / rate:
             missing = max(1, round(short * rate))
     return VideoReport(state.frames, (out.width, out.height), len(others), state.bad, state.uncopied, missing)
+
+
+X265_DTS_SAFE_FRAMES = 3
+"""libx265 leaves the decode times of a stream of fewer frames than this (its B-frame delay
+plus one, at srsdk's settings) uninitialised: heap garbage such as -2.9e17, which the MP4 and
+Matroska muxers refuse (x265 issue 781, fixed upstream in 2026 by starting them at 0; the
+libx265 in PyAV's wheels predates that)."""
+
+
+def _mend_x265_dts(packets: list[Any]) -> None:
+    """Give a short libx265 stream's packets the decode times x265's fix gives them: in
+    decode order, the presentation times in increasing order."""
+    for packet, dts in zip(packets, sorted(p.pts for p in packets), strict=True):
+        packet.dts = dts
 
 
 def _stream_end(video: Any) -> Fraction | None:
