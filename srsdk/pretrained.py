@@ -255,8 +255,13 @@ def ship(weights: Path, evaluation: Path | None = None) -> dict[str, Any]:
 if __name__ == "__main__":
     import sys
 
+    usage = ("usage: python -m srsdk.pretrained ship WEIGHTS [EVAL_JSON]\n"
+             "copies a trained weights file into srsdk/weights/ with its manifest entry")  # fmt: skip
+    if {"-h", "--help"} & set(sys.argv):
+        print(usage)
+        sys.exit(0)
     if len(sys.argv) not in (3, 4) or sys.argv[1] != "ship":
-        sys.exit("usage: python -m srsdk.pretrained ship WEIGHTS [EVAL_JSON]")
+        sys.exit(usage)
     try:
         shipped = ship(Path(sys.argv[2]), Path(sys.argv[3]) if len(sys.argv) == 4 else None)
     except WeightsError as e:

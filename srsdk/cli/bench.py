@@ -22,11 +22,12 @@ from pathlib import Path
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--engine", type=Path, help="a built engine (default: the Upscaler's choice)")
     parser.add_argument("--scale", type=int, choices=(2, 3, 4), help="2 (default), or the --engine's scale")
-    parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "fp16", "bf16"))
+    parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "fp16", "bf16"),
+                        help="auto (default): the Upscaler's choice for the device")
     parser.add_argument("--backend", choices=("torchscript", "onnx", "aoti", "tensorrt"), help="build this engine first")
-    parser.add_argument("--sizes", default="640x360,960x540,1280x720,1920x1080", help="input sizes WxH,...")
-    parser.add_argument("--frames", type=int, default=20, metavar="N", help="timed frames per measurement")
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+    parser.add_argument("--sizes", default="640x360,960x540,1280x720,1920x1080", help="input sizes WxH,... (default %(default)s)")
+    parser.add_argument("--frames", type=int, default=20, metavar="N", help="timed frames per measurement (default %(default)s)")
+    parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N")
     parser.add_argument("--cuda-graphs", action="store_true", help="Upscaler(cuda_graphs=True) (CUDA)")
     parser.add_argument("--tile", type=int, metavar="N", help="Upscaler(tile=N): N x N LR tiles (exact)")
     parser.add_argument("--json", type=Path, metavar="OUT", help="also write the results here")
@@ -62,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     if args.plot and args.plot.suffix.lower() not in (".png", ".svg", ".pdf"):
         raise InputError(f"--plot: expected a .png, .svg or .pdf file, got {args.plot}")
     if args.plot and not has_module("matplotlib"):
-        raise InputError("--plot needs matplotlib: pip install matplotlib")
+        raise InputError("--plot needs matplotlib: pip install 'srsdk[bench]'")
     if args.engine is not None and args.backend is not None:
         raise InputError("--backend builds an engine to time, --engine times a built one: give one of them")
     engine = args.engine

@@ -25,13 +25,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
     for name in ("fp32", "fp16", "bf16", "int8"):
         precision.add_argument(f"--{name}", dest="precision", action="store_const", const=name)
     parser.set_defaults(precision="fp32")
-    parser.add_argument("--backend", default="auto", choices=[b.value for b in Backend])
-    parser.add_argument("--min", default="x".join(map(str, d.min)), metavar="HxW", help="smallest LR input")
-    parser.add_argument("--opt", default="x".join(map(str, d.opt)), metavar="HxW", help="LR size to tune for")
-    parser.add_argument("--max", default="x".join(map(str, d.max)), metavar="HxW", help="largest LR input")
+    parser.add_argument("--backend", default="auto", choices=[b.value for b in Backend],
+                        help="auto (default): TensorRT where Torch-TensorRT and a CUDA GPU are present, else TorchScript")
+    parser.add_argument("--min", default="x".join(map(str, d.min)), metavar="HxW", help="smallest LR input (default %(default)s)")
+    parser.add_argument("--opt", default="x".join(map(str, d.opt)), metavar="HxW", help="LR size to tune for (default %(default)s)")
+    parser.add_argument("--max", default="x".join(map(str, d.max)), metavar="HxW", help="largest LR input (default %(default)s)")
     parser.add_argument("--calib", type=Path, default=DEFAULT_CALIBRATION, metavar="DIR", help="INT8 calibration photos")
     parser.add_argument("--weights", type=Path, help="a weights file (default: the shipped weights)")
-    parser.add_argument("--quality-set", type=Path, metavar="DIR", help="images for the quality gate (default: Set5)")
+    parser.add_argument("--quality-set", type=Path, metavar="DIR", help="images for the quality gate (default: Set5 from ../shared, else the image srsdk ships)")
     parser.add_argument("-o", "--output", type=Path, metavar="PATH", help="engine file (default: under trt/engines/)")
     parser.add_argument("--force", action="store_true", help="keep an engine that fails the quality gate")
     parser.add_argument(

@@ -20,8 +20,8 @@ SHARED_CLIP = Path("../shared/data/video/car-detection.mp4")
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--image", type=Path, help=f"photo to use (default: {SHARED_PHOTO}, else the shipped one)")
     parser.add_argument("--output", type=Path, default=Path("demo-output"), help="folder (default %(default)s)")
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
-    parser.add_argument("--video-frames", type=int, default=25, metavar="N", help="frames of the clip (0: skip)")
+    parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N")
+    parser.add_argument("--video-frames", type=int, default=25, metavar="N", help="frames of the clip (default %(default)s; 0: skip)")
 
 
 def run(args: argparse.Namespace) -> int:

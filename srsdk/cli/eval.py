@@ -20,7 +20,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     source.add_argument("--weights", type=Path, help="a weights file (default: the shipped weights)")
     source.add_argument("--engine", type=Path, help="a built engine (srsdk-build-engine), manifest-checked")
     parser.add_argument("--json", type=Path, metavar="OUT", help="also write the results here")
-    parser.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    parser.add_argument("--device", default="cpu",
+                        help="torch device (default: cpu, where the README's scores were measured; not auto as elsewhere)")
 
 
 def run(args: argparse.Namespace) -> int:

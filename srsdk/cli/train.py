@@ -19,11 +19,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     d = TrainConfig()
     parser.add_argument("-o", "--output", type=Path, required=True, metavar="OUT", help="run folder")
     parser.add_argument("--scale", type=int, default=d.scale, choices=(2, 3, 4))
-    parser.add_argument("--steps", type=int, default=d.steps)
-    parser.add_argument("--batch", type=int, default=d.batch)
+    parser.add_argument("--steps", type=int, default=d.steps, help="(default %(default)s)")
+    parser.add_argument("--batch", type=int, default=d.batch, help="(default %(default)s)")
     parser.add_argument("--patch", type=int, default=d.patch, help="LR patch side (default %(default)s)")
     parser.add_argument("--lr", type=float, default=d.lr, help="peak learning rate (default %(default)s)")
-    parser.add_argument("--seed", type=int, default=d.seed)
+    parser.add_argument("--seed", type=int, default=d.seed, help="(default %(default)s)")
     parser.add_argument("--image-weight", type=float, default=d.image_weight)
     parser.add_argument("--boundary-weight", type=float, default=d.boundary_weight)
     parser.add_argument("--residual-weight", type=float, default=d.residual_weight)
@@ -47,10 +47,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         "(default %(default)s: off)")
     parser.add_argument("--downscales", type=float, nargs="+", default=list(d.downscales), metavar="F",
                         help="also train on copies of every photo downscaled by these factors, e.g. 0.8 0.6")
-    parser.add_argument("--images", type=Path, default=d.images)
-    parser.add_argument("--boundaries", type=Path, default=d.boundaries)
+    parser.add_argument("--images", type=Path, default=d.images, help="training photos (default %(default)s)")
+    parser.add_argument("--boundaries", type=Path, default=d.boundaries, help="their boundary maps (default %(default)s)")
     parser.add_argument("--init", type=Path, help="warm start from these weights (matching layers)")
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+    parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N")
     parser.add_argument("--threads", type=int, help="CPU threads for torch")
 
 

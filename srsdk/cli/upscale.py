@@ -29,7 +29,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--weights", type=Path, help="a weights file (default: the shipped weights)")
     source.add_argument("--engine", type=Path, help="a built engine (srsdk-build-engine)")
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+    parser.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N")
     parser.add_argument("--tile", type=int, help="tile side in LR pixels (default: whole frames when they fit)")
     parser.add_argument("--frames", type=int, metavar="N", help="videos and raw pipes: only the first N frames")
     parser.add_argument("--codec", help="videos: h264 (default; vp9 for .webm), h265, vp9, or an FFmpeg encoder name")
