@@ -34,9 +34,11 @@ COMMANDS = {
     "feather-cpu.json": "python benchmarks/feather.py --json ...",
     "backends-cpu.json": "python benchmarks/backends.py --json ... --sizes 640x360,1280x720,1920x1080 --plot backends-cpu.png",
     "backends-cpu-no-huge-pages.json": "THP_MEM_ALLOC_ENABLE=0 python benchmarks/backends.py --json ...",
-    "backends-cpu-amd.json": "python benchmarks/backends.py --json ...",
+    "backends-cpu-amd.json": "python benchmarks/backends.py --json ... --skip torchscript_bf16 --repeats 20",
     "upscaler-cpu.json": "python benchmarks/upscaler.py --json ...",
     "soak-cpu.json": "python benchmarks/soak.py --json ...",
+    "huge-pages-cpu.json": "python benchmarks/huge_pages.py --json ...",
+    "tiled-memory-cpu.json": "python benchmarks/tiled_memory.py --json ...",
     "bench-cpu-x2.json": "srsdk bench --device cpu --frames 5 --json ... --plot bench-cpu-x2.png",
     "bench-cpu-x3.json": "srsdk bench --scale 3 --device cpu --sizes 960x540 --frames 5 --json ...",
     "bench-cpu-x4.json": "srsdk bench --scale 4 --device cpu --sizes 960x540 --frames 5 --json ...",
@@ -189,6 +191,13 @@ def results_md() -> str:
             parts.append(f"\nsrsdk's default CPU engine here is `{k['default_cpu_engine']}`: "
                          f"{k['default_vs_opencv_fsrcnn']:.2f}x the time of OpenCV's FSRCNN on the same frames "
                          f"(torch huge pages: THP_MEM_ALLOC_ENABLE={k['environment'].get('thp_mem_alloc_enable')}).")  # fmt: skip
+            if (r := k.get("default_vs_opencv_fsrcnn_per_round")) is not None:
+                parts.append(f"Round by round (both on the same frame, back to back): {r['median']:.2f}x, quartiles "
+                             f"{r['p25']:.2f}-{r['p75']:.2f}, faster than FSRCNN in {r['share_faster'] * r['rounds']:.0f} "
+                             f"of {r['rounds']} rounds.")  # fmt: skip
+            skipped = [name for name, note in k.get("notes", {}).items() if note == "skipped: --skip"]
+            if skipped:
+                parts.append(f"Not run this time (`--skip`): {', '.join(skipped)}.")
     if (u := load("upscaler-cpu.json")) is not None:
         parts += ["\n## Upscaler overhead, CPU (`upscaler-cpu.json`)\n", f"`{COMMANDS['upscaler-cpu.json']}`\n",
                   (f"overhead_ratio = {u['overhead_ratio']:.3f}, {verdict(u, 'overhead_ratio')} (Upscaler "
@@ -198,6 +207,22 @@ def results_md() -> str:
         parts += ["\n## Soak (`soak-cpu.json`)\n", f"`{COMMANDS['soak-cpu.json']}`\n",
                   (f"{s['frames']} frames of 48x64 in {s['seconds']:.0f} s; RSS {s['rss_mb_after_warmup']:.1f} MB after warm-up, "
                   f"{s['rss_mb_last']:.1f} MB at the end ({100 * s['rss_growth']:+.2f} %, {verdict(s, 'rss_growth')}).\n")]  # fmt: skip
+    if (h := load("huge-pages-cpu.json")) is not None:
+        r, f = h["off_over_on"], h["minor_faults_per_frame"]
+        parts += ["\n## Huge pages, CPU (`huge-pages-cpu.json`)\n", f"`{COMMANDS['huge-pages-cpu.json']}`\n",
+                  (f"The Upscaler ({h['engine']}, {h['input'][1]}x{h['input'][0]} x{h['scale']}) took {h['median_ms']['huge_pages']:.0f} ms "
+                  f"a frame with torch's huge pages and {h['median_ms']['no_huge_pages']:.0f} ms without (medians over "
+                  f"{r['rounds']} alternating rounds of child processes); without / with, round by round: {r['median']:.2f}x "
+                  f"(quartiles {r['p25']:.2f}-{r['p75']:.2f}), huge pages faster in {r['share_huge_pages_faster'] * r['rounds']:.0f} "
+                  f"of {r['rounds']} rounds; minor page faults a frame {f['huge_pages']:,.0f} with, {f['no_huge_pages']:,.0f} without "
+                  f"({h['environment']['cpu']}).\n")]  # fmt: skip
+    if (m := load("tiled-memory-cpu.json")) is not None:
+        rise = m["peak_rise_mb"]
+        parts += ["\n## Tiled CPU memory (`tiled-memory-cpu.json`)\n", f"`{COMMANDS['tiled-memory-cpu.json']}`\n",
+                  (f"{m['lr_size'][1]}x{m['lr_size'][0]} x{m['scale']} in {m['tile']}-pixel tiles (halo {m['halo']}, "
+                  f"{m['grid'][0] * m['grid'][1]} tiles), {m['output_mb']:.0f} MiB result: peak resident memory rose "
+                  f"{rise['whole_batch']:.0f} MiB blending the whole batch, {rise['rows']:.0f} MiB row by row "
+                  f"({m['rows_over_whole_batch']:.2f}x; medians of {len(m['peak_rise_mb_runs']['rows'])} fresh processes each).\n")]  # fmt: skip
     if (t := load("tiling-cpu.json")) is not None:
         parts += ["\n## Tiling kernels (`tiling-cpu.json`)\n", f"`{COMMANDS['tiling-cpu.json']}`\n",
                   (f"pack + blend {t['pack_blend_ms']:.1f} ms for {t['frame'][1]}x{t['frame'][0]} x{t['scale']} in {t['tiles']} tiles; "
@@ -295,15 +320,16 @@ def quality_speed_plot(path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    # srsdk's speed from the same run as the peers' (the table's figure too): its BF16 engine
+    # srsdk's speed from the same run as the peers' (the table's figure too): its default engine there
     peers, backends = load("eval-peers-x2.json"), load("backends-cpu.json")
     ours = load("eval-x2-bf16-engine.json") or load("eval-x2-multitask.json")
-    if not (peers and backends and ours):
+    if not (peers and backends and ours) or backends["default_cpu_engine"] not in backends["timings"]:
         return
+    default = backends["default_cpu_engine"]
     fig, axes = plt.subplots(1, 3, figsize=(10, 3.4), dpi=110, sharex=True)
     for ax, name in zip(axes, ("set5", "set14", "bsd100"), strict=True):
-        label = "srsdk x2 (CPU BF16 engine)"
-        points = {label: (backends["timings"]["torchscript_bf16"]["fps"], ours["datasets"][name]["psnr_y"])}
+        label = f"srsdk x2 (CPU {default})"
+        points = {label: (backends["timings"][default]["fps"], ours["datasets"][name]["psnr_y"])}
         for peer, datasets in peers["models"].items():
             points[peer] = (backends["timings"][peer]["fps"], datasets[name]["psnr_y"])
         for label, (fps, psnr) in points.items():
