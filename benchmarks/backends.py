@@ -62,6 +62,11 @@ CLIP = SHARED / "data" / "video" / "car-detection.mp4"
 PEERS = SHARED / "peers" / "opencv_dnn_superres"
 
 
+ENGINES = (("torchscript", "fp32", False), ("onnx", "fp32", False), ("torchscript", "bf16", False),
+           ("torchscript", "fp32", True), ("aoti", "fp32", False))  # fmt: skip
+"""The srsdk engines timed: (backend, precision, optimize_for_inference)."""
+
+
 def load_frames(count: int, width: int, height: int) -> tuple[list[np.ndarray], str]:
     try:
         import cv2
@@ -101,6 +106,9 @@ def main(argv: list[str] | None = None) -> int:
     skipped = {name.strip() for name in args.skip.split(",") if name.strip()}
     if "eager" in skipped:
         raise SystemExit("--skip: eager is the baseline every speed-up is measured against")
+    known = {label(*c) for c in ENGINES} | {"opencv_fsrcnn", "opencv_espcn"}
+    if unknown := sorted(skipped - known):
+        raise SystemExit(f"--skip: no contender named {', '.join(unknown)} (they are: {', '.join(sorted(known))})")
     largest = (max([height, 1080] + [h for _, h in extra]), max([width, 1920] + [w for w, _ in extra]))
 
     net = load_pretrained(scale).deploy()
@@ -108,9 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     contenders: dict[str, Callable[[np.ndarray], object]] = {"eager": functools.partial(upscale_array, net)}
     notes: dict[str, str] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for backend, precision, optimize in (("torchscript", "fp32", False), ("onnx", "fp32", False),
-                                             ("torchscript", "bf16", False), ("torchscript", "fp32", True),
-                                             ("aoti", "fp32", False)):  # fmt: skip
+        for backend, precision, optimize in ENGINES:
             name = label(backend, precision, optimize)
             if name in skipped:
                 notes[name] = "skipped: --skip"
@@ -180,17 +186,20 @@ def _time_all(
     contenders: dict[str, Callable[[np.ndarray], object]], frames: list[np.ndarray], repeats: int, size: str
 ) -> tuple[dict[str, dict[str, float]], dict[str, list[float]]]:
     """Every contender on the same frames, one frame per call, interleaved: round ``r`` runs
-    each contender once on frame ``r``, so a machine whose speed drifts during the run (the
-    development machines do, 10-30 % within a minute) slows them all alike, where timing
-    them one after another once put a 1.25x lead the wrong way round. Two untimed calls
+    each contender once on frame ``r`` (in reverse order every other round), so a machine
+    whose speed drifts during the run (the development machines do, 10-30 % within a
+    minute) slows them all alike, where timing them one after another once put a 1.25x
+    lead the wrong way round. Two untimed calls
     each first. Returns the summaries and the samples (ms) in round order."""
     for run in contenders.values():
         for frame in itertools.islice(itertools.cycle(frames), 2):
             run(frame)
     samples: dict[str, list[float]] = {name: [] for name in contenders}
+    names = list(contenders)
     for r in range(repeats):
         frame = frames[r % len(frames)]
-        for name, run in contenders.items():
+        for name in names if r % 2 == 0 else names[::-1]:  # no contender always first (or last)
+            run = contenders[name]
             started = time.perf_counter()
             run(frame)
             samples[name].append((time.perf_counter() - started) * 1e3)

@@ -7,7 +7,8 @@ import torch
 
 from srsdk.errors import InputError, ShapeError, check_int
 from srsdk.model import DeployNet, SPNet
-from srsdk.tiling import BlendMode, RowBlend, pack_row, plan_tiles
+from srsdk.tiling import BlendMode, RowBlend, pack, pack_row, plan_tiles
+from srsdk.tiling import blend as blend_tiles
 
 
 @torch.inference_mode()
@@ -36,11 +37,11 @@ def upscale_tiled(
     """:func:`upscale_array` in overlapping tiles (see :mod:`srsdk.tiling`).
 
     With ``blend="crop"`` and ``halo >= receptive_radius(net)`` the result equals
-    :func:`upscale_array` exactly (tested with ``batch=1``). Up to ``batch`` tiles of one row
-    of the grid run through the network together (the tiles are blended a row at a time, so
-    a large image's tile outputs never all exist at once); a batch of 48 also matched on
-    Set14 ``comic.png`` (``benchmarks/tiling_exactness.py``), but only one at a time is
-    tested across images.
+    :func:`upscale_array` exactly (tested with ``batch=1``). ``batch`` tiles run through the
+    network together; on CPU they are taken from one row of the grid at a time (at most that
+    row's tiles a call), and blended a row at a time, so a large image's tile outputs never
+    all exist at once. All tiles as one batch also matched on Set14 ``comic.png``
+    (``benchmarks/tiling_exactness.py``), but only one at a time is tested across images.
     """
     _check_deploy(net)
     batch = check_int("batch", batch, minimum=1, error=ShapeError)
@@ -50,11 +51,15 @@ def upscale_tiled(
         rgb = np.ascontiguousarray(rgb)
     plan = plan_tiles(rgb.shape[0], rgb.shape[1], tile=tile, halo=halo)
     param = next(net.parameters())
+    if param.device.type != "cpu":  # the device holds the whole batch
+        tiles = torch.from_numpy(pack(rgb, plan)).to(param.device, net.input_dtype())
+        outputs = torch.cat([net(tiles[i : i + batch]) for i in range(0, len(tiles), batch)])
+        return blend_tiles(outputs.float().cpu(), plan, scale=net.arch.scale, mode=blend).numpy()
     assembled = RowBlend(plan, scale=net.arch.scale, mode=blend)
     for row in range(plan.grid[0]):
-        tiles = torch.from_numpy(pack_row(rgb, plan, row)).to(param.device, net.input_dtype())
+        tiles = torch.from_numpy(pack_row(rgb, plan, row)).to(net.input_dtype())
         outputs = torch.cat([net(tiles[i : i + batch]) for i in range(0, len(tiles), batch)])
-        assembled.add(outputs.float().cpu().numpy())
+        assembled.add(outputs.float().numpy())
     return assembled.frame
 
 

@@ -350,13 +350,14 @@ def pack(frame: Frame, plan: TilePlan, *, dtype: Literal["float32", "float16"] =
     return _pack_numpy(frame, plan, dtype)
 
 
-def _pack_numpy(frame: np.ndarray, plan: TilePlan, dtype: str) -> np.ndarray:
-    native = _load_native()
+def _pack_numpy(frame: np.ndarray, plan: TilePlan, dtype: str, row: int | None = None) -> np.ndarray:
+    """Every tile of ``plan``, or those of grid row ``row``."""
     th, tw = plan.tile_shape
-    out = np.empty((len(plan), 3, th, tw), dtype)
-    ys = np.array([s.start for s in plan.rows.spans], np.int32)
+    spans = plan.rows.spans if row is None else plan.rows.spans[row : row + 1]
+    ys = np.array([s.start for s in spans], np.int32)
     xs = np.array([s.start for s in plan.cols.spans], np.int32)
-    native.pack(frame, ys, xs, th, tw, out)
+    out = np.empty((len(ys) * len(xs), 3, th, tw), dtype)
+    _load_native().pack(frame, ys, xs, th, tw, out)
     return out
 
 
@@ -400,7 +401,9 @@ def _blend_numpy(batch: np.ndarray, plan: TilePlan, scale: int, mode: BlendMode)
     return out
 
 
-def pack_row(frame: np.ndarray, plan: TilePlan, row: int, *, dtype: Literal["float32", "float16"] = "float32") -> np.ndarray:
+def pack_row(
+    frame: np.ndarray, plan: TilePlan, row: int, *, dtype: Literal["float32", "float16"] = "float32"
+) -> np.ndarray:
     """The tiles of grid row ``row`` of a uint8 ``HxWx3`` numpy frame (``len(plan.cols.spans)``
     of them, left to right), as :func:`pack` packs them: the input of one :meth:`RowBlend.add`."""
     if dtype not in ("float32", "float16"):
@@ -412,24 +415,20 @@ def pack_row(frame: np.ndarray, plan: TilePlan, row: int, *, dtype: Literal["flo
     row = check_int("row", row, minimum=0, error=ShapeError)
     if row >= plan.grid[0]:
         raise ShapeError(f"row: expected < {plan.grid[0]} (the plan's rows of tiles), got {row}")
-    th, tw = plan.tile_shape
-    out = np.empty((plan.grid[1], 3, th, tw), dtype)
-    ys = np.array([plan.rows.spans[row].start], np.int32)
-    xs = np.array([s.start for s in plan.cols.spans], np.int32)
-    _load_native().pack(frame, ys, xs, th, tw, out)
-    return out
+    return _pack_numpy(frame, plan, dtype, row)
 
 
 class RowBlend:
     """:func:`blend` one grid row of output tiles at a time, for CPU (numpy) outputs.
 
     Each :meth:`add` takes the next row's ``len(plan.cols.spans) x 3 x th*s x tw*s`` outputs
-    and writes every HR row it finishes; a row of tiles is kept only while an HR row still
-    to be written reads it (the row before, at a feather seam). So the outputs of a large
-    frame's tiles never all exist at once: :func:`blend` needs the whole float32 batch, 4.7
-    times the uint8 result for 384-pixel tiles with a halo of 10 on a 3840x2160 frame, where
-    one row of tiles is a sixth of that. :attr:`frame` equals :func:`blend` of the whole
-    batch, byte for byte (same sources, same order, same arithmetic).
+    and writes every HR row it finishes. Of a row of tiles only the few HR rows a later
+    feather seam reads are kept (copied; at most ``scale`` of them), none in crop mode. So
+    the outputs of a large frame's tiles never all exist at once: :func:`blend` needs the
+    whole float32 batch, 4.7 times the uint8 result for 384-pixel tiles with a halo of 10 on
+    a 3840x2160 frame, where one row of tiles is a sixth of that. :attr:`frame` equals
+    :func:`blend` of the whole batch, byte for byte (same sources, same order, same
+    arithmetic).
     """
 
     def __init__(self, plan: TilePlan, *, scale: int, mode: BlendMode = "crop") -> None:
@@ -442,20 +441,27 @@ class RowBlend:
         self._frame = np.empty((height * self.scale, width * self.scale, 3), np.uint8)
         self._rows = blend_table(plan.rows, self.scale, mode)
         self._cols = blend_table(plan.cols, self.scale, mode)
-        self._held: dict[int, np.ndarray] = {}
         self._next = 0
-        # Grid row r finishes the HR rows finished[r][0]:finished[r][1], whose sources are
-        # grid rows finished[r][2]..r (sources come in span order, so a pixel's last is its
-        # highest); rows before keep_from[r] are read by no later HR row.
-        offsets, index = self._rows.offsets, self._rows.index
-        last = index[offsets[1:] - 1]
-        first = index[offsets[:-1]]
-        self._finished: list[tuple[int, int, int]] = []
-        for r in range(plan.grid[0]):
+        offsets, index, local = self._rows.offsets, self._rows.index, self._rows.local
+        first, last = index[offsets[:-1]], index[offsets[1:] - 1]  # sources come in span order
+        grid_rows = plan.grid[0]
+        # Grid row r finishes the HR rows whose last source it is: bands[r] = (lo, mid, hi),
+        # where [lo, mid) also reads earlier rows (a feather seam) and [mid, hi) row r alone.
+        self._bands: list[tuple[int, int, int]] = []
+        # Of grid row j, the local HR rows [a, b) later seams read, and the last row that reads them.
+        self._keep: dict[int, tuple[int, int]] = {}
+        self._reader: dict[int, int] = {}
+        for r in range(grid_rows):
             hr = np.flatnonzero(last == r)
             lo, hi = (int(hr[0]), int(hr[-1]) + 1) if len(hr) else (0, 0)
-            self._finished.append((lo, hi, int(first[lo:hi].min()) if hi > lo else r))
-        self._keep_from = [min((f[2] for f in self._finished[r + 1 :]), default=plan.grid[0]) for r in range(plan.grid[0])]
+            mid = lo + int(np.count_nonzero(first[lo:hi] < r))
+            self._bands.append((lo, mid, hi))
+            sources = slice(int(offsets[lo]), int(offsets[mid]))
+            for j, (a, b) in _local_ranges(index[sources], local[sources]).items():
+                if j < r:
+                    old = self._keep.get(j, (a, b))
+                    self._keep[j], self._reader[j] = (min(a, old[0]), max(b, old[1])), r
+        self._held: dict[int, tuple[int, np.ndarray]] = {}  # grid row -> (a, its local rows a:b)
 
     @property
     def done(self) -> bool:
@@ -477,26 +483,46 @@ class RowBlend:
         if not isinstance(tiles, np.ndarray):
             raise ShapeError(f"tiles: expected a numpy array, got {type(tiles).__name__}")
         th, tw = self.plan.tile_shape
-        expected = (self.plan.grid[1], 3, th * self.scale, tw * self.scale)
+        cols = self.plan.grid[1]
+        expected = (cols, 3, th * self.scale, tw * self.scale)
         if tiles.dtype.name not in ("float32", "float16") or tiles.shape != expected:
             raise ShapeError(f"tiles: expected float32/float16 of shape {expected}, got {tiles.dtype} {tiles.shape}")
-        row = self._next
-        native = tiles.dtype.newbyteorder("=")
-        # A row read again at the next add is copied: the caller may reuse its buffer.
-        kept = self._keep_from[row] <= row
-        self._held[row] = np.array(tiles, dtype=native, order="C") if kept else np.ascontiguousarray(tiles, dtype=native)
-        lo, hi, first = self._finished[row]
-        if hi > lo:
-            held = [self._held[j] for j in range(first, row + 1)]
-            batch = held[0] if len(held) == 1 else np.concatenate(held)  # float32 if the rows' dtypes differ
-            offsets = self._rows.offsets[lo : hi + 1]
-            k0, k1 = int(offsets[0]), int(offsets[-1])
-            rows = (offsets - k0, self._rows.index[k0:k1] - first, self._rows.local[k0:k1], self._rows.weight[k0:k1])
-            _load_native().blend(batch, row - first + 1, self.plan.grid[1], rows, self._cols.as_tuple(),
-                                 self.mode == "crop", self._frame[lo:hi])  # fmt: skip
-        for j in [j for j in self._held if j < self._keep_from[row]]:
+        row, native = self._next, tiles.dtype.newbyteorder("=")
+        offsets, index, local, weight = self._rows.as_tuple()
+        lo, mid, hi = self._bands[row]
+        blend = _load_native().blend
+        if mid > lo:  # a feather seam: the rows it reads from each grid row, stacked
+            k0, k1 = int(offsets[lo]), int(offsets[mid])
+            ranges = _local_ranges(index[k0:k1], local[k0:k1])
+            top = min(ranges)
+            parts = []
+            for j in range(top, row + 1):
+                a, b = ranges.get(j, (0, 0))
+                kept_from, kept = self._held[j] if j < row else (0, tiles)
+                parts.append(kept[:, :, a - kept_from : b - kept_from])
+            batch = np.zeros((len(parts) * cols, 3, max(p.shape[2] for p in parts), tw * self.scale),
+                             np.result_type(*parts).newbyteorder("="))  # fmt: skip
+            for n, part in enumerate(parts):
+                batch[n * cols : (n + 1) * cols, :, : part.shape[2]] = part
+            moved = np.array([ranges.get(j, (0, 0))[0] for j in range(top, row + 1)], np.int32)
+            seam = (offsets[lo : mid + 1] - k0, index[k0:k1] - top, local[k0:k1] - moved[index[k0:k1] - top], weight[k0:k1])
+            blend(batch, len(parts), cols, seam, self._cols.as_tuple(), self.mode == "crop", self._frame[lo:mid])
+        if hi > mid:
+            k0, k1 = int(offsets[mid]), int(offsets[hi])
+            alone = (offsets[mid : hi + 1] - k0, index[k0:k1] - row, local[k0:k1], weight[k0:k1])
+            blend(np.ascontiguousarray(tiles, dtype=native), 1, cols, alone, self._cols.as_tuple(),
+                  self.mode == "crop", self._frame[mid:hi])  # fmt: skip
+        if row in self._keep:  # copied: the caller may reuse its buffer
+            a, b = self._keep[row]
+            self._held[row] = (a, np.array(tiles[:, :, a:b], dtype=native, order="C"))
+        for j in [j for j in self._held if self._reader[j] <= row]:
             del self._held[j]
         self._next += 1
+
+
+def _local_ranges(index: np.ndarray, local: np.ndarray) -> dict[int, tuple[int, int]]:
+    """For each span in ``index``, the range ``[min, max + 1)`` of its ``local`` pixels."""
+    return {int(j): (int(local[index == j].min()), int(local[index == j].max()) + 1) for j in np.unique(index)}
 
 
 def _load_native():

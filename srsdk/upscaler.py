@@ -212,7 +212,8 @@ class Upscaler:
     def _upscale_working(self, hwc: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
         plan = self._plan(hwc.shape[0], hwc.shape[1])
         if self._device.type == "cpu":
-            return torch.from_numpy(self._upscale_rows(hwc.cpu().numpy() if isinstance(hwc, torch.Tensor) else hwc, plan))
+            frame = hwc.cpu().numpy() if isinstance(hwc, torch.Tensor) else hwc
+            return torch.from_numpy(self._upscale_rows(frame, plan))
         if isinstance(hwc, np.ndarray):
             # A pinned staging buffer per frame size, reused: each frame finishes (the stream is
             # synchronised) before the next one is staged.
@@ -230,13 +231,7 @@ class Upscaler:
         with torch.inference_mode():
             # The whole batch at once, but one tile at a time for engines, whose shape
             # profiles fix the batch at 1.
-            step = len(plan) if isinstance(self._runner, EagerRunner) else 1
-            out = self._network(batch[:step])
-            if step < len(plan):  # every tile's output written into one batch, not a list then a copy
-                first, out = out, out.new_empty((len(plan), *out.shape[1:]))
-                out[:step] = first
-                for i in range(step, len(plan), step):
-                    out[i : i + step] = self._network(batch[i : i + step])
+            out = self._run(batch, len(plan) if isinstance(self._runner, EagerRunner) else 1)
         # Outside inference mode: the result is an ordinary tensor, which callers may change in place.
         return tiling.blend(out.contiguous(), plan, scale=self.scale, mode=self._blend)
 
@@ -246,14 +241,19 @@ class Upscaler:
         assembled = tiling.RowBlend(plan, scale=self.scale, mode=self._blend)
         with torch.inference_mode():
             for row in range(plan.grid[0]):
-                batch = torch.from_numpy(tiling.pack_row(hwc, plan, row))
-                first = self._network(batch[:1]).float()
-                out = first.new_empty((len(batch), *first.shape[1:]))
-                out[:1] = first
-                for i in range(1, len(batch)):
-                    out[i : i + 1] = self._network(batch[i : i + 1])
-                assembled.add(out.numpy())
+                assembled.add(self._run(torch.from_numpy(tiling.pack_row(hwc, plan, row)), 1).float().numpy())
         return assembled.frame
+
+    def _run(self, batch: torch.Tensor, step: int) -> torch.Tensor:
+        """The network over ``batch``, ``step`` tiles a call, written into one output batch
+        (not a list, then a copy)."""
+        out = self._network(batch[:step])
+        if step < len(batch):
+            first, out = out, out.new_empty((len(batch), *out.shape[1:]))
+            out[:step] = first
+            for i in range(step, len(batch), step):
+                out[i : i + step] = self._network(batch[i : i + step])
+        return out
 
     def _process_one(self, frame: Any, after: tuple[torch.cuda.Stream, torch.cuda.Event] | None = None) -> Any:
         if after is None:

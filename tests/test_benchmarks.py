@@ -64,6 +64,8 @@ def test_backends_benchmark_compares_every_backend_and_the_peers(tmp_path: Path)
     assert set(result["median_ms_by_size"]["32x24"]) == set(result["timings"])
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "torchscript_bf16" not in result["timings"] and result["notes"]["torchscript_bf16"] == "skipped: --skip"
+    with pytest.raises(SystemExit, match="--skip: no contender named tochscript"):
+        _script("backends").main(["--skip", "tochscript"])
     names = {"eager", "torchscript", "torchscript_optimized", "onnx"}
     if has_cxx_compiler():
         names.add("aoti")
@@ -75,7 +77,7 @@ def test_backends_benchmark_compares_every_backend_and_the_peers(tmp_path: Path)
     assert result["default_cpu_engine"] in names | {"torchscript_bf16"}
     if "opencv_fsrcnn" in result["timings"] and result["default_cpu_engine"] in result["timings"]:
         per_round = result["default_vs_opencv_fsrcnn_per_round"]
-        assert per_round["rounds"] == 2 and per_round["p25"] <= per_round["median"] <= per_round["p75"]
+        assert per_round["rounds"] == 2 and per_round["share_faster"] in (0.0, 0.5, 1.0)
 
 
 def test_engine_latency_benchmark_times_an_engine_against_eager(tmp_path: Path) -> None:
@@ -119,7 +121,7 @@ def test_huge_pages_benchmark_alternates_the_setting_between_child_processes(tmp
     assert _script("huge_pages").main(["--size", "64x48", "--frames", "2", "--rounds", "2", "--json", str(out)]) == 0
     result = json.loads(out.read_text())
     assert result["off_over_on"]["rounds"] == 2 and len(result["runs"]["0"]) == len(result["runs"]["1"]) == 2
-    assert result["minor_faults_per_frame"]["huge_pages"] >= 0
+    assert result["engine"] == f"{result['runs']['0'][0]['backend']} {result['runs']['0'][0]['precision']}"
 
 
 def test_targets_are_judged_both_ways() -> None:
