@@ -23,7 +23,7 @@ import collections
 import concurrent.futures
 import os
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, overload
 
@@ -39,9 +39,11 @@ from srsdk.runner import EagerRunner, select_runner
 if TYPE_CHECKING:
     from PIL import Image
 
-__all__ = ["CPU_TILE", "CPU_WHOLE_FRAME_PIXELS", "PRECISIONS", "Upscaler", "engine_cache"]
+__all__ = ["CPU_TILE", "CPU_WHOLE_FRAME_PIXELS", "PRECISIONS", "Progress", "Upscaler", "engine_cache"]
 
 Device = str | torch.device
+Progress = Callable[[int, int], object]
+"""A callback ``progress(done, total)`` in tiles (:meth:`Upscaler.__call__`)."""
 PRECISIONS = ("auto", "fp32", "fp16", "bf16", "int8")
 CPU_TILE = 384
 """On CPU, frames with more than ``CPU_WHOLE_FRAME_PIXELS`` LR pixels run in tiles of this side
@@ -209,11 +211,13 @@ class Upscaler:
     def _network(self, batch: torch.Tensor) -> torch.Tensor:
         return self._runner(batch) if self._graphs is None else self._graphs(batch)
 
-    def _upscale_working(self, hwc: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
+    def _upscale_working(
+        self, hwc: np.ndarray | torch.Tensor, progress: Progress | None = None
+    ) -> np.ndarray | torch.Tensor:
         plan = self._plan(hwc.shape[0], hwc.shape[1])
         if self._device.type == "cpu":
             frame = hwc.cpu().numpy() if isinstance(hwc, torch.Tensor) else hwc
-            return torch.from_numpy(self._upscale_rows(frame, plan))
+            return torch.from_numpy(self._upscale_rows(frame, plan, progress))
         if isinstance(hwc, np.ndarray):
             # A pinned staging buffer per frame size, reused: each frame finishes (the stream is
             # synchronised) before the next one is staged.
@@ -233,15 +237,20 @@ class Upscaler:
             # profiles fix the batch at 1.
             out = self._run(batch, len(plan) if isinstance(self._runner, EagerRunner) else 1)
         # Outside inference mode: the result is an ordinary tensor, which callers may change in place.
-        return tiling.blend(out.contiguous(), plan, scale=self.scale, mode=self._blend)
+        out = tiling.blend(out.contiguous(), plan, scale=self.scale, mode=self._blend)
+        if progress is not None:
+            progress(len(plan), len(plan))
+        return out
 
-    def _upscale_rows(self, hwc: np.ndarray, plan: tiling.TilePlan) -> np.ndarray:
+    def _upscale_rows(self, hwc: np.ndarray, plan: tiling.TilePlan, progress: Progress | None = None) -> np.ndarray:
         """On CPU: one tile at a time (the tested exact path; README, Tiling), blended one row
         of tiles at a time, so a large frame's tile outputs never all exist at once."""
         assembled = tiling.RowBlend(plan, scale=self.scale, mode=self._blend)
         with torch.inference_mode():
             for row in range(plan.grid[0]):
                 assembled.add(self._run(torch.from_numpy(tiling.pack_row(hwc, plan, row)), 1).float().numpy())
+                if progress is not None:
+                    progress((row + 1) * plan.grid[1], len(plan))
         return assembled.frame
 
     def _run(self, batch: torch.Tensor, step: int) -> torch.Tensor:
@@ -255,10 +264,12 @@ class Upscaler:
                 out[i : i + step] = self._network(batch[i : i + step])
         return out
 
-    def _process_one(self, frame: Any, after: tuple[torch.cuda.Stream, torch.cuda.Event] | None = None) -> Any:
+    def _process_one(
+        self, frame: Any, after: tuple[torch.cuda.Stream, torch.cuda.Event] | None = None, progress: Progress | None = None
+    ) -> Any:
         if after is None:
             work, kind = frames.to_working(frame)
-            return frames.from_working(self._upscale_working(work), kind)
+            return frames.from_working(self._upscale_working(work, progress), kind)
         caller, submitted = after
         # On the stream given at construction, else on this worker's own stream once the
         # caller's stream has reached the point where the frame was submitted: workers then
@@ -268,7 +279,7 @@ class Upscaler:
         try:
             with torch.cuda.device(self._device), torch.cuda.stream(stream):
                 work, kind = frames.to_working(frame)
-                result = frames.from_working(self._upscale_working(work), kind)
+                result = frames.from_working(self._upscale_working(work, progress), kind)
                 if isinstance(result, torch.Tensor) and result.is_cuda and stream != caller:
                     result.record_stream(caller)  # the caching allocator must not reuse it under the caller
         finally:
@@ -284,22 +295,27 @@ class Upscaler:
 
     # -- public API ---------------------------------------------------------------------------
     @overload
-    def __call__(self, frame: np.ndarray) -> np.ndarray: ...
+    def __call__(self, frame: np.ndarray, *, progress: Progress | None = None) -> np.ndarray: ...
     @overload
-    def __call__(self, frame: Image.Image) -> Image.Image: ...
+    def __call__(self, frame: Image.Image, *, progress: Progress | None = None) -> Image.Image: ...
     @overload
-    def __call__(self, frame: torch.Tensor) -> torch.Tensor: ...
+    def __call__(self, frame: torch.Tensor, *, progress: Progress | None = None) -> torch.Tensor: ...
     @overload
-    def __call__(self, frame: Any) -> Any: ...
-    def __call__(self, frame: Any) -> Any:
+    def __call__(self, frame: Any, *, progress: Progress | None = None) -> Any: ...
+    def __call__(self, frame: Any, *, progress: Progress | None = None) -> Any:
         """Upscale one frame now; the result is the same kind, on the same device.
 
         Frames already queued by :meth:`process` keep their places: their results still
-        come from :meth:`process` / :meth:`flush`, in order.
+        come from :meth:`process` / :meth:`flush`, in order. ``progress(done, total)``, if
+        given, is called with the tiles done so far: on CPU after each row of tiles (a large
+        image takes minutes there), elsewhere once at the end. It runs on the Upscaler's
+        worker thread; an exception from it fails the call.
         """
         self._check_open()
         frames.check(frame)
-        return self._executor().submit(self._process_one, frame, self._submitted()).result()
+        if progress is not None and not callable(progress):
+            raise InputError(f"progress: expected a callable (done, total) or None, got {type(progress).__name__}")
+        return self._executor().submit(self._process_one, frame, self._submitted(), progress).result()
 
     def _workers(self) -> int:
         """Worker threads: on CUDA with the eager network, ``max_inflight`` (up to 4), each on

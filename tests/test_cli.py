@@ -405,3 +405,20 @@ def test_the_colour_under_transparent_pixels_does_not_bleed_into_the_visible_one
         with Image.open(tmp_path / f"{name}_x2.png") as out:
             outputs.append(np.asarray(out))
     np.testing.assert_array_equal(outputs[0], outputs[1])
+
+
+def test_one_image_in_several_rows_of_tiles_shows_a_progress_bar_over_them(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from srsdk import tiling
+    from srsdk.cli.demo import SHIPPED_PHOTO
+    from srsdk.cli.upscale import upscale_file
+    from srsdk.upscaler import Upscaler
+
+    with Upscaler(scale=2, device="cpu", tile=48) as up:
+        upscale_file(up, SHIPPED_PHOTO, tmp_path / "quiet.png")
+        assert "tile" not in capsys.readouterr().err
+        upscale_file(up, SHIPPED_PHOTO, tmp_path / "bar.png", progress=True)
+    err = capsys.readouterr().err
+    with Image.open(SHIPPED_PHOTO) as photo, Image.open(tmp_path / "bar.png") as bar, Image.open(tmp_path / "quiet.png") as quiet:
+        total = len(tiling.plan_tiles(photo.height, photo.width, tile=48, halo=10))
+        assert np.array_equal(np.asarray(bar), np.asarray(quiet))
+    assert f"{total}/{total}" in err and "tile" in err and SHIPPED_PHOTO.name in err

@@ -150,7 +150,20 @@ def test_tiled_equals_whole_frame(up: Upscaler, set14: Path) -> None:
     # numpy integers are sizes like Python's (a tile side read from an array, say)
     with Upscaler(scale=np.int64(2), device="cpu", tile=np.int32(64)) as tiled:  # type: ignore[arg-type]
         assert type(tiled.scale) is int
-        np.testing.assert_array_equal(tiled(rgb), up(rgb))
+        calls: list[tuple[int, int]] = []
+        np.testing.assert_array_equal(tiled(rgb, progress=lambda done, total: calls.append((done, total))), up(rgb))
+        assert calls == [(5, 15), (10, 15), (15, 15)]  # 151x203 in 64-pixel tiles, halo 10: 3 rows of 5
+        assert up(rgb[:40, :40], progress=lambda done, total: calls.append((done, total))).shape == (80, 80, 3)
+        assert calls[-1] == (1, 1)  # one tile: called once, at the end
+
+        def failing(done: int, total: int) -> None:
+            raise KeyboardInterrupt  # a caller's bar may be interrupted: the call fails with it
+
+        with pytest.raises(KeyboardInterrupt):
+            tiled(rgb, progress=failing)
+        with pytest.raises(InputError, match="progress: expected a callable"):
+            tiled(rgb, progress=5)  # type: ignore[call-overload]
+        np.testing.assert_array_equal(tiled(rgb), up(rgb))  # and the Upscaler still works
 
 
 @pytest.mark.parametrize(

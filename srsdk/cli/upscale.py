@@ -204,7 +204,7 @@ def run_images(args: argparse.Namespace, src: Path, dst: Path) -> int:
     with _upscaler(args) as up:
         for source, target in tqdm(pairs, unit="img", disable=len(pairs) == 1 or not sys.stderr.isatty()):
             try:
-                upscale_file(up, source, target, first)
+                upscale_file(up, source, target, first, progress=len(pairs) == 1 and sys.stderr.isatty())
             except InputError as e:
                 if len(pairs) == 1:
                     raise
@@ -228,10 +228,13 @@ def read_image(src: Path) -> tuple[Any, Any]:
     return original, to_rgb(original, src)
 
 
-def upscale_file(up: Any, src: Path, dst: Path, read: tuple[Any, Any] | None = None) -> None:
+def upscale_file(
+    up: Any, src: Path, dst: Path, read: tuple[Any, Any] | None = None, *, progress: bool = False
+) -> None:
     """Upscale the image file ``src`` (or ``read``, what :func:`read_image` read from it) into
     ``dst``, keeping its alpha channel where ``dst``'s format holds one, its greyscale, its
-    ICC profile where it describes the output's colours, and its EXIF metadata."""
+    ICC profile where it describes the output's colours, and its EXIF metadata. With
+    ``progress``, an image of more than one row of tiles shows a progress bar over them."""
     import numpy as np
     from PIL import Image
     from tqdm import tqdm
@@ -250,7 +253,20 @@ def upscale_file(up: Any, src: Path, dst: Path, read: tuple[Any, Any] | None = N
     pixels = np.asarray(rgb)
     if alpha is not None:  # what a file stores under full transparency must not bleed into the visible edge
         pixels = fill_transparent(pixels, np.asarray(alpha), reach=FILL_REACH)
-    out = Image.fromarray(up(pixels))
+    bar = None
+
+    def tiles_done(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None and total > 1 and done < total:
+            bar = tqdm(total=total, unit="tile", desc=src.name, file=sys.stderr)
+        if bar is not None:
+            bar.update(done - bar.n)
+
+    try:
+        out = Image.fromarray(up(pixels, progress=tiles_done if progress else None))
+    finally:
+        if bar is not None:
+            bar.close()
     if is_greyscale(original):
         out = out.convert("L")  # greyscale stays greyscale (the network's three channels, as luma)
     if alpha is not None and dst.suffix.lower() in (".png", ".webp", ".tif", ".tiff"):
