@@ -7,7 +7,7 @@ upscaled x2 by the shipped network (eager FP32) in ``--tile`` tiles at its recep
 two ways: ``whole_batch`` packs every tile, runs them one at a time into one output batch
 and blends it (what the CPU Upscaler did before rows); ``rows`` is
 :func:`srsdk.inference.upscale_tiled`, which packs and blends one row of tiles at a time
-(:class:`srsdk.tiling.RowBlend`, as the CPU Upscaler does). Each run is a fresh child
+(:class:`srsdk.row_blend.RowBlend`, as the CPU Upscaler does). Each run is a fresh child
 process of this one (so no way inherits memory the other left cached): after loading the
 network and a warm-up upscale it takes its resident memory, runs the way once, and reports
 how far peak resident memory (VmHWM) rose above it. The ways alternate over ``--repeats``

@@ -7,7 +7,8 @@ import torch
 
 from srsdk.errors import InputError, ShapeError, check_int
 from srsdk.model import DeployNet, SPNet
-from srsdk.tiling import BlendMode, RowBlend, pack, pack_row, plan_tiles
+from srsdk.row_blend import RowBlend
+from srsdk.tiling import BlendMode, pack, pack_row, plan_tiles
 from srsdk.tiling import blend as blend_tiles
 
 

@@ -34,6 +34,7 @@ from srsdk import frames, tiling
 from srsdk.cache import engine_cache
 from srsdk.cuda_graphs import GraphCache
 from srsdk.errors import InputError, check_int
+from srsdk.row_blend import RowBlend
 from srsdk.runner import EagerRunner, select_runner
 
 if TYPE_CHECKING:
@@ -245,7 +246,7 @@ class Upscaler:
     def _upscale_rows(self, hwc: np.ndarray, plan: tiling.TilePlan, progress: Progress | None = None) -> np.ndarray:
         """On CPU: one tile at a time (the tested exact path; README, Tiling), blended one row
         of tiles at a time, so a large frame's tile outputs never all exist at once."""
-        assembled = tiling.RowBlend(plan, scale=self.scale, mode=self._blend)
+        assembled = RowBlend(plan, scale=self.scale, mode=self._blend)
         with torch.inference_mode():
             for row in range(plan.grid[0]):
                 assembled.add(self._run(torch.from_numpy(tiling.pack_row(hwc, plan, row)), 1).float().numpy())
