@@ -106,6 +106,12 @@ def run(command) -> int:  # type: ignore[no-untyped-def]
             print(f"srsdk: error: out of memory{OUT_OF_MEMORY_HINT if isinstance(e, RuntimeError) else ''}",
                   file=sys.stderr)  # fmt: skip
             return 1
+        if isinstance(e, RuntimeError) and "could not create a primitive" in str(e):
+            # oneDNN's own words when it cannot allocate a convolution's workspace (seen under
+            # a memory limit, where torch's allocator failing says "out of memory" instead)
+            print("srsdk: error: the network could not run: oneDNN could not create a primitive "
+                  "(usually out of memory; a smaller --tile needs less)", file=sys.stderr)  # fmt: skip
+            return 1
         print(
             f"srsdk: internal error: {type(e).__name__}: {e} (rerun with SRSDK_DEBUG=1 for a traceback)",
             file=sys.stderr,
