@@ -19,15 +19,15 @@ __all__ = ["RowBlend"]
 
 
 class RowBlend:
-    """:func:`blend` one grid row of output tiles at a time, for CPU (numpy) outputs.
+    """:func:`srsdk.tiling.blend` one grid row of output tiles at a time, for CPU (numpy) outputs.
 
     Each :meth:`add` takes the next row's ``len(plan.cols.spans) x 3 x th*s x tw*s`` outputs
     and writes every HR row it finishes. Of a row of tiles only the few HR rows a later
     feather seam reads are kept (copied; at most ``scale`` of them), none in crop mode. So
-    the outputs of a large frame's tiles never all exist at once: :func:`blend` needs the
+    the outputs of a large frame's tiles never all exist at once: ``blend`` needs the
     whole float32 batch, 4.7 times the uint8 result for 384-pixel tiles with a halo of 10 on
     a 3840x2160 frame, where one row of tiles is a sixth of that. :attr:`frame` equals
-    :func:`blend` of the whole batch, byte for byte (same sources, same order, same
+    ``blend`` of the whole batch, byte for byte (same sources, same order, same
     arithmetic).
     """
 
@@ -122,4 +122,8 @@ class RowBlend:
 
 def _local_ranges(index: np.ndarray, local: np.ndarray) -> dict[int, tuple[int, int]]:
     """For each span in ``index``, the range ``[min, max + 1)`` of its ``local`` pixels."""
-    return {int(j): (int(local[index == j].min()), int(local[index == j].max()) + 1) for j in np.unique(index)}
+    ranges = {}
+    for j in np.unique(index):
+        mine = local[index == j]
+        ranges[int(j)] = (int(mine.min()), int(mine.max()) + 1)
+    return ranges
