@@ -114,7 +114,7 @@ def plan_axis(size: int, tile: int, halo: int) -> AxisPlan:
         raise ShapeError(f"frame size: expected >= 1 pixel, got {size}")
     if halo < 0:
         raise ShapeError(f"halo: expected >= 0, got {halo}")
-    if tile < 2 * halo + 1:
+    if tile < 2 * halo + 1 and tile < size:  # one tile over the whole axis needs no halo
         raise ShapeError(f"tile: expected >= 2 * halo + 1 = {2 * halo + 1}, got {tile}")
     tile = min(tile, size)
     spans = []
@@ -132,7 +132,8 @@ def plan_tiles(height: int, width: int, *, tile: int | tuple[int, int], halo: in
     """Plan same-shape tiles over an ``height x width`` LR frame.
 
     ``tile`` is the tile side (or ``(th, tw)``) in LR pixels, ``halo`` the context each tile
-    keeps around its interior. A frame smaller than a tile is one tile of the frame's size.
+    keeps around its interior. A frame smaller than a tile is one tile of the frame's size,
+    whatever the halo; an axis that needs several tiles needs ``tile >= 2 * halo + 1``.
     """
     if isinstance(tile, (tuple, list)):
         if len(tile) != 2:

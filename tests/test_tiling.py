@@ -31,7 +31,7 @@ from srsdk.pretrained import load_pretrained
 def test_plan_covers_every_pixel_once_with_same_shape_tiles_inside_the_frame(
     height: int, width: int, tile: int, halo: int
 ) -> None:
-    if tile < 2 * halo + 1:
+    if tile < 2 * halo + 1 and (tile < height or tile < width):
         with pytest.raises(ShapeError, match=r"tile: expected >= 2 \* halo \+ 1"):
             tiling.plan_tiles(height, width, tile=tile, halo=halo)
         return
@@ -128,6 +128,17 @@ def test_tiled_equals_whole_frame_on_a_real_odd_sized_image(x2_net, set14: Path,
 
 
 @pytest.mark.shared
+@pytest.mark.parametrize("mode", ["crop", "feather"])
+def test_a_frame_inside_one_tile_upscales_whole_whatever_the_halo(x2_net, set14: Path, mode: str) -> None:  # type: ignore[no-untyped-def]
+    rgb = np.asarray(Image.open(set14 / "comic.png").convert("RGB"))[:5, :7]
+    # tile 6 < 2 * halo + 1 = 201, yet 5 x 7 fits one 6 x 6 tile down, and not across:
+    with pytest.raises(ShapeError, match=r"tile: expected >= 2 \* halo \+ 1 = 201, got 6"):
+        upscale_tiled(x2_net, rgb, tile=6, halo=100)
+    tiled = upscale_tiled(x2_net, rgb, tile=64, halo=100, blend=mode)  # type: ignore[arg-type]
+    np.testing.assert_array_equal(tiled, upscale_array(x2_net, rgb))
+
+
+@pytest.mark.shared
 def test_feather_versus_crop_at_a_too_small_halo(x2_net, set14: Path) -> None:  # type: ignore[no-untyped-def]
     """Reports the seam error of both modes (run with -s). Measured: they are within ~2 % of
     each other, neither mode winning everywhere, so this only guards against regressions."""
@@ -181,6 +192,8 @@ def test_plan_and_blend_reject_bad_arguments() -> None:
         tiling.plan_tiles(0, 30, tile=16, halo=2)
     with pytest.raises(ShapeError, match=r"tile: expected >= 2 \* halo \+ 1 = 19, got 18"):
         tiling.plan_tiles(100, 100, tile=18, halo=9)
+    with pytest.raises(ShapeError, match=r"tile: expected >= 2 \* halo \+ 1 = 19, got 18"):
+        tiling.plan_tiles(18, 19, tile=18, halo=9)  # one tile down, two across
     with pytest.raises(ShapeError, match="halo: expected >= 0, got -1"):
         tiling.plan_tiles(10, 10, tile=4, halo=-1)
     plan = tiling.plan_tiles(20, 30, tile=16, halo=2)
