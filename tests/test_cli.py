@@ -170,6 +170,9 @@ def test_usage_errors_are_one_line_with_exit_code_1() -> None:
     version = subprocess.run([sys.executable, "-c", "from srsdk.cli.build_engine import main; main(['--version'])"],
                              capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
     assert version.stdout.strip() == f"srsdk {__version__}"  # srsdk-build-engine --version
+    usage = subprocess.run([sys.executable, "-c", "from srsdk.cli.build_engine import main; main(['--help'])"],
+                           capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    assert usage.stdout.startswith("usage: srsdk-build-engine [-h]")  # the name the user typed
 
 
 def test_a_reader_that_stops_early_gets_no_internal_error() -> None:

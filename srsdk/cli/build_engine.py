@@ -73,5 +73,4 @@ def main(argv: Sequence[str] | None = None) -> int:
     """The ``srsdk-build-engine`` command (the same as ``srsdk build-engine``)."""
     from srsdk.cli.main import main as srsdk_main
 
-    args = list(sys.argv[1:] if argv is None else argv)
-    return srsdk_main(args if args == ["--version"] else ["build-engine", *args])
+    return srsdk_main(argv, command="build-engine")

@@ -32,14 +32,22 @@ class _Parser(argparse.ArgumentParser):
         self.exit(1, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = _Parser(prog="srsdk", description=__doc__)
+def main(argv: Sequence[str] | None = None, *, command: str | None = None) -> int:
+    """The ``srsdk`` command; with ``command``, that one command as a program of its own
+    (``srsdk-build-engine``), whose help and usage errors carry its own name."""
+    if command is None:
+        parser = _Parser(prog="srsdk", description=__doc__)
+        sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_Parser)
+        modules = {name: importlib.import_module(path) for name, path in COMMANDS.items()}
+        for name, module in modules.items():
+            doc = (module.__doc__ or "").strip()
+            module.configure(sub.add_parser(name, help=doc.splitlines()[0], description=doc))
+    else:
+        modules = {command: importlib.import_module(COMMANDS[command])}
+        parser = _Parser(prog=f"srsdk-{command}", description=(modules[command].__doc__ or "").strip())
+        modules[command].configure(parser)
+        parser.set_defaults(command=command)
     parser.add_argument("--version", action="version", version=f"srsdk {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_Parser)
-    modules = {name: importlib.import_module(path) for name, path in COMMANDS.items()}
-    for name, module in modules.items():
-        doc = (module.__doc__ or "").strip()
-        module.configure(sub.add_parser(name, help=doc.splitlines()[0], description=doc))
     args = parser.parse_args(argv)
     _log_to_stderr()
     if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
