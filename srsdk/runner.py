@@ -7,6 +7,7 @@ and the choice between them, including the CPU engine an Upscaler builds for its
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -66,11 +67,18 @@ class EngineRunner:
 
 
 def select_runner(
-    scale: int | None, engine: str | Path | None, weights: str | Path | None, precision: str, device: torch.device
+    scale: int | None,
+    engine: str | Path | None,
+    weights: str | Path | None,
+    precision: str,
+    device: torch.device,
+    check_radius: Callable[[int], None] = lambda radius: None,
 ) -> EagerRunner | EngineRunner:
     """What runs the network for an Upscaler of these options (checked here): the engine
     given, else on CUDA the eager graph, else the fastest CPU engine for this machine (built
-    once into :func:`engine_cache`)."""
+    once into :func:`engine_cache`). ``check_radius`` is called with the network's receptive
+    radius before a CPU engine is built, so an option that radius rules out is refused
+    without waiting for the build."""
     from srsdk.engine import load_engine
 
     if engine is not None:
@@ -105,7 +113,11 @@ def select_runner(
     config = BuildConfig(scale=scale, backend=fastest.backend, precision=fastest.precision, profile=profile,
                          optimize_for_inference=fastest.optimize_for_inference, weights=weights_path,
                          directory=engine_cache())  # fmt: skip
-    built = build_engine(config, on_build=lambda: _note_build(config))
+    def on_build(radius: int) -> None:
+        check_radius(radius)
+        _note_build(config)
+
+    built = build_engine(config, on_build=on_build)
     if not built.reused:  # engines older srsdk versions left in the cache can never be reused
         from srsdk.engine.manifest import prune_stale
 

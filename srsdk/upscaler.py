@@ -129,7 +129,14 @@ class Upscaler:
             raise InputError("cuda_graphs: needs a CUDA device")
         if stream is not None and (not isinstance(stream, torch.cuda.Stream) or self._device.type != "cuda"):
             raise InputError(f"stream: expected None, or a torch.cuda.Stream with a CUDA device; got {stream!r}")
-        self._runner = select_runner(scale, engine, weights, precision, self._device)
+
+        def check_tile(radius: int) -> None:
+            needed = 2 * (radius if halo == "auto" else halo) + 1
+            if tile is not None and tile < needed:
+                raise InputError(f"tile: expected >= 2 * halo + 1 = {needed} (halo {needed // 2}), got {tile}")
+
+        check_tile(0)  # an explicit halo: before the network loads
+        self._runner = select_runner(scale, engine, weights, precision, self._device, check_tile)
         if cuda_graphs and not self._capturable():
             raise InputError("cuda_graphs: only for the eager network (engine=None) or a TorchScript engine")
         self.scale: int = self._runner.scale
@@ -141,8 +148,7 @@ class Upscaler:
         ``"onnx"``, ``"tensorrt"``, ``"torchscript"``, ``"torchscript+optimize_for_inference"``."""
         self._tile, self._blend, self._max_inflight = tile, blend, max_inflight
         self._halo = self._runner.receptive_radius if halo == "auto" else halo
-        if tile is not None and tile < 2 * self._halo + 1:
-            raise InputError(f"tile: expected >= 2 * halo + 1 = {2 * self._halo + 1} (halo {self._halo}), got {tile}")
+        check_tile(self._halo)
         limit = self._runner.max_shape
         if limit is not None and min(limit) < 2 * self._halo + 1:
             raise InputError(

@@ -255,9 +255,18 @@ def test_stream_raises_a_failing_last_frame_after_the_finished_ones(up: Upscaler
     assert [r.shape for r in up.drain()] == []  # stream() left nothing queued
 
 
-def test_a_tile_too_small_is_refused_at_once_and_one_too_large_is_held_to_the_engine(photo: np.ndarray) -> None:
+def test_a_tile_too_small_is_refused_at_once_and_one_too_large_is_held_to_the_engine(
+    photo: np.ndarray, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with pytest.raises(InputError, match=r"tile: expected >= 2 \* halo \+ 1 = 21 \(halo 10\), got 5"):
         Upscaler(scale=2, device="cpu", tile=5)
+    with monkeypatch.context() as empty:  # no engine built yet: refused before the build, not after
+        empty.setenv("XDG_CACHE_HOME", str(tmp_path))
+        with pytest.raises(InputError, match=r"= 21 \(halo 10\), got 20"):
+            Upscaler(scale=2, device="cpu", tile=20)
+        assert not (tmp_path / "srsdk" / "engines").exists() or not any((tmp_path / "srsdk" / "engines").iterdir())
+        with pytest.raises(InputError, match=r"= 7 \(halo 3\), got 6"):
+            Upscaler(scale=2, device="cpu", tile=6, halo=3, weights=tmp_path / "not-loaded.safetensors")
     tall = np.ascontiguousarray(np.concatenate([photo[:, :60]] * 10)[:1100])  # 1100 rows: past the 1080 the engine takes
     with Upscaler(scale=2, device="cpu", tile=1500) as big, Upscaler(scale=2, device="cpu") as default:
         np.testing.assert_array_equal(big(tall), default(tall))

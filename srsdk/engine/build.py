@@ -267,12 +267,13 @@ def _check_largest_input(config: BuildConfig, radius: int) -> None:
 
 
 def build_engine(
-    config: BuildConfig, *, log: Log | None = None, on_build: Callable[[], None] | None = None
+    config: BuildConfig, *, log: Log | None = None, on_build: Callable[[int], None] | None = None
 ) -> BuiltEngine:
     """Build (or reuse) the engine ``config`` describes; see ``srsdk-build-engine --help``.
 
-    ``log`` receives progress lines; ``on_build`` is called once when no built engine can be
-    reused and the build (tens of seconds to minutes) starts."""
+    ``log`` receives progress lines; ``on_build`` is called with the network's receptive
+    radius once when no built engine can be reused and the build (tens of seconds to minutes)
+    is about to start; an exception from it refuses the build."""
     say = log or (lambda _: None)
     backend = resolve_backend(config.backend, config.precision)
     if config.backend == Backend.AUTO:
@@ -290,7 +291,8 @@ def build_engine(
         raise InputError(f"quality gate: no images in {folder}")
     _check_quality_sizes(folder, config)
     net, weights_sha, weights_label = _weights(config)
-    _check_largest_input(config, receptive_radius(net))
+    radius = receptive_radius(net)
+    _check_largest_input(config, radius)
     if config.precision == Precision.INT8:
         calibration.check_apart(config.calib, folder)
     net = net.to(device).eval()
@@ -308,7 +310,7 @@ def build_engine(
             say(f"reusing {path}: built meanwhile by another process")
             return BuiltEngine(path, cached, reused=True)
         if on_build is not None:
-            on_build()
+            on_build(radius)
         started = time.perf_counter()
         with atomic_output(path) as tmp:
             say(f"building {backend.value} {config.precision.value} x{config.scale} ...")
