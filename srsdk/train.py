@@ -148,7 +148,10 @@ def _train(
     torch.manual_seed(config.seed)
     arch = Architecture(scale=config.scale, trunk_layers=config.trunk_layers, residual_context=config.residual_context)
     net = SPNet(arch=arch)
-    if config.init is not None:
+    state = _read_checkpoint(ckpt_path) if ckpt_path.exists() else None
+    # A resumed run starts from its checkpoint, so the warm start's file may be gone by now.
+    init_gone = config.init is not None and state is not None and not Path(config.init).exists()
+    if config.init is not None and not init_gone:
         _load_matching(net, config.init)
     net = net.to(device, memory_format=torch.channels_last)  # type: ignore[call-overload]
     opt = torch.optim.Adam(net.parameters(), lr=config.lr)
@@ -159,7 +162,9 @@ def _train(
     make_folder(out_dir)  # after the inputs are known good: a refused run leaves no empty folder
 
     # Which file the run started from, so srsdk.pretrained.lineage can tell if it was replaced.
-    origin = {"init_sha256": sha256(config.init)} if config.init is not None else {}
+    origin: dict[str, str | None] = {}
+    if config.init is not None:  # a gone file is known by the checkpoint's record of it
+        origin["init_sha256"] = state.get("init_sha256") if state is not None and init_gone else sha256(config.init)
     identity = {"data_sha256": data.sha256, "init_sha256": origin.get("init_sha256")}
     step, seconds, history = 0, 0.0, []
     running: dict[str, torch.Tensor] = {}
@@ -168,12 +173,7 @@ def _train(
     sessions: list[dict[str, Any]] = []
     """The runs before this one that trained the checkpoint, so the weights say where every
     step ran (a run started on a GPU and resumed on a CPU records both)."""
-    if ckpt_path.exists():
-        try:
-            state = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-            _recipe(state["config"])
-        except Exception as e:  # torch.load raises many kinds on a foreign file
-            raise InputError(f"{ckpt_path} is not an srsdk checkpoint ({type(e).__name__}); use a new output folder") from e
+    if state is not None:
         differ = _differences(state, config, identity)
         if differ:
             raise InputError(
@@ -320,6 +320,16 @@ def _recipe(config: dict[str, object]) -> dict[str, object]:
     """
     full = {**TrainConfig().to_json(), **config}
     return {k: v for k, v in full.items() if k not in ("device", "threads")}
+
+
+def _read_checkpoint(path: Path) -> dict[str, Any]:
+    """The checkpoint at ``path``, or a one-line error for a file that is not one."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        _recipe(state["config"])
+    except Exception as e:  # torch.load raises many kinds on a foreign file
+        raise InputError(f"{path} is not an srsdk checkpoint ({type(e).__name__}); use a new output folder") from e
+    return state  # type: ignore[no-any-return]
 
 
 def _differences(state: dict[str, Any], config: TrainConfig, identity: dict[str, str | None]) -> list[str]:

@@ -230,6 +230,28 @@ def test_a_warm_start_records_which_file_it_started_from(small_bsds, tmp_path: P
 
 
 @pytest.mark.shared
+def test_a_run_resumes_after_its_warm_start_file_is_gone(small_bsds, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    init = tmp_path / "init.safetensors"
+    init.write_bytes(train(_config(small_bsds, steps=1), tmp_path / "a", progress=False).weights.read_bytes())
+    config = _config(small_bsds, steps=4, init=init)
+    straight = train(config, tmp_path / "straight", progress=False).weights
+
+    def interrupt(step: int, avg: dict[str, float]) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(config, tmp_path / "b", progress=False, log_every=2, on_log=interrupt)
+    recorded = sha256(init)
+    init.unlink()
+    with pytest.raises(InputError, match="cannot read weights"):  # a new run still needs it
+        train(config, tmp_path / "c", progress=False)
+    resumed = train(config, tmp_path / "b", progress=False).weights
+    assert json.loads(read_metadata(resumed)["training"])["init_sha256"] == recorded
+    a, b = load_weights(straight).state_dict(), load_weights(resumed).state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)  # as if never stopped
+
+
+@pytest.mark.shared
 def test_the_residual_context_option_reaches_the_saved_network(small_bsds, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     weights = train(_config(small_bsds, steps=1, residual_context="image_branch"), tmp_path, progress=False).weights
     net = load_weights(weights)
