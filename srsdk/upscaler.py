@@ -164,6 +164,8 @@ class Upscaler:
         """Each CUDA worker thread's own stream (when no ``stream`` was given)."""
         self._lock = threading.Lock()
         """Guards ``_pinned`` and ``_streams``, which the workers share."""
+        self._local = threading.local()
+        """``worker`` is set on this Upscaler's worker threads (where progress callbacks run)."""
         self._worker: concurrent.futures.ThreadPoolExecutor | None = None
         self._pending: collections.deque[concurrent.futures.Future[Any]] = collections.deque()
         self._streaming = False
@@ -274,6 +276,7 @@ class Upscaler:
     def _process_one(
         self, frame: Any, after: tuple[torch.cuda.Stream, torch.cuda.Event] | None = None, progress: Progress | None = None
     ) -> Any:
+        self._local.worker = True
         if after is None:
             work, kind = frames.to_working(frame)
             return frames.from_working(self._upscale_working(work, progress), kind)
@@ -316,7 +319,8 @@ class Upscaler:
         come from :meth:`process` / :meth:`flush`, in order. ``progress(done, total)``, if
         given, is called with the tiles done so far: on CPU after each row of tiles (a large
         image takes minutes there), elsewhere once at the end. It runs on the Upscaler's
-        worker thread; an exception from it fails the call.
+        worker thread; an exception from it fails the call, and so does calling this
+        Upscaler from it (:class:`InputError`: the worker would wait for itself).
         """
         self._check_open()
         frames.check(frame)
@@ -453,15 +457,23 @@ class Upscaler:
         self._pending.clear()
 
     def _check_open(self) -> None:
+        self._check_not_on_worker()
         if self._closed:
             raise InputError("this Upscaler is closed")
 
+    def _check_not_on_worker(self) -> None:
+        if getattr(self._local, "worker", False):  # it would wait for itself, for ever
+            raise InputError("this Upscaler was called from its own worker thread (a progress callback); "
+                             "call it once the frame is done")  # fmt: skip
+
     def _check_not_streaming(self, call: str) -> None:
+        self._check_not_on_worker()
         if self._streaming:
             raise InputError(f"{call} while a stream() of this Upscaler is running (they would share its queue)")
 
     def close(self) -> None:
         """Stop the worker thread and free cached plans, graphs and buffers (idempotent)."""
+        self._check_not_on_worker()
         self.cancel()
         if self._worker is not None:
             self._worker.shutdown(wait=True)

@@ -163,6 +163,11 @@ def test_tiled_equals_whole_frame(up: Upscaler, set14: Path) -> None:
             tiled(rgb, progress=failing)
         with pytest.raises(InputError, match="progress: expected a callable"):
             tiled(rgb, progress=5)  # type: ignore[call-overload]
+        for nested in (lambda: tiled(rgb), lambda: tiled.process(rgb), tiled.flush, tiled.close):
+            # From the callback, on the one worker thread: it would wait for itself (it hung).
+            with pytest.raises(InputError, match="called from its own worker thread"):
+                tiled(rgb, progress=lambda done, total, call=nested: call())  # type: ignore[misc]
+        assert up(rgb, progress=lambda done, total: tiled(rgb[:30, :30])).shape == (302, 406, 3)  # another one may
         np.testing.assert_array_equal(tiled(rgb), up(rgb))  # and the Upscaler still works
 
 
