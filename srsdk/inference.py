@@ -16,8 +16,7 @@ from srsdk.tiling import blend as blend_tiles
 def upscale_array(net: DeployNet, rgb: np.ndarray) -> np.ndarray:
     """``HxWx3`` uint8 RGB -> ``(sH)x(sW)x3`` uint8 RGB, clamped and rounded."""
     _check_deploy(net)
-    if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3 or 0 in rgb.shape:
-        raise ShapeError(f"expected a non-empty HxWx3 uint8 array, got {rgb.dtype} {rgb.shape}")
+    _check_rgb(rgb)
     param = next(net.parameters())
     x = torch.from_numpy(np.require(rgb, requirements=['C', 'W'])).to(param.device).permute(2, 0, 1)[None]
     y = net(x.to(net.input_dtype()).div_(255))
@@ -46,8 +45,7 @@ def upscale_tiled(
     """
     _check_deploy(net)
     batch = check_int("batch", batch, minimum=1, error=ShapeError)
-    if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3 or 0 in rgb.shape:
-        raise ShapeError(f"expected a non-empty HxWx3 uint8 array, got {rgb.dtype} {rgb.shape}")
+    _check_rgb(rgb)
     if any(stride < 0 for stride in rgb.strides):  # pack reads non-negative strides only
         rgb = np.ascontiguousarray(rgb)
     plan = plan_tiles(rgb.shape[0], rgb.shape[1], tile=tile, halo=halo)
@@ -67,3 +65,12 @@ def upscale_tiled(
 def _check_deploy(net: DeployNet) -> None:
     if isinstance(net, SPNet) and not isinstance(net, DeployNet):  # the training graph: three maps, not an image
         raise InputError("net: expected a DeployNet, got the training SPNet (call .deploy() on it)")
+    if not isinstance(net, DeployNet):
+        raise InputError(f"net: expected a DeployNet (load_pretrained(scale).deploy()), got {type(net).__name__}")
+
+
+def _check_rgb(rgb: np.ndarray) -> None:
+    if not isinstance(rgb, np.ndarray):  # the Upscaler is the one that takes tensors and PIL images
+        raise ShapeError(f"expected a non-empty HxWx3 uint8 numpy array, got {type(rgb).__name__} (Upscaler takes others)")
+    if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3 or 0 in rgb.shape:
+        raise ShapeError(f"expected a non-empty HxWx3 uint8 array, got {rgb.dtype} {rgb.shape}")

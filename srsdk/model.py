@@ -344,6 +344,8 @@ def receptive_radius(net: DeployNet, *, size: int | None = None) -> int:
     ``size=None`` starts at 48 and doubles while the field reaches the probe's border (deep
     trunks), up to 384.
     """
+    if not isinstance(net, DeployNet):
+        raise InputError(f"net: expected a DeployNet (load_pretrained(scale).deploy()), got {type(net).__name__}")
     for probe_size in (48, 96, 192, 384) if size is None else (size,):
         radius = _radius_within(net, probe_size)
         if radius is not None:

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any
 
-from srsdk.errors import WeightsError, as_int
+from srsdk.errors import InputError, WeightsError, as_int, check_int
 from srsdk.io.atomic import atomic_output, write_text
 from srsdk.model import SCALES, Architecture, SPNet
 
@@ -35,19 +36,32 @@ def sha256(path: str | Path) -> str:
 
 
 def save_weights(net: SPNet, path: str | Path, *, metadata: dict[str, Any] | None = None) -> Path:
-    """Write ``net``'s training-graph weights to ``path`` atomically; return ``path`` as a Path."""
-    path = Path(path)
+    """Write ``net``'s training-graph weights to ``path`` atomically; return ``path`` as a Path.
+
+    ``metadata`` values are stored as they are when strings, else as JSON."""
+    path = _as_path("path", path)
+    if not isinstance(net, SPNet):
+        raise InputError(f"net: expected an SPNet or DeployNet, got {type(net).__name__}")
     from safetensors.torch import save
 
     header = {"format": FORMAT, "architecture": json.dumps(net.arch.to_dict())}
     for key, value in (metadata or {}).items():
-        header[key] = value if isinstance(value, str) else json.dumps(value)
+        try:
+            header[str(key)] = value if isinstance(value, str) else json.dumps(value)
+        except (TypeError, ValueError) as e:
+            raise InputError(f"metadata {key!r}: expected a string or a JSON value ({e})") from e
     tensors = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
     with atomic_output(path) as tmp:
         # Bytes into the file atomic_output made: safetensors' save_file replaces the file
         # with one of mode 0600, which other users could not read.
         tmp.write_bytes(_canonical(save(tensors, metadata=header)))
     return path
+
+
+def _as_path(name: str, path: object) -> Path:
+    if not isinstance(path, (str, os.PathLike)):
+        raise InputError(f"{name}: expected a path, got {type(path).__name__}")
+    return Path(path)
 
 
 def _canonical(blob: bytes) -> bytes:
@@ -97,7 +111,8 @@ def scale_for(scale: int | None, weights: str | Path | None) -> int:
 
 def load_weights(path: str | Path, *, expected_sha256: str | None = None, scale: int | None = None) -> SPNet:
     """Build the training graph described by ``path`` and load its weights (eval mode)."""
-    path = Path(path)
+    path = _as_path("path", path)
+    scale = check_int("scale", scale, allowed=SCALES) if scale is not None else None
     if expected_sha256 is not None:
         actual = sha256(path) if path.is_file() else "missing"
         if actual != expected_sha256:

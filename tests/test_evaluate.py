@@ -2,9 +2,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from srsdk import pretrained
-from srsdk.errors import ShapeError
+from srsdk.errors import InputError, ShapeError
 from srsdk.evaluate import evaluate
 from srsdk.inference import upscale_array, upscale_tiled
 from srsdk.model import SCALES, Architecture, SPNet
@@ -36,6 +37,13 @@ def test_upscale_array_rejects_bad_arrays() -> None:
     for bad in (np.zeros((4, 4), np.uint8), np.zeros((0, 4, 3), np.uint8)):
         with pytest.raises(ShapeError, match="expected a non-empty HxWx3 uint8 array"):
             upscale_tiled(net, bad, tile=32, halo=2)
+    for bad in (None, [[[0, 0, 0]]], torch.zeros(4, 4, 3, dtype=torch.uint8)):  # not numpy: was an AttributeError
+        with pytest.raises(ShapeError, match=r"uint8 numpy array, got (NoneType|list|Tensor) \(Upscaler takes"):
+            upscale_array(net, bad)  # type: ignore[arg-type]
+        with pytest.raises(ShapeError, match=r"uint8 numpy array, got (NoneType|list|Tensor) \(Upscaler takes"):
+            upscale_tiled(net, bad, tile=32, halo=2)  # type: ignore[arg-type]
+    with pytest.raises(InputError, match=r"net: expected a DeployNet .*, got NoneType"):
+        upscale_array(None, np.zeros((3, 5, 3), np.uint8))  # type: ignore[arg-type]
     for batch in (0, 1.5, True):
         with pytest.raises(ShapeError, match="batch: expected an int >= 1"):
             upscale_tiled(net, np.zeros((8, 8, 3), np.uint8), tile=8, halo=2, batch=batch)  # type: ignore[arg-type]

@@ -202,3 +202,5 @@ def test_the_receptive_radius_of_a_deep_trunk_is_measured_on_a_larger_probe() ->
     assert radius > 24  # one pixel per 3x3 layer, and more
     with pytest.raises(ValueError, match="reaches the 48-pixel probe's border"):
         receptive_radius(deep, size=48)
+    with pytest.raises(InputError, match=r"net: expected a DeployNet .*, got SPNet"):
+        receptive_radius(SPNet(arch=Architecture(scale=2)))  # type: ignore[arg-type]

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from srsdk import pretrained
-from srsdk.errors import WeightsError
+from srsdk.errors import InputError, WeightsError
 from srsdk.model import SCALES, Architecture, SPNet
 
 
@@ -36,6 +36,16 @@ def test_wrong_scale_checksum_and_foreign_files_are_refused(tmp_path: Path) -> N
         pretrained.load_weights(garbage)
     with pytest.raises(WeightsError, match="not found"):
         pretrained.load_weights(tmp_path / "missing.safetensors")
+    assert pretrained.load_weights(path, scale=torch.tensor(2)).arch.scale == 2  # type: ignore[arg-type]  # an integer
+    with pytest.raises(InputError, match="scale: expected 2, 3 or 4, got '2'"):  # was "for scale 2, expected scale 2"
+        pretrained.load_weights(path, scale="2")  # type: ignore[arg-type]
+    with pytest.raises(InputError, match="path: expected a path, got NoneType"):  # was a TypeError
+        pretrained.load_weights(None)  # type: ignore[arg-type]
+    with pytest.raises(InputError, match="net: expected an SPNet or DeployNet, got NoneType"):
+        pretrained.save_weights(None, tmp_path / "none.safetensors")  # type: ignore[arg-type]
+    with pytest.raises(InputError, match="metadata 'a': expected a string or a JSON value"):
+        pretrained.save_weights(SPNet(arch=Architecture(scale=2)), tmp_path / "m.safetensors", metadata={"a": object()})
+    assert not (tmp_path / "m.safetensors").exists() and not (tmp_path / "none.safetensors").exists()
     from safetensors.torch import save_file
 
     foreign = tmp_path / "foreign.safetensors"
