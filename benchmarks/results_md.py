@@ -240,6 +240,10 @@ def results_md() -> str:
             if isinstance(v, dict) and "float_values_differing" in v:
                 parts.append(f"| {name} | {v['float_values_differing']:,} of {v['of']:,} | "
                              f"{v['largest_float_difference']:.2e} | {v['uint8_largest_difference']} |")  # fmt: skip
+        if (noise := x.get("noise_uint8_values_differing")) is not None:
+            counts = "; ".join(f"{s}: " + ", ".join(f"{k.removeprefix('tile_')}: {n}" for k, n in v.items() if k != "of")
+                               + f" of {v['of']:,}" for s, v in noise.items())  # fmt: skip
+            parts.append(f"\nOn 48x64 uniform noise, uint8 values tiled output changed, by tile: {counts}.")
     if (f := load("feather-cpu.json")) is not None:
         parts += ["\n## Feather vs crop at a too-small halo (`feather-cpu.json`)\n", f"`{COMMANDS['feather-cpu.json']}`\n",
                   f"{f['photos']}; x{f['scale']}, tile {f['tile']}, halo {f['halo']}. Feather over crop, min / mean / max over images:\n",
