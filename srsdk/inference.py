@@ -37,7 +37,9 @@ def upscale_tiled(
     """:func:`upscale_array` in overlapping tiles (see :mod:`srsdk.tiling`).
 
     With ``blend="crop"`` and ``halo >= receptive_radius(net)`` the result equals
-    :func:`upscale_array` exactly (tested with ``batch=1``). ``batch`` tiles run through the
+    :func:`upscale_array` (tested with ``batch=1``), but for float rounding: the convolutions
+    of a tile and of the whole frame may round differently, which flips a value landing on a
+    .5 boundary by one level (README, Tiling). ``batch`` tiles run through the
     network together; on CPU they are taken from one row of the grid at a time (at most that
     row's tiles a call), and blended a row at a time, so a large image's tile outputs never
     all exist at once. All tiles as one batch also matched on Set14 ``comic.png``

@@ -11,7 +11,7 @@ tiles is moved back to end at the frame edge, never padded past it), so a tile a
 sees the same zero padding the whole frame sees, and each tile is responsible for an
 *interior* at least ``halo`` LR pixels away from any edge it shares with another tile. With
 ``blend="crop"`` and ``halo >= receptive_radius(net)``, the tiled output equals whole-frame
-inference. ``blend="feather"`` is for smaller halos: neighbouring tiles are crossfaded over
+inference, up to float rounding. ``blend="feather"`` is for smaller halos: neighbouring tiles are crossfaded over
 one LR pixel at each seam, which softens the step a too-small halo leaves but is not exact.
 
 CPU frames (numpy arrays, CPU tensors) go through the compiled ``srsdk._native``; CUDA

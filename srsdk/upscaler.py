@@ -8,7 +8,8 @@ with Upscaler(scale=2) as up:
 ```
 
 Each frame is packed into tiles (one tile when it fits the engine), run through the
-network and blended back (:mod:`srsdk.tiling`); the result is identical either way (on CUDA
+network and blended back (:mod:`srsdk.tiling`); the result is the same either way (byte
+for byte on the images tested, though a float rounding can flip a value by one level; on CUDA
 in FP16, within one uint8 level: cuDNN's FP16 convolutions are not bit-reproducible). On
 CPU the network runs on the fastest engine measured for this kind of CPU
 (:func:`srsdk.engine.build.fastest_cpu_engine`: TorchScript BF16 on CPUs with bfloat16 units,
