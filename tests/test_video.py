@@ -468,3 +468,77 @@ def test_crf_for_an_encoder_that_would_ignore_it_is_refused(tmp_path: Path, caps
     src = _write(tmp_path / "in.mp4", [np.zeros((16, 16, 3), np.uint8)])
     assert main(["upscale", str(src), str(tmp_path / "out.mkv"), "--codec", "mjpeg", "--crf", "2"]) == 1
     assert capsys.readouterr().err == "srsdk: error: --crf is for h264, h265 and vp9; mjpeg would ignore it (it keeps its own defaults)\n"
+
+
+def _clip(path: Path, times_ms: list[int], *, audio: str | None = None, audio_from_ms: int = 0,
+          cover_only: bool = False, base: int = 1000) -> Path:  # fmt: skip
+    """A 64x48 H.264 clip with frames at ``times_ms`` (in a 1/``base`` time base), and one second of
+    stereo ``audio`` (an encoder's name) from ``audio_from_ms``; or, ``cover_only``, audio
+    and a cover picture, as a music file holds them."""
+    from fractions import Fraction
+
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("mjpeg" if cover_only else "libx264", rate=25)
+        s.width, s.height, s.pix_fmt = 64, 48, "yuvj420p" if cover_only else "yuv420p"
+        if cover_only:
+            s.disposition = av.stream.Disposition.attached_pic
+        else:
+            s.time_base = s.codec_context.time_base = Fraction(1, base)
+        a = c.add_stream(audio, rate=48000, layout="stereo") if audio is not None else None
+        for i, pts in enumerate(times_ms):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 20 * i, np.uint8), format="rgb24")
+            frame.pts, frame.time_base = pts * base // 1000, Fraction(1, base)
+            for p in s.encode(frame):
+                c.mux(p)
+        for k in range(48000 // 960 if a is not None else 0):
+            samples = av.AudioFrame.from_ndarray(np.zeros((1, 2 * 960), np.int16), format="s16", layout="stereo")
+            samples.sample_rate, samples.pts, samples.time_base = 48000, 48 * audio_from_ms + k * 960, Fraction(1, 48000)
+            for p in a.encode(samples):  # type: ignore[union-attr]
+                c.mux(p)
+        for stream in (s, a) if a is not None else (s,):
+            for p in stream.encode(None):
+                c.mux(p)
+    return path
+
+
+def test_what_a_container_refuses_is_one_line_with_ffmpegs_reason_before_any_work(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """Refusals FFmpeg makes only at the header or trailer (a crash as an internal error, some
+    after every frame was upscaled) come before the network loads, with FFmpeg's reason."""
+    from srsdk.io.video import check_video_output
+
+    opus = _clip(tmp_path / "opus.mkv", [0, 40], audio="libopus")
+    pcm = _clip(tmp_path / "pcm.avi", [0, 40], audio="pcm_s16le")  # from AVI: two channels, of no layout
+    for src, dst, reason in ((opus, "out.mov", r"\[mov\] opus only supported in MP4"),
+                             (pcm, "out.mp4", r"\[mp4\] unsupported channel layout")):  # fmt: skip
+        with pytest.raises(InputError, match=rf"files cannot hold these streams \({reason}.*\); use \.mkv"):
+            check_video_output(src, tmp_path / dst, None, 18, 2)
+        assert main(["upscale", str(src), str(tmp_path / dst), "--weights", str(tmp_path / "never-read.safetensors")]) == 1
+        assert "cannot hold these streams" in capsys.readouterr().err  # not the missing weights: checked first
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["opus.mkv", "pcm.avi"]
+
+
+def test_frame_times_an_encoder_or_muxer_would_refuse_are_mended(tmp_path: Path) -> None:
+    """Two frames on one time (MP4 refused the second), a 1/90000 time base with mpeg4 (which
+    takes denominators up to 65535 only), and a video that starts 1 s after its audio into
+    AVI (which counts frames from 0, so the video moved 1 s against the audio)."""
+    twice = _clip(tmp_path / "twice.mkv", [0, 40, 80, 80, 120])
+    phone = _clip(tmp_path / "phone.mp4", [0, 33, 67, 100], base=90000)
+    late = _clip(tmp_path / "late.mkv", [1000 + 40 * i for i in range(5)], audio="mp2")
+    with Upscaler(scale=2, device="cpu") as up:
+        assert upscale_video(twice, tmp_path / "twice.mp4", up).frames == 5
+        assert _times(tmp_path / "twice.mp4") == pytest.approx([0, 0.04, 0.08, 0.081, 0.12], abs=1e-3)
+        assert upscale_video(phone, tmp_path / "phone-mpeg4.mp4", up, codec="mpeg4").frames == 4
+        # In the encoder's own time base, 1 / average rate (28.6 fps here): each time within a tick.
+        assert _times(tmp_path / "phone-mpeg4.mp4") == pytest.approx(_times(phone), abs=0.035 / 2)
+        assert upscale_video(late, tmp_path / "late.avi", up).frames == 5
+    with av.open(str(tmp_path / "late.avi")) as c:  # AVI places frames by decode time: B-frames' one tick early
+        first = min(p.pts * p.time_base for p in c.demux(video=0) if p.size and p.pts is not None)
+        assert float(first) == pytest.approx(1.0, abs=0.041)  # was 0.0: the video moved 1 s against the audio
+    with av.open(str(tmp_path / "late.avi")) as c:
+        assert float(next(c.decode(audio=0)).time) == pytest.approx(0, abs=0.03)
+
+
+def test_a_music_file_whose_only_picture_is_its_cover_is_not_a_video(tmp_path: Path) -> None:
+    cover = _clip(tmp_path / "podcast.mp4", [0], audio="aac", cover_only=True)
+    with Upscaler(scale=2, device="cpu") as up, pytest.raises(InputError, match=r"has no video stream \(only cover art\)"):
+        upscale_video(cover, tmp_path / "out.mp4", up)  # was upscaled as a one-frame video at 90,000 fps

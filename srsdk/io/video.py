@@ -1,6 +1,8 @@
 """Video in, video out, through PyAV: decode, upscale, encode; audio and subtitles copied.
 
-The output has the input's frame rate and time base, every audio and subtitle stream
+The output has the input's frame rate and time base (an encoder that takes only time bases
+of its own, such as mpeg4, gets 1 / rate; two frames on one time are set a tick apart; AVI,
+which counts frames, starts at the input's first frame time), every audio and subtitle stream
 copied packet for packet (no re-encoding), the streams' language and title and the file's
 metadata, and the input's orientation: its display matrix (rotation and flips, which
 FFmpeg 7+ reports as side data on the decoded frames) is written to the output stream, and
@@ -13,14 +15,19 @@ sizes: an odd output width or height is padded by one pixel (the last row or col
 repeated). The file is written under a temporary name and renamed into place only when
 complete. Packets that do not decode or cannot be copied are counted and reported, and the
 run goes on with the rest; so are frames the input declares but does not hold (a truncated
-file).
+file). What the container refuses (Opus in MOV, say) is found before the work: the header
+and trailer are written in memory first, with a packet of each copied stream, and the error
+gives FFmpeg's reason. Cover art (an attached picture, listed as a video stream) is not
+the video.
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
 import sys
+from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -132,6 +139,10 @@ class _Tally:
     """When the last decoded frame ends, in seconds."""
     end: Fraction | None = None
     """With max_frames: the time the last kept frame ends; later packets are dropped."""
+    last_pts: int | None = None
+    """The last frame's time given to the encoder, in its time base."""
+    avi_start: int = 0
+    """In AVI: the first frame's tick (the input's start time at the output's rate)."""
 
 
 def _even(frame: np.ndarray) -> np.ndarray:
@@ -147,7 +158,7 @@ def display_matrix(src: Path) -> list[int] | None:
     av = _av()
     try:
         with av.open(str(src)) as container:
-            for packet in container.demux(video=0):
+            for packet in container.demux(_video_stream(container)):
                 try:
                     frames = packet.decode()
                 except av.error.FFmpegError:
@@ -157,9 +168,19 @@ def display_matrix(src: Path) -> list[int] | None:
                         if data.type.name == "DISPLAYMATRIX" and data.buffer_size == 36:
                             return [int(v) for v in np.frombuffer(bytes(data), dtype="<i4")]
                     return None
-    except (av.error.FFmpegError, OSError, IndexError):
+    except (av.error.FFmpegError, OSError, InputError):
         return None
     return None
+
+
+def _video_stream(source: Any) -> Any:
+    """``source``'s first video stream that is a video: not an attached picture (the cover
+    art of a music or podcast file, which FFmpeg lists as a one-frame video stream)."""
+    av = _av()
+    for stream in source.streams.video:
+        if not stream.disposition & av.stream.Disposition.attached_pic:
+            return stream
+    raise InputError(f"{source.name}: has no video stream" + (" (only cover art)" if source.streams.video else ""))
 
 
 def frame_rate(video: Any) -> Fraction:
@@ -173,9 +194,11 @@ def _open_input(src: Path) -> Any:
         source = av.open(str(src))
     except (av.error.FFmpegError, OSError) as e:
         raise InputError(f"{src}: cannot open as a video ({e})") from e
-    if not source.streams.video:
+    try:
+        _video_stream(source)
+    except InputError:
         source.close()
-        raise InputError(f"{src}: has no video stream")
+        raise
     return source
 
 
@@ -186,7 +209,7 @@ def _add_streams(
     and subtitle stream of ``source``, by its index; an :class:`InputError` for what ``dst``'s
     container or the encoder cannot take."""
     av = _av()
-    video = source.streams.video[0]
+    video = _video_stream(source)
     rate = frame_rate(video)
     try:
         out = sink.add_stream(encoder, rate=rate)
@@ -213,7 +236,16 @@ def _add_streams(
         if key.lower() in (*KEPT_METADATA, "rotate"):
             out.metadata[key] = value
     try:
-        out.codec_context.open()
+        with ffmpeg_reasons():
+            try:
+                out.codec_context.open()
+            except av.error.FFmpegError:
+                if out.codec_context.time_base == 1 / rate:
+                    raise
+                # Some encoders (mpeg4, mpeg2video) take only time bases of their own, such as
+                # their default, 1 / rate: frame times are then rounded to that grid.
+                out.codec_context.time_base = 1 / rate
+                out.codec_context.open()
     except (ValueError, av.error.FFmpegError) as e:
         raise InputError(
             f"the {encoder} encoder cannot start for {out.width}x{out.height} {pix_fmt} video ({e}); try another --codec"
@@ -239,6 +271,49 @@ def _add_streams(
     return out, copies
 
 
+@contextlib.contextmanager
+def ffmpeg_reasons() -> Iterator[None]:
+    """FFmpeg's own reason in the errors raised inside (PyAV adds its last error log line,
+    "opus only supported in MP4", to them only while its logging is on); the log lines are
+    captured, not printed."""
+    av = _av()
+    level = av.logging.get_level()
+    av.logging.set_level(av.logging.ERROR)
+    try:
+        with av.logging.Capture():
+            yield
+    finally:
+        av.logging.set_level(level)
+
+
+def _reason(error: Exception) -> str:
+    """FFmpeg's reason for ``error`` (its last error log line, see :func:`ffmpeg_reasons`),
+    else the error's own text."""
+    _, found, reason = str(error).partition("last error log: ")
+    return reason.strip() if found else str(error)
+
+
+def _start(sink: Any, dst: Path) -> None:
+    """Write ``sink``'s header: where the container refuses a stream, an :class:`InputError`
+    now rather than FFmpeg's error at the first packet."""
+    av = _av()
+    try:
+        with ffmpeg_reasons():
+            sink.start_encoding()
+    except (ValueError, av.error.FFmpegError) as e:
+        raise InputError(f"{dst.suffix} files cannot hold these streams ({_reason(e)}); use .mkv, which holds most") from e
+
+
+def _finish(sink: Any, dst: Path) -> None:
+    """Write ``sink``'s trailer and close it; some muxers (MP4's audio) check streams only now."""
+    av = _av()
+    try:
+        with ffmpeg_reasons():
+            sink.close()
+    except av.error.FFmpegError as e:
+        raise InputError(f"{dst.suffix} files cannot hold these streams ({_reason(e)}); use .mkv, which holds most") from e
+
+
 def check_video_output(src: Path, dst: Path, codec: str | None, crf: int, scale: int) -> None:
     """Raise the :class:`InputError` :func:`upscale_video` would raise for ``src``, ``dst``,
     ``codec`` and ``crf`` before its first frame (an input that is not a video, a codec or a
@@ -249,7 +324,29 @@ def check_video_output(src: Path, dst: Path, codec: str | None, crf: int, scale:
     av = _av()
     container, (encoder, pix_fmt, options) = _container(dst), encoder_for(dst, codec, crf)
     with _open_input(src) as source, av.open(io.BytesIO(), "w", format=container) as sink:
-        _add_streams(sink, source, dst, encoder, pix_fmt, options, scale)
+        _, copies = _add_streams(sink, source, dst, encoder, pix_fmt, options, scale)
+        _start(sink, dst)
+        _copy_first_packets(source, sink, copies, dst)
+        _finish(sink, dst)  # the checks some muxers make only at the end
+
+
+def _copy_first_packets(source: Any, sink: Any, copies: dict[int, Any], dst: Path, *, within: int = 200) -> None:
+    """Mux the first packet of each copied stream (among ``source``'s first ``within``):
+    MP4 checks an audio stream's channel layout only at the end, and only for a stream that
+    holds a packet."""
+    av = _av()
+    waiting = set(copies)
+    for n, packet in enumerate(source.demux([source.streams[i] for i in copies]) if copies else ()):
+        if not waiting or n >= within:
+            break
+        if packet.stream.index in waiting and packet.dts is not None:
+            waiting.discard(packet.stream.index)
+            packet.stream = copies[packet.stream.index]
+            try:
+                with ffmpeg_reasons():
+                    sink.mux(packet)
+            except av.error.FFmpegError as e:
+                raise InputError(f"{dst.suffix} files cannot hold these streams ({_reason(e)}); use .mkv, which holds most") from e
 
 
 def upscale_video(
@@ -269,7 +366,7 @@ def upscale_video(
 
     container, (encoder, pix_fmt, options) = _container(dst), encoder_for(dst, codec, crf)
     with _open_input(src) as source:
-        video = source.streams.video[0]
+        video = _video_stream(source)
         video.thread_type = "AUTO"
         others = [s for s in source.streams if s.type in ("audio", "subtitle")]
         total = video.frames or None
@@ -284,6 +381,7 @@ def upscale_video(
                 # read from a first decode of the input now.
                 if (display := display_matrix(src)) is not None:
                     out.set_display_matrix(display)
+                _start(sink, dst)
                 timing: collections.deque[tuple[int | None, Any]] = collections.deque()
                 state = _Tally()
                 bar = tqdm(total=total, unit="frame", disable=not progress, desc=src.name, file=sys.stderr)
@@ -296,13 +394,28 @@ def upscale_video(
                             f"{out.width}x{out.height} (frame sizes that change mid-stream are not supported in videos)"
                         )
                     frame = video_colour.from_rgb(result, out, matrix)
-                    frame.pts, frame.time_base = timing.popleft()
+                    pts, base = timing.popleft()
                     if sink.format.name == "avi":  # AVI counts frames: the n-th is shown at n / rate
-                        frame.pts, frame.time_base = state.frames, out.time_base
+                        if state.frames == 0 and pts is not None:  # a late start stays late, as the audio
+                            state.avi_start = max(0, round(pts * base * rate))
+                        pts, base = state.avi_start + state.frames, out.time_base
+                    if pts is not None:  # in the encoder's time base; two frames on one time, a tick apart
+                        tick = out.codec_context.time_base
+                        pts = round(pts * base / tick)
+                        if state.last_pts is not None and pts <= state.last_pts:
+                            pts = state.last_pts + 1
+                        state.last_pts, base = pts, tick
+                    frame.pts, frame.time_base = pts, base
                     for packet in out.encode(frame):
-                        sink.mux(packet)
+                        mux(packet)
                     state.frames += 1
                     bar.update(1)
+
+                def mux(packet: Any) -> None:
+                    try:
+                        sink.mux(packet)
+                    except av.error.FFmpegError as e:
+                        raise InputError(f"{dst}: FFmpeg could not write a video packet ({_reason(e)})") from e
 
                 decoded = 0
                 # AVI holds no presentation times: with B-frames its decoded frames carry them out
@@ -375,7 +488,8 @@ def upscale_video(
                 if out.codec_context.name == "libx265" and state.frames < X265_DTS_SAFE_FRAMES:
                     _mend_x265_dts(flushed)
                 for packet in flushed:
-                    sink.mux(packet)
+                    mux(packet)
+                _finish(sink, dst)
         except BaseException:
             upscaler.cancel()  # frames of this video must not come out of the next one
             raise
