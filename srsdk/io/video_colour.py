@@ -18,6 +18,8 @@ MATRICES = {1: BT709, 4: 4, 5: BT601, 6: BT601, 7: 7, 9: 9, 10: 9}
 """FFmpeg's ``AVColorSpace`` tags, as the ``SWS_CS_*`` matrices they name."""
 TAGS = {BT709: (1, 1, 1), BT601: (6, 6, 6), 4: (4, 6, 6), 7: (7, 7, 7), 9: (9, 9, 14)}
 """For each matrix, the (colorspace, primaries, transfer) tags written where the input had none."""
+LUMA_WEIGHTS = {BT709: (0.2126, 0.0722), BT601: (0.299, 0.114), 4: (0.30, 0.11), 7: (0.212, 0.087), 9: (0.2627, 0.0593)}
+"""For each matrix, the red and blue weights (Kr, Kb) of its luma."""
 
 
 def matrix_of(video: Any) -> int:
@@ -65,7 +67,23 @@ def from_rgb(rgb: np.ndarray, out: Any, matrix: int) -> Any:
     ``matrix`` at the range :func:`tag` gave ``out`` (YUV formats only)."""
     import av
 
+    if out.pix_fmt == "yuvj420p":
+        return av.VideoFrame.from_ndarray(_full_range_420(rgb, matrix), format="yuvj420p")
     frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
     if av.VideoFormat(out.pix_fmt).is_rgb:
         return frame.reformat(format=out.pix_fmt)
     return frame.reformat(format=out.pix_fmt, dst_colorspace=matrix, dst_color_range=out.codec_context.color_range)
+
+
+def _full_range_420(rgb: np.ndarray, matrix: int) -> np.ndarray:
+    """Even-sized ``rgb`` as full-range 4:2:0 planes (Y, then Cb, then Cr, as PyAV stacks
+    them), chroma averaged over each 2x2 block (JPEG's siting) and rounded. swscale's own
+    full-range conversion truncates the chroma: half a level low on average, which showed
+    as a colour shift of about one level in MJPEG output."""
+    kr, kb = LUMA_WEIGHTS[matrix]
+    r, g, b = np.moveaxis(rgb.astype(np.float32), 2, 0)
+    y = kr * r + (1 - kr - kb) * g + kb * b
+    h, w = y.shape
+    cb, cr = ((c - y).reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3)) / (2 * (1 - k)) + 128 for c, k in ((b, kb), (r, kr)))
+    planes = np.concatenate([y.ravel(), cb.ravel(), cr.ravel()])
+    return np.clip(np.rint(planes), 0, 255).astype(np.uint8).reshape(h * 3 // 2, w)
