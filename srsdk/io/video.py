@@ -248,7 +248,7 @@ def _add_streams(
                 out.codec_context.open()
     except (ValueError, av.error.FFmpegError) as e:
         raise InputError(
-            f"the {encoder} encoder cannot start for {out.width}x{out.height} {pix_fmt} video ({e}); try another --codec"
+            f"the {encoder} encoder cannot start for {out.width}x{out.height} {pix_fmt} video ({_reason(e)}); try another --codec"
         ) from e
     copies = {}
     for stream in source.streams:
@@ -290,7 +290,7 @@ def _reason(error: Exception) -> str:
     """FFmpeg's reason for ``error`` (its last error log line, see :func:`ffmpeg_reasons`),
     else the error's own text."""
     _, found, reason = str(error).partition("last error log: ")
-    return reason.strip() if found else str(error)
+    return " ".join((reason if found else str(error)).split())  # one line: FFmpeg's may hold several
 
 
 def _start(sink: Any, dst: Path) -> None:
