@@ -149,8 +149,15 @@ def _train(
     arch = Architecture(scale=config.scale, trunk_layers=config.trunk_layers, residual_context=config.residual_context)
     net = SPNet(arch=arch)
     state = _read_checkpoint(ckpt_path) if ckpt_path.exists() else None
-    # A resumed run starts from its checkpoint, so the warm start's file may be gone by now.
-    init_gone = config.init is not None and state is not None and not Path(config.init).exists()
+    # A resumed run starts from its checkpoint, so the warm start's file may be gone by now:
+    # the one the checkpoint records by this path and sha256 (not a mistyped path).
+    init_gone = (
+        config.init is not None
+        and state is not None
+        and not Path(config.init).exists()
+        and state["config"].get("init") == str(config.init)
+        and state.get("init_sha256") is not None
+    )
     if config.init is not None and not init_gone:
         _load_matching(net, config.init)
     net = net.to(device, memory_format=torch.channels_last)  # type: ignore[call-overload]

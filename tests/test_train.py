@@ -245,6 +245,8 @@ def test_a_run_resumes_after_its_warm_start_file_is_gone(small_bsds, tmp_path: P
     init.unlink()
     with pytest.raises(InputError, match="cannot read weights"):  # a new run still needs it
         train(config, tmp_path / "c", progress=False)
+    with pytest.raises(InputError, match="cannot read weights"):  # and a path the checkpoint never used is a typo
+        train(dataclasses.replace(config, init=tmp_path / "typo.safetensors"), tmp_path / "b", progress=False)
     resumed = train(config, tmp_path / "b", progress=False).weights
     assert json.loads(read_metadata(resumed)["training"])["init_sha256"] == recorded
     a, b = load_weights(straight).state_dict(), load_weights(resumed).state_dict()
