@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -470,7 +471,7 @@ def test_crf_for_an_encoder_that_would_ignore_it_is_refused(tmp_path: Path, caps
     assert capsys.readouterr().err == "srsdk: error: --crf is for h264, h265 and vp9; mjpeg would ignore it (it keeps its own defaults)\n"
 
 
-def _clip(path: Path, times_ms: list[int], *, audio: str | None = None, audio_from_ms: int = 0,
+def _clip(path: Path, times_ms: list[float], *, audio: str | None = None, audio_from_ms: int = 0,
           cover_only: bool = False, base: int = 1000) -> Path:  # fmt: skip
     """A 64x48 H.264 clip with frames at ``times_ms`` (in a 1/``base`` time base), and one second of
     stereo ``audio`` (an encoder's name) from ``audio_from_ms``; or, ``cover_only``, audio
@@ -487,7 +488,7 @@ def _clip(path: Path, times_ms: list[int], *, audio: str | None = None, audio_fr
         a = c.add_stream(audio, rate=48000, layout="stereo") if audio is not None else None
         for i, pts in enumerate(times_ms):
             frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 20 * i, np.uint8), format="rgb24")
-            frame.pts, frame.time_base = pts * base // 1000, Fraction(1, base)
+            frame.pts, frame.time_base = round(pts * base / 1000), Fraction(1, base)
             for p in s.encode(frame):
                 c.mux(p)
         for k in range(48000 // 960 if a is not None else 0):
@@ -518,24 +519,51 @@ def test_what_a_container_refuses_is_one_line_with_ffmpegs_reason_before_any_wor
 
 
 def test_frame_times_an_encoder_or_muxer_would_refuse_are_mended(tmp_path: Path) -> None:
-    """Two frames on one time (MP4 refused the second), a 1/90000 time base with mpeg4 (which
-    takes denominators up to 65535 only), and a video that starts 1 s after its audio into
-    AVI (which counts frames from 0, so the video moved 1 s against the audio)."""
+    """Two frames on one time (MP4 refused the second in the review's clip); a phone-style
+    clip, 1/90000 time base and an average rate of 900000/31211, with mpeg4 (which takes
+    time base denominators up to 65535 only) and mpeg2video (standard frame rates only);
+    times that go back (two files joined end to end) are refused, not squashed."""
     twice = _clip(tmp_path / "twice.mkv", [0, 40, 80, 80, 120])
-    phone = _clip(tmp_path / "phone.mp4", [0, 33, 67, 100], base=90000)
-    late = _clip(tmp_path / "late.mkv", [1000 + 40 * i for i in range(5)], audio="mp2")
+    phone = _clip(tmp_path / "phone.mp4", [0.0, 33.438, 69.507, 100.739, 136.797, 169.035, 201.942, 237.275,
+                                           270.097, 303.761], base=90000)  # fmt: skip
+    part = _clip(tmp_path / "part.ts", [0, 40, 80, 120])
+    joined = tmp_path / "joined.ts"
+    joined.write_bytes(part.read_bytes() * 2)  # cat part.ts part.ts
+    with av.open(str(phone)) as c:
+        assert c.streams.video[0].average_rate == Fraction(900000, 31211)
     with Upscaler(scale=2, device="cpu") as up:
         assert upscale_video(twice, tmp_path / "twice.mp4", up).frames == 5
         assert _times(tmp_path / "twice.mp4") == pytest.approx([0, 0.04, 0.08, 0.081, 0.12], abs=1e-3)
-        assert upscale_video(phone, tmp_path / "phone-mpeg4.mp4", up, codec="mpeg4").frames == 4
-        # In the encoder's own time base, 1 / average rate (28.6 fps here): each time within a tick.
-        assert _times(tmp_path / "phone-mpeg4.mp4") == pytest.approx(_times(phone), abs=0.035 / 2)
-        assert upscale_video(late, tmp_path / "late.avi", up).frames == 5
-    with av.open(str(tmp_path / "late.avi")) as c:  # AVI places frames by decode time: B-frames' one tick early
-        first = min(p.pts * p.time_base for p in c.demux(video=0) if p.size and p.pts is not None)
-        assert float(first) == pytest.approx(1.0, abs=0.041)  # was 0.0: the video moved 1 s against the audio
-    with av.open(str(tmp_path / "late.avi")) as c:
-        assert float(next(c.decode(audio=0)).time) == pytest.approx(0, abs=0.03)
+        for codec, tick in (("mpeg4", 31211 / 900000), ("mpeg2video", 1 / 30)):
+            assert upscale_video(phone, tmp_path / f"phone-{codec}.mkv", up, codec=codec).frames == 10
+            # In the encoder's own time base: each time within half a tick, one frame a tick
+            assert _times(tmp_path / f"phone-{codec}.mkv") == pytest.approx(_times(phone), abs=tick / 2 + 1e-3)
+        with pytest.raises(InputError, match=r"frame times go back from 0\.200 s to 0\.080 s at frame 5"):
+            upscale_video(joined, tmp_path / "joined.mp4", up)
+    assert not (tmp_path / "joined.mp4").exists()
+
+
+def _first_video_time(path: Path) -> float:
+    """When an AVI's first frame is shown (it places frames by decode time, so B-frames make
+    the first one tick early)."""
+    with av.open(str(path)) as c:
+        return float(min(p.pts * p.time_base for p in c.demux(video=0) if p.size and p.pts is not None))
+
+
+def test_avi_keeps_the_video_where_it_starts_against_the_audio(tmp_path: Path) -> None:
+    """AVI counts frames and places copied audio from 0: a video 1 s after its audio starts
+    1 s in (it started at 0, 1 s early), and one that starts with its audio 1.4 s into the
+    input (as every MPEG-TS file does) starts at 0."""
+    late = _clip(tmp_path / "late.mkv", [1000 + 40 * i for i in range(5)], audio="mp2")
+    both = _clip(tmp_path / "both.mkv", [1400 + 40 * i for i in range(5)], audio="mp2", audio_from_ms=1400)
+    with Upscaler(scale=2, device="cpu") as up:
+        for src in (late, both):
+            assert upscale_video(src, tmp_path / f"{src.stem}.avi", up).frames == 5
+    assert _first_video_time(tmp_path / "late.avi") == pytest.approx(1.0, abs=0.041)
+    assert _first_video_time(tmp_path / "both.avi") == pytest.approx(0.0, abs=0.041)
+    for name in ("late.avi", "both.avi"):
+        with av.open(str(tmp_path / name)) as c:
+            assert float(next(c.decode(audio=0)).time) == pytest.approx(0, abs=0.03)
 
 
 def test_a_music_file_whose_only_picture_is_its_cover_is_not_a_video(tmp_path: Path) -> None:

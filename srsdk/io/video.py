@@ -1,8 +1,10 @@
 """Video in, video out, through PyAV: decode, upscale, encode; audio and subtitles copied.
 
 The output has the input's frame rate and time base (an encoder that takes only time bases
-of its own, such as mpeg4, gets 1 / rate; two frames on one time are set a tick apart; AVI,
-which counts frames, starts at the input's first frame time), every audio and subtitle stream
+of its own, mpeg4 or mpeg2video, gets the nearest it takes; two frames on one tick are set a
+tick apart, and times that go back, as in two files joined end to end, are refused; AVI,
+which counts frames, starts the video as long after the earliest stream as the input
+does), every audio and subtitle stream
 copied packet for packet (no re-encoding), the streams' language and title and the file's
 metadata, and the input's orientation: its display matrix (rotation and flips, which
 FFmpeg 7+ reports as side data on the decoded frames) is written to the output stream, and
@@ -27,6 +29,7 @@ import collections
 import contextlib
 import dataclasses
 import sys
+import threading
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -141,8 +144,10 @@ class _Tally:
     """With max_frames: the time the last kept frame ends; later packets are dropped."""
     last_pts: int | None = None
     """The last frame's time given to the encoder, in its time base."""
+    last_time: Fraction | None = None
+    """The last frame's time in the input, in seconds."""
     avi_start: int = 0
-    """In AVI: the first frame's tick (the input's start time at the output's rate)."""
+    """In AVI: the first frame's tick (its start after the earliest stream's, at the rate)."""
 
 
 def _even(frame: np.ndarray) -> np.ndarray:
@@ -240,11 +245,12 @@ def _add_streams(
             try:
                 out.codec_context.open()
             except av.error.FFmpegError:
-                if out.codec_context.time_base == 1 / rate:
+                fallback = _encoder_time_base(out.codec_context.codec, rate)
+                if out.codec_context.time_base == fallback:
                     raise
-                # Some encoders (mpeg4, mpeg2video) take only time bases of their own, such as
-                # their default, 1 / rate: frame times are then rounded to that grid.
-                out.codec_context.time_base = 1 / rate
+                # Some encoders take only time bases of their own: frame times are then
+                # rounded to that grid (and two on one tick set a tick apart).
+                out.codec_context.time_base = fallback
                 out.codec_context.open()
     except (ValueError, av.error.FFmpegError) as e:
         raise InputError(
@@ -271,19 +277,44 @@ def _add_streams(
     return out, copies
 
 
+def _encoder_time_base(codec: Any, rate: Fraction) -> Fraction:
+    """A time base ``codec`` may take for video of ``rate`` fps: one over the nearest frame
+    rate it lists (mpeg2video takes only those), else one over ``rate`` with a denominator
+    of at most 65535 (mpeg4's limit; a phone clip's average rate is such as 8100000/180301)."""
+    listed = [Fraction(r.numerator, r.denominator) for r in codec.frame_rates or ()]
+    if listed:
+        return 1 / min(listed, key=lambda r: abs(r - rate))
+    return (1 / rate).limit_denominator(65535)
+
+
 @contextlib.contextmanager
 def ffmpeg_reasons() -> Iterator[None]:
     """FFmpeg's own reason in the errors raised inside (PyAV adds its last error log line,
     "opus only supported in MP4", to them only while its logging is on); the log lines are
-    captured, not printed."""
+    captured, not printed. The level is process-wide: it is restored when the last thread
+    inside leaves."""
+    global _log_users, _log_level
     av = _av()
-    level = av.logging.get_level()
-    av.logging.set_level(av.logging.ERROR)
+    with _log_lock:
+        if _log_users == 0:
+            _log_level = av.logging.get_level()
+            av.logging.set_level(av.logging.ERROR)
+        _log_users += 1
     try:
         with av.logging.Capture():
             yield
     finally:
-        av.logging.set_level(level)
+        with _log_lock:
+            _log_users -= 1
+            if _log_users == 0:
+                av.logging.set_level(_log_level)
+
+
+_log_lock = threading.Lock()
+_log_users = 0
+"""Threads inside :func:`ffmpeg_reasons`."""
+_log_level: int | None = None
+"""PyAV's log level before the first of them entered."""
 
 
 def _reason(error: Exception) -> str:
@@ -291,6 +322,14 @@ def _reason(error: Exception) -> str:
     else the error's own text."""
     _, found, reason = str(error).partition("last error log: ")
     return " ".join((reason if found else str(error)).split())  # one line: FFmpeg's may hold several
+
+
+def _refused(error: Exception, dst: Path) -> InputError:
+    """What to raise for ``error`` from writing ``dst``'s header, packets or trailer: the
+    container refusing its streams, or the disk (full, a file size limit)."""
+    if isinstance(error, OSError):
+        return InputError(f"cannot write {dst}: {_reason(error)}")
+    return InputError(f"{dst.suffix} files cannot hold these streams ({_reason(error)}); use .mkv, which holds most")
 
 
 def _start(sink: Any, dst: Path) -> None:
@@ -301,7 +340,7 @@ def _start(sink: Any, dst: Path) -> None:
         with ffmpeg_reasons():
             sink.start_encoding()
     except (ValueError, av.error.FFmpegError) as e:
-        raise InputError(f"{dst.suffix} files cannot hold these streams ({_reason(e)}); use .mkv, which holds most") from e
+        raise _refused(e, dst) from e
 
 
 def _finish(sink: Any, dst: Path) -> None:
@@ -311,7 +350,7 @@ def _finish(sink: Any, dst: Path) -> None:
         with ffmpeg_reasons():
             sink.close()
     except av.error.FFmpegError as e:
-        raise InputError(f"{dst.suffix} files cannot hold these streams ({_reason(e)}); use .mkv, which holds most") from e
+        raise _refused(e, dst) from e
 
 
 def check_video_output(src: Path, dst: Path, codec: str | None, crf: int, scale: int) -> None:
@@ -346,7 +385,7 @@ def _copy_first_packets(source: Any, sink: Any, copies: dict[int, Any], dst: Pat
                 with ffmpeg_reasons():
                     sink.mux(packet)
             except av.error.FFmpegError as e:
-                raise InputError(f"{dst.suffix} files cannot hold these streams ({_reason(e)}); use .mkv, which holds most") from e
+                raise _refused(e, dst) from e
 
 
 def upscale_video(
@@ -373,6 +412,9 @@ def upscale_video(
         if max_frames is not None:
             total = min(total or max_frames, max_frames)
         matrix = video_colour.matrix_of(video)
+        # Where the streams start: AVI places copied audio from 0, so the video starts that much later.
+        starts = [s.start_time * s.time_base for s in (video, *others) if s.start_time is not None]
+        origin = min(starts, default=Fraction(0))
         try:
             with atomic_output(dst) as tmp, av.open(str(tmp), "w", format=container) as sink:
                 out, copies = _add_streams(sink, source, dst, encoder, pix_fmt, options, upscaler.scale)
@@ -395,11 +437,19 @@ def upscale_video(
                         )
                     frame = video_colour.from_rgb(result, out, matrix)
                     pts, base = timing.popleft()
+                    if pts is not None:
+                        at = pts * base
+                        if state.last_time is not None and at < state.last_time:  # not for a tick to mend
+                            raise InputError(
+                                f"{src}: frame times go back from {float(state.last_time):.3f} s to {float(at):.3f} s "
+                                f"at frame {state.frames + 1} (files joined end to end?); remux it with new times first"
+                            )
+                        state.last_time = at
                     if sink.format.name == "avi":  # AVI counts frames: the n-th is shown at n / rate
-                        if state.frames == 0 and pts is not None:  # a late start stays late, as the audio
-                            state.avi_start = max(0, round(pts * base * rate))
+                        if state.frames == 0 and pts is not None:  # a late start stays late against the audio
+                            state.avi_start = max(0, round((pts * base - origin) * rate))
                         pts, base = state.avi_start + state.frames, out.time_base
-                    if pts is not None:  # in the encoder's time base; two frames on one time, a tick apart
+                    if pts is not None:  # in the encoder's time base; two frames on one tick, a tick apart
                         tick = out.codec_context.time_base
                         pts = round(pts * base / tick)
                         if state.last_pts is not None and pts <= state.last_pts:
@@ -415,6 +465,8 @@ def upscale_video(
                     try:
                         sink.mux(packet)
                     except av.error.FFmpegError as e:
+                        if isinstance(e, OSError):
+                            raise _refused(e, dst) from e
                         raise InputError(f"{dst}: FFmpeg could not write a video packet ({_reason(e)})") from e
 
                 decoded = 0
