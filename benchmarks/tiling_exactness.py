@@ -16,8 +16,9 @@ Each reports the float outputs that differ (tile interiors against the whole fra
 largest difference, and the largest difference after rounding to uint8 (0 = exact).
 
 ``noise_uint8_values_differing``: the uint8 values tiled output changes (as shipped, one tile
-at a time) on a 48x64 frame of uniform noise at x2, x3 and x4, for tiles 25, 33 and 64: where
-the floats move at all, a value that lands that close to a .5 rounding boundary flips a level.
+at a time) on a 48x64 frame of uniform noise at x2, x3 and x4, for tiles 25, 33 and 64 (one
+tile: the control): where the floats move at all, a value that lands that close to a .5
+rounding boundary flips a level.
 """
 
 from __future__ import annotations

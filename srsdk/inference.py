@@ -67,7 +67,7 @@ def upscale_tiled(
 def _check_deploy(net: DeployNet) -> None:
     if isinstance(net, SPNet) and not isinstance(net, DeployNet):  # the training graph: three maps, not an image
         raise InputError("net: expected a DeployNet, got the training SPNet (call .deploy() on it)")
-    if not isinstance(net, DeployNet):
+    if not isinstance(getattr(net, "_orig_mod", net), DeployNet):  # torch.compile(net) wraps it
         raise InputError(f"net: expected a DeployNet (load_pretrained(scale).deploy()), got {type(net).__name__}")
 
 
