@@ -17,7 +17,7 @@ from PIL import Image
 
 from srsdk import metrics
 from srsdk.data import downscale, modcrop
-from srsdk.errors import InputError
+from srsdk.errors import InputError, ShapeError
 from srsdk.io.image import image_files, read_rgb
 
 Upscale = Callable[[np.ndarray], np.ndarray]
@@ -75,7 +75,12 @@ def evaluate(
                 continue
             lr = downscale(hr, scale)
             hr_arr = np.asarray(hr)
-            ours.append(_scores(upscale(np.asarray(lr)), hr_arr, scale))
+            try:
+                sr = upscale(np.asarray(lr))
+            except ShapeError as e:  # an engine's profile does not take this size
+                failures.append(f"{path}: {e}")
+                continue
+            ours.append(_scores(sr, hr_arr, scale))
             bic = np.asarray(lr.resize(hr.size, Image.Resampling.BICUBIC))
             bicubic.append(_scores(bic, hr_arr, scale))
         if not ours:

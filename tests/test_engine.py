@@ -237,6 +237,40 @@ def test_a_build_refuses_to_overwrite_its_weights_or_to_gate_on_nothing_before_i
     assert not (tmp_path / "t.ts").exists() and not (tmp_path / "e.ts").exists()
 
 
+def test_what_would_fail_after_a_build_is_refused_before_it_and_eval_skips_what_an_engine_cannot_take(
+    tmp_path: Path,
+) -> None:
+    """A truncated gate image was skipped without a word (the engine certified on the rest),
+    or when it was the only one, found after the build; a folder where the engine's manifest
+    goes left the engine built without it. And ``srsdk eval --engine`` stopped at an image
+    below the engine's smallest input instead of skipping it by name."""
+    from srsdk.cli.demo import SHIPPED_PHOTO
+    from srsdk.evaluate import evaluate
+
+    gate = tmp_path / "gate"
+    gate.mkdir()
+    Image.open(SHIPPED_PHOTO).convert("RGB").crop((0, 0, 96, 96)).save(gate / "good.png")
+    (gate / "trunc.png").write_bytes((gate / "good.png").read_bytes()[:1500])
+    config = BuildConfig(scale=2, backend="torchscript", profile=ShapeProfile(min=(16, 16), opt=(48, 48), max=(64, 64)),  # type: ignore[arg-type]
+                         quality_set=gate, output=tmp_path / "e.ts")  # fmt: skip
+    with pytest.raises(EngineBuildError, match=r"quality gate: cannot read image \S*trunc\.png: .*; remove it, or give --quality-set"):
+        build_engine(config)
+    (gate / "trunc.png").unlink()
+    (tmp_path / "e.ts.json").mkdir()
+    with pytest.raises(InputError, match=r"e\.ts\.json: it is a folder"):
+        build_engine(config)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["e.ts.json", "gate"]
+    (tmp_path / "e.ts.json").rmdir()
+    engine = load_engine(build_engine(config).path)
+    folder = tmp_path / "eval"
+    folder.mkdir()
+    Image.open(gate / "good.png").crop((0, 0, 30, 30)).save(folder / "a-small.png")  # 15x15 at x2, below 16x16
+    Image.open(gate / "good.png").save(folder / "b-good.png")
+    report = evaluate([folder], scale=2, upscale=engine.upscale)
+    assert report.datasets["eval"]["n"] == 1
+    assert len(report.failures) == 1 and "a-small.png: engine input: 15x15 is outside" in report.failures[0]
+
+
 @pytest.mark.shared
 def test_loading_refuses_bad_devices_and_damaged_manifests_clearly(built: dict[str, Path], tmp_path: Path) -> None:
     with pytest.raises(InputError, match="device: expected 'cpu', 'cuda' or 'cuda:N', got 'bogus'"):

@@ -24,7 +24,7 @@ from srsdk.engine.load import open_engine
 from srsdk.errors import EngineBuildError, InputError
 from srsdk.inference import upscale_array
 from srsdk.io.atomic import atomic_output, check_output, make_folder, write_text
-from srsdk.io.image import image_files, images_sha256
+from srsdk.io.image import image_files, images_sha256, read_rgb
 from srsdk.model import DeployNet, receptive_radius
 from srsdk.pretrained import load_pretrained, load_weights, sha256
 from srsdk.pretrained import manifest as weights_manifest
@@ -232,20 +232,16 @@ def _reusable(path: Path, key: str, config: BuildConfig, folder: Path) -> dict[s
         return None
 
 
-def _check_quality_sizes(folder: Path, config: BuildConfig) -> None:
-    """Refuse, before a build of minutes, a profile whose smallest input is larger than an
-    image of the quality gate once downscaled: the gate could not score the engine."""
-    from PIL import Image
-
+def _check_quality_images(folder: Path, config: BuildConfig) -> None:
+    """Refuse, before a build of minutes, a quality gate image that cannot be read (the gate
+    would certify the engine on the others without a word), or whose size once downscaled is
+    below the profile's smallest input (the gate could not score the engine on it)."""
     low_h, low_w = config.profile.min
     for path in image_files(folder):
         try:
-            with Image.open(path) as im:
-                width, height = im.size
-                if im.getexif().get(0x0112) in (5, 6, 7, 8):  # stored sideways: the gate scores it upright
-                    width, height = height, width
-        except OSError:
-            continue  # unreadable: the gate reports it
+            width, height = read_rgb(path).size  # the pixels too: a truncated file opens
+        except InputError as e:
+            raise EngineBuildError(f"quality gate: {e}; remove it, or give --quality-set another folder") from e
         if height // config.scale < low_h or width // config.scale < low_w:
             raise EngineBuildError(
                 f"quality gate: {path.name} is {width // config.scale}x{height // config.scale} (WxH) at "
@@ -289,7 +285,7 @@ def build_engine(
     folder = quality.quality_images(config.quality_set)
     if not image_files(folder):  # before the build: a TensorRT build takes minutes
         raise InputError(f"quality gate: no images in {folder}")
-    _check_quality_sizes(folder, config)
+    _check_quality_images(folder, config)
     net, weights_sha, weights_label = _weights(config)
     radius = receptive_radius(net)
     _check_largest_input(config, radius)
@@ -302,6 +298,7 @@ def build_engine(
         say(f"reusing {path}: an identical engine (key {key}) is already built")
         return BuiltEngine(path, cached, reused=True)
     make_folder(path.parent)  # a one-line error where it cannot be made or written (a read-only cache)
+    check_output(manifest.manifest_path(path))  # the manifest beside it, before the build too
     # One build of a path at a time: two processes (two Upscalers on an empty cache) would
     # each rename their engine into place and could leave one's manifest beside the other's
     # engine, whose bytes differ. The second waits, then reuses the first's.
@@ -333,7 +330,8 @@ def build_engine(
                     f"(limit {gate['limit_db']} dB for {config.precision.value}); not kept (--force keeps it)"
                 )
             data["engine_sha256"] = sha256(tmp)
-        write_text(manifest.manifest_path(path), _json(data))
+            # Before the engine is renamed into place: no engine without its manifest.
+            write_text(manifest.manifest_path(path), _json(data))
         return BuiltEngine(path, data, reused=False)
 
 
