@@ -72,7 +72,9 @@ def run(args: argparse.Namespace) -> int:
 
         largest = (max(h for _, h in sizes), max(w for w, _ in sizes))
         precision = "fp32" if args.precision == "auto" else args.precision
-        profile = ShapeProfile(min=(1, 1), opt=largest, max=largest)
+        # At least 64 a side: a largest input smaller than a tile with its halo (21 at x2) is
+        # refused, and --sizes 1x1 is a size to time, not a reason to fail.
+        profile = ShapeProfile(min=(1, 1), opt=largest, max=(max(largest[0], 64), max(largest[1], 64)))
         config = BuildConfig(scale=args.scale or 2, precision=precision, backend=args.backend, profile=profile,  # type: ignore[arg-type]
                              directory=engine_cache())  # fmt: skip
         engine = build_engine(config, log=lambda line: print(f"srsdk: {line}", file=sys.stderr)).path
