@@ -332,25 +332,29 @@ def _refused(error: Exception, dst: Path) -> InputError:
     return InputError(f"{dst.suffix} files cannot hold these streams ({_reason(error)}); use .mkv, which holds most")
 
 
-def _start(sink: Any, dst: Path) -> None:
-    """Write ``sink``'s header: where the container refuses a stream, an :class:`InputError`
-    now rather than FFmpeg's error at the first packet."""
+@contextlib.contextmanager
+def _writing(dst: Path) -> Iterator[None]:
+    """FFmpeg's errors inside, writing ``dst``'s header, a packet or its trailer, as
+    :func:`_refused` says them."""
     av = _av()
     try:
         with ffmpeg_reasons():
-            sink.start_encoding()
+            yield
     except (ValueError, av.error.FFmpegError) as e:
         raise _refused(e, dst) from e
 
 
+def _start(sink: Any, dst: Path) -> None:
+    """Write ``sink``'s header: where the container refuses a stream, an :class:`InputError`
+    now rather than FFmpeg's error at the first packet."""
+    with _writing(dst):
+        sink.start_encoding()
+
+
 def _finish(sink: Any, dst: Path) -> None:
     """Write ``sink``'s trailer and close it; some muxers (MP4's audio) check streams only now."""
-    av = _av()
-    try:
-        with ffmpeg_reasons():
-            sink.close()
-    except av.error.FFmpegError as e:
-        raise _refused(e, dst) from e
+    with _writing(dst):
+        sink.close()
 
 
 def check_video_output(src: Path, dst: Path, codec: str | None, crf: int, scale: int) -> None:
@@ -373,7 +377,6 @@ def _copy_first_packets(source: Any, sink: Any, copies: dict[int, Any], dst: Pat
     """Mux the first packet of each copied stream (among ``source``'s first ``within``):
     MP4 checks an audio stream's channel layout only at the end, and only for a stream that
     holds a packet."""
-    av = _av()
     waiting = set(copies)
     for n, packet in enumerate(source.demux([source.streams[i] for i in copies]) if copies else ()):
         if not waiting or n >= within:
@@ -381,11 +384,8 @@ def _copy_first_packets(source: Any, sink: Any, copies: dict[int, Any], dst: Pat
         if packet.stream.index in waiting and packet.dts is not None:
             waiting.discard(packet.stream.index)
             packet.stream = copies[packet.stream.index]
-            try:
-                with ffmpeg_reasons():
-                    sink.mux(packet)
-            except av.error.FFmpegError as e:
-                raise _refused(e, dst) from e
+            with _writing(dst):
+                sink.mux(packet)
 
 
 def upscale_video(
