@@ -265,7 +265,7 @@ def test_decoded_frames_keep_their_brightness(set14: Path, tmp_path: Path, matri
 def test_libx265_decode_times_of_one_or_two_frames_are_mended_before_muxing(tmp_path: Path) -> None:
     # Straight through PyAV with srsdk's libx265 settings, the way srsdk encodes: without the
     # mend, 5 of these 12 MP4s failed to mux in each of three fresh processes.
-    from srsdk.io.video import _mend_x265_dts, encoder_for
+    from srsdk.io.video_output import encoder_for, mend_x265_dts
 
     encoder, pix_fmt, options = encoder_for(tmp_path / "x.mp4", "h265", 18)
     photo = np.asarray(Image.open(SHIPPED_PHOTO).convert("RGB").resize((1536, 864)))
@@ -280,7 +280,7 @@ def test_libx265_decode_times_of_one_or_two_frames_are_mended_before_muxing(tmp_
                 frame.pts = n
                 packets += s.encode(frame)
             packets += s.encode(None)
-            _mend_x265_dts(packets)
+            mend_x265_dts(packets)
             for packet in packets:
                 c.mux(packet)
         assert _streams(dst)["frames"] == 1 + i % 2

@@ -26,11 +26,8 @@ the video.
 from __future__ import annotations
 
 import collections
-import contextlib
 import dataclasses
 import sys
-import threading
-from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -40,81 +37,33 @@ import numpy as np
 from srsdk.errors import InputError
 from srsdk.io import video_colour
 from srsdk.io.atomic import atomic_output
+from srsdk.io.pyav import load_av, reason
+from srsdk.io.video_output import (
+    CODECS,
+    CRF_RANGE,
+    VIDEO_SUFFIXES,
+    X265_DTS_SAFE_FRAMES,
+    add_streams,
+    container_for,
+    copy_first_packets,
+    encoder_for,
+    frame_rate,
+    mend_x265_dts,
+    refused,
+    write_header,
+    write_trailer,
+)
 
-VIDEO_SUFFIXES = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm", ".avi": "avi"}
-"""Containers srsdk writes, by suffix."""
+__all__ = ["CODECS", "CRF_RANGE", "READ_ONLY_SUFFIXES", "VIDEO_SUFFIXES", "VideoReport", "check_video_output",
+           "display_matrix", "encoder_for", "frame_rate", "is_video", "upscale_video"]  # fmt: skip
+
 READ_ONLY_SUFFIXES = (".ts", ".mts", ".m2ts", ".mpg", ".mpeg", ".flv", ".wmv", ".3gp", ".ogv")
 """Further containers srsdk reads (FFmpeg finds the format from the file itself)."""
-CODECS = {"h264": "libx264", "h265": "libx265", "hevc": "libx265", "vp9": "libvpx-vp9"}
-CRF_RANGE = {"libx264": (0, 51), "libx265": (0, 51), "libvpx-vp9": (0, 63)}
-"""The encoders ``crf`` applies to, and its range for each; other encoders take their defaults."""
-KEPT_METADATA = ("language", "title")
-"""Stream tags copied to the output's streams (not DURATION or ENCODER: they would be wrong)."""
-DROPPED_METADATA = ("encoder", "major_brand", "minor_version", "compatible_brands", "duration")
-"""File tags not copied: the muxer writes its own."""
 
 
 def is_video(path: Path) -> bool:
     """Whether ``path`` names a video by its suffix (one srsdk writes, or only reads)."""
     return path.suffix.lower() in VIDEO_SUFFIXES or path.suffix.lower() in READ_ONLY_SUFFIXES
-
-
-def encoder_for(dst: Path, codec: str | None, crf: int) -> tuple[str, str, dict[str, str]]:
-    """The FFmpeg encoder that writes ``dst`` with ``codec`` (None: VP9 in WebM, H.264 in the
-    other containers), the pixel format to give it (yuv420p where it takes it, as players
-    expect) and its options; an :class:`InputError` for what cannot encode video, or a
-    ``crf`` out of the encoder's range. Cheap: call it to check arguments before work."""
-    av = _av()
-    codec = codec or ("vp9" if dst.suffix.lower() == ".webm" else "h264")
-    encoder = CODECS.get(codec, codec)
-    if encoder not in av.codecs_available:
-        raise InputError(f"codec {codec!r} is not available in this PyAV build (try h264 or h265)")
-    try:
-        found = av.codec.Codec(encoder, "w")
-    except (ValueError, av.error.FFmpegError) as e:
-        raise InputError(f"codec {codec!r} has no encoder in this PyAV build (try h264 or h265)") from e
-    if found.type != "video":
-        raise InputError(f"codec {codec!r} encodes {found.type}, not video (try h264 or h265)")
-    formats = [f.name for f in found.video_formats or []]
-    pix_fmt = "yuv420p" if "yuv420p" in formats or not formats else formats[0]
-    if encoder == "mjpeg":  # JPEG is full range: FFmpeg refuses limited-range yuv420p by default
-        pix_fmt = "yuvj420p"
-    options: dict[str, str] = {}
-    if encoder in CRF_RANGE:
-        low, high = CRF_RANGE[encoder]
-        if not low <= crf <= high:
-            raise InputError(f"--crf {crf}: {encoder} takes {low} to {high} (lower is better quality)")
-        options["crf"] = str(crf)
-    if encoder in ("libx264", "libx265"):
-        options["preset"] = "medium"
-    if encoder == "libx265":
-        options["x265-params"] = "log-level=error"  # x265 prints some 30 lines of info otherwise
-    if encoder == "libvpx-vp9":
-        options["b"] = "0"  # constant quality: crf alone, no bitrate target
-    return encoder, pix_fmt, options
-
-
-def _container(dst: Path) -> str:
-    """The FFmpeg format that writes ``dst``, by its suffix; an :class:`InputError` for others."""
-    if dst.suffix.lower() not in VIDEO_SUFFIXES:
-        raise InputError(f"unsupported output container {dst.suffix!r}; use one of {', '.join(VIDEO_SUFFIXES)}")
-    return VIDEO_SUFFIXES[dst.suffix.lower()]
-
-
-MIN_PYAV = 18
-"""The oldest PyAV srsdk runs on: 12 to 14 lack what the stream copy and frame timing use,
-and 15 to 17 the display matrix setter (tried: pip install --target, then tests/test_video.py)."""
-
-
-def _av() -> Any:
-    try:
-        import av
-    except ImportError as e:
-        raise InputError("videos need PyAV: pip install 'srsdk[video]'") from e
-    major = str(getattr(av, "__version__", "0")).split(".")[0]
-    if not major.isdigit() or int(major) < MIN_PYAV:
-        raise InputError(f"videos need PyAV >= {MIN_PYAV}, and {av.__version__} is installed: pip install -U 'srsdk[video]'")
-    return av
 
 
 @dataclasses.dataclass
@@ -160,7 +109,7 @@ def _even(frame: np.ndarray) -> np.ndarray:
 def display_matrix(src: Path) -> list[int] | None:
     """The display matrix (FFmpeg's 9 int32 layout) of ``src``'s first decodable video
     frame, or None when it has none (the frames are shown as coded)."""
-    av = _av()
+    av = load_av()
     try:
         with av.open(str(src)) as container:
             for packet in container.demux(_video_stream(container)):
@@ -181,20 +130,15 @@ def display_matrix(src: Path) -> list[int] | None:
 def _video_stream(source: Any) -> Any:
     """``source``'s first video stream that is a video: not an attached picture (the cover
     art of a music or podcast file, which FFmpeg lists as a one-frame video stream)."""
-    av = _av()
+    av = load_av()
     for stream in source.streams.video:
         if not stream.disposition & av.stream.Disposition.attached_pic:
             return stream
     raise InputError(f"{source.name}: has no video stream" + (" (only cover art)" if source.streams.video else ""))
 
 
-def frame_rate(video: Any) -> Fraction:
-    """``video``'s frame rate (a PyAV stream's average, else guessed, else 25)."""
-    return Fraction(video.average_rate or video.guessed_rate or 25)
-
-
 def _open_input(src: Path) -> Any:
-    av = _av()
+    av = load_av()
     try:
         source = av.open(str(src))
     except (av.error.FFmpegError, OSError) as e:
@@ -207,156 +151,6 @@ def _open_input(src: Path) -> Any:
     return source
 
 
-def _add_streams(
-    sink: Any, source: Any, dst: Path, encoder: str, pix_fmt: str, options: dict[str, str], scale: int
-) -> tuple[Any, dict[int, Any]]:
-    """The upscaled video stream of ``sink`` (encoder open, tagged) and a copy of every audio
-    and subtitle stream of ``source``, by its index; an :class:`InputError` for what ``dst``'s
-    container or the encoder cannot take."""
-    av = _av()
-    video = _video_stream(source)
-    rate = frame_rate(video)
-    try:
-        out = sink.add_stream(encoder, rate=rate)
-    except (ValueError, av.error.FFmpegError) as e:
-        raise InputError(f"{dst.suffix} files cannot hold {encoder} video ({e}); try another --codec") from e
-    # Sized now: muxing a copied audio packet opens every encoder, long before the first
-    # upscaled frame comes back from the pipeline.
-    out.width = video.width * scale + (video.width * scale) % 2
-    out.height = video.height * scale + (video.height * scale) % 2
-    out.pix_fmt = pix_fmt
-    # AVI has a constant frame rate, counted in its time base; the other containers keep the input's.
-    out.time_base = 1 / rate if sink.format.name == "avi" else video.time_base
-    # The encoder in the same time base: in its default, 1 / rate, every frame time would be
-    # rounded to the average rate's grid (two frames of a variable-rate clip on one tick fail
-    # in the muxer, and a clip that does not start on the grid would move against its audio).
-    out.codec_context.time_base = out.time_base
-    if video.sample_aspect_ratio:  # anamorphic video (DVD, HDV): the same shape on screen
-        out.codec_context.sample_aspect_ratio = video.sample_aspect_ratio
-    out.options = options
-    if encoder == "libx265" and sink.format.name in ("mov", "mp4"):
-        out.codec_context.codec_tag = "hvc1"  # Apple's players refuse HEVC tagged hev1
-    video_colour.tag(out, video)  # the matrix and range encode() converts with
-    for key, value in video.metadata.items():
-        if key.lower() in (*KEPT_METADATA, "rotate"):
-            out.metadata[key] = value
-    try:
-        with ffmpeg_reasons():
-            try:
-                out.codec_context.open()
-            except av.error.FFmpegError:
-                fallback = _encoder_time_base(out.codec_context.codec, rate)
-                if out.codec_context.time_base == fallback:
-                    raise
-                # Some encoders take only time bases of their own: frame times are then
-                # rounded to that grid (and two on one tick set a tick apart).
-                out.codec_context.time_base = fallback
-                out.codec_context.open()
-    except (ValueError, av.error.FFmpegError) as e:
-        raise InputError(
-            f"the {encoder} encoder cannot start for {out.width}x{out.height} {pix_fmt} video ({_reason(e)}); try another --codec"
-        ) from e
-    copies = {}
-    for stream in source.streams:
-        if stream.type not in ("audio", "subtitle"):
-            continue
-        try:
-            copy = sink.add_stream_from_template(stream)
-        except (ValueError, av.error.FFmpegError) as e:
-            raise InputError(
-                f"{dst.suffix} files cannot hold the {stream.codec_context.name} {stream.type} stream of the input "
-                f"({e}); use .mkv, which holds most codecs"
-            ) from e
-        for key, value in stream.metadata.items():
-            if key.lower() in KEPT_METADATA:
-                copy.metadata[key] = value
-        copies[stream.index] = copy
-    for key, value in source.metadata.items():
-        if key.lower() not in DROPPED_METADATA:
-            sink.metadata[key] = value
-    return out, copies
-
-
-def _encoder_time_base(codec: Any, rate: Fraction) -> Fraction:
-    """A time base ``codec`` may take for video of ``rate`` fps: one over the nearest frame
-    rate it lists (mpeg2video takes only those), else one over ``rate`` with a denominator
-    of at most 65535 (mpeg4's limit; a phone clip's average rate is such as 8100000/180301)."""
-    listed = [Fraction(r.numerator, r.denominator) for r in codec.frame_rates or ()]
-    if listed:
-        return 1 / min(listed, key=lambda r: abs(r - rate))
-    return (1 / rate).limit_denominator(65535)
-
-
-@contextlib.contextmanager
-def ffmpeg_reasons() -> Iterator[None]:
-    """FFmpeg's own reason in the errors raised inside (PyAV adds its last error log line,
-    "opus only supported in MP4", to them only while its logging is on); the log lines are
-    captured, not printed. The level is process-wide: it is restored when the last thread
-    inside leaves."""
-    global _log_users, _log_level
-    av = _av()
-    with _log_lock:
-        if _log_users == 0:
-            _log_level = av.logging.get_level()
-            av.logging.set_level(av.logging.ERROR)
-        _log_users += 1
-    try:
-        with av.logging.Capture():
-            yield
-    finally:
-        with _log_lock:
-            _log_users -= 1
-            if _log_users == 0:
-                av.logging.set_level(_log_level)
-
-
-_log_lock = threading.Lock()
-_log_users = 0
-"""Threads inside :func:`ffmpeg_reasons`."""
-_log_level: int | None = None
-"""PyAV's log level before the first of them entered."""
-
-
-def _reason(error: Exception) -> str:
-    """FFmpeg's reason for ``error`` (its last error log line, see :func:`ffmpeg_reasons`),
-    else the error's own text."""
-    _, found, reason = str(error).partition("last error log: ")
-    return " ".join((reason if found else str(error)).split())  # one line: FFmpeg's may hold several
-
-
-def _refused(error: Exception, dst: Path) -> InputError:
-    """What to raise for ``error`` from writing ``dst``'s header, packets or trailer: the
-    container refusing its streams, or the disk (full, a file size limit)."""
-    if isinstance(error, OSError):
-        return InputError(f"cannot write {dst}: {_reason(error)}")
-    return InputError(f"{dst.suffix} files cannot hold these streams ({_reason(error)}); use .mkv, which holds most")
-
-
-@contextlib.contextmanager
-def _writing(dst: Path) -> Iterator[None]:
-    """FFmpeg's errors inside, writing ``dst``'s header, a packet or its trailer, as
-    :func:`_refused` says them."""
-    av = _av()
-    try:
-        with ffmpeg_reasons():
-            yield
-    except (ValueError, av.error.FFmpegError) as e:
-        raise _refused(e, dst) from e
-
-
-def _start(sink: Any, dst: Path) -> None:
-    """Write ``sink``'s header: where the container refuses a stream, an :class:`InputError`
-    now rather than FFmpeg's error at the first packet."""
-    with _writing(dst):
-        sink.start_encoding()
-
-
-def _finish(sink: Any, dst: Path) -> None:
-    """Write ``sink``'s trailer and close it; some muxers (MP4's audio) check streams only now."""
-    with _writing(dst):
-        sink.close()
-
-
 def check_video_output(src: Path, dst: Path, codec: str | None, crf: int, scale: int) -> None:
     """Raise the :class:`InputError` :func:`upscale_video` would raise for ``src``, ``dst``,
     ``codec`` and ``crf`` before its first frame (an input that is not a video, a codec or a
@@ -364,28 +158,13 @@ def check_video_output(src: Path, dst: Path, codec: str | None, crf: int, scale:
     the streams in memory, so arguments are checked before a network loads."""
     import io
 
-    av = _av()
-    container, (encoder, pix_fmt, options) = _container(dst), encoder_for(dst, codec, crf)
+    av = load_av()
+    container, (encoder, pix_fmt, options) = container_for(dst), encoder_for(dst, codec, crf)
     with _open_input(src) as source, av.open(io.BytesIO(), "w", format=container) as sink:
-        _, copies = _add_streams(sink, source, dst, encoder, pix_fmt, options, scale)
-        _start(sink, dst)
-        _copy_first_packets(source, sink, copies, dst)
-        _finish(sink, dst)  # the checks some muxers make only at the end
-
-
-def _copy_first_packets(source: Any, sink: Any, copies: dict[int, Any], dst: Path, *, within: int = 200) -> None:
-    """Mux the first packet of each copied stream (among ``source``'s first ``within``):
-    MP4 checks an audio stream's channel layout only at the end, and only for a stream that
-    holds a packet."""
-    waiting = set(copies)
-    for n, packet in enumerate(source.demux([source.streams[i] for i in copies]) if copies else ()):
-        if not waiting or n >= within:
-            break
-        if packet.stream.index in waiting and packet.dts is not None:
-            waiting.discard(packet.stream.index)
-            packet.stream = copies[packet.stream.index]
-            with _writing(dst):
-                sink.mux(packet)
+        _, copies = add_streams(sink, source, _video_stream(source), dst, encoder, pix_fmt, options, scale)
+        write_header(sink, dst)
+        copy_first_packets(source, sink, copies, dst)
+        write_trailer(sink, dst)  # the checks some muxers make only at the end
 
 
 def upscale_video(
@@ -400,10 +179,10 @@ def upscale_video(
 ) -> VideoReport:
     """Upscale every frame (or the first ``max_frames``) of ``src`` into ``dst``, encoded
     with ``codec`` (None: VP9 in WebM, H.264 in the other containers)."""
-    av = _av()
+    av = load_av()
     from tqdm import tqdm
 
-    container, (encoder, pix_fmt, options) = _container(dst), encoder_for(dst, codec, crf)
+    container, (encoder, pix_fmt, options) = container_for(dst), encoder_for(dst, codec, crf)
     with _open_input(src) as source:
         video = _video_stream(source)
         video.thread_type = "AUTO"
@@ -417,13 +196,13 @@ def upscale_video(
         origin = min(starts, default=Fraction(0))
         try:
             with atomic_output(dst) as tmp, av.open(str(tmp), "w", format=container) as sink:
-                out, copies = _add_streams(sink, source, dst, encoder, pix_fmt, options, upscaler.scale)
+                out, copies = add_streams(sink, source, video, dst, encoder, pix_fmt, options, upscaler.scale)
                 rate = frame_rate(video)
                 # Rotation and flips are the same at any size; written with the header, so
                 # read from a first decode of the input now.
                 if (display := display_matrix(src)) is not None:
                     out.set_display_matrix(display)
-                _start(sink, dst)
+                write_header(sink, dst)
                 timing: collections.deque[tuple[int | None, Any]] = collections.deque()
                 state = _Tally()
                 bar = tqdm(total=total, unit="frame", disable=not progress, desc=src.name, file=sys.stderr)
@@ -466,8 +245,8 @@ def upscale_video(
                         sink.mux(packet)
                     except av.error.FFmpegError as e:
                         if isinstance(e, OSError):
-                            raise _refused(e, dst) from e
-                        raise InputError(f"{dst}: FFmpeg could not write a video packet ({_reason(e)})") from e
+                            raise refused(e, dst) from e
+                        raise InputError(f"{dst}: FFmpeg could not write a video packet ({reason(e)})") from e
 
                 decoded = 0
                 # AVI holds no presentation times: with B-frames its decoded frames carry them out
@@ -538,10 +317,10 @@ def upscale_video(
                     raise InputError(f"{src}: no frame could be decoded")
                 flushed = list(out.encode(None))
                 if out.codec_context.name == "libx265" and state.frames < X265_DTS_SAFE_FRAMES:
-                    _mend_x265_dts(flushed)
+                    mend_x265_dts(flushed)
                 for packet in flushed:
                     mux(packet)
-                _finish(sink, dst)
+                write_trailer(sink, dst)
         except BaseException:
             upscaler.cancel()  # frames of this video must not come out of the next one
             raise
@@ -553,20 +332,6 @@ def upscale_video(
         if short > 2 / rate:
             missing = max(1, round(short * rate))
     return VideoReport(state.frames, (out.width, out.height), len(others), state.bad, state.uncopied, missing)
-
-
-X265_DTS_SAFE_FRAMES = 3
-"""libx265 leaves the decode times of a stream of fewer frames than this (its B-frame delay
-plus one, at srsdk's settings) uninitialised: heap garbage such as -2.9e17, which the MP4 and
-Matroska muxers refuse (x265 issue 781, fixed upstream in 2026 by starting them at 0; the
-libx265 in PyAV's wheels predates that)."""
-
-
-def _mend_x265_dts(packets: list[Any]) -> None:
-    """Give a short libx265 stream's packets the decode times x265's fix gives them: in
-    decode order, the presentation times in increasing order."""
-    for packet, dts in zip(packets, sorted(p.pts for p in packets), strict=True):
-        packet.dts = dts
 
 
 def _stream_end(video: Any) -> Fraction | None:
