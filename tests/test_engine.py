@@ -498,7 +498,7 @@ def test_an_engine_is_reused_only_when_scored_on_the_same_images_and_passed(
     exif = Image.Exif()
     exif[0x0112] = 6
     Image.new("RGB", (40, 300)).save(sideways / "a.jpg", exif=exif)
-    build._check_quality_sizes(sideways, dataclasses.replace(config, profile=ShapeProfile(min=(10, 100), opt=(10, 100), max=(160, 160))))
+    build._check_quality_images(sideways, dataclasses.replace(config, profile=ShapeProfile(min=(10, 100), opt=(10, 100), max=(160, 160))))
     with pytest.raises(EngineBuildError, match=r"bird\.png is 144x144 \(WxH\) at x2, below the profile's smallest input 150x150"):
         build_engine(dataclasses.replace(config, profile=ShapeProfile(min=(150, 150), opt=(150, 150), max=(160, 160))))
 
