@@ -6,6 +6,7 @@ exception a caller would expect, so ``except ValueError`` keeps working.
 
 from __future__ import annotations
 
+import errno
 import operator
 
 
@@ -67,3 +68,24 @@ def check_int(
             expected = "an int" if minimum is None else f"an int >= {minimum}"
         raise error(f"{name}: expected {expected}, got {value!r}")
     return as_integer
+
+
+def disk_error(error: BaseException) -> OSError | None:
+    """The OSError of a full disk or a file-size limit that ``error`` is or wraps (as its
+    cause or context, or torch Inductor's ``inner_exception``); None for any other error.
+
+    Torch's compilers and loaders write temporary files and wrap what fails there in
+    errors of their own, which would otherwise read as a bad engine or an internal error.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno in _DISK_ERRNOS:
+            return current
+        inner = getattr(current, "inner_exception", None)
+        current = inner if isinstance(inner, BaseException) else current.__cause__ or current.__context__
+    return None
+
+
+_DISK_ERRNOS = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}

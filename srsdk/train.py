@@ -22,6 +22,7 @@ what the saved weights hold; the checkpoint keeps both, so resuming is still exa
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import logging
 import math
@@ -214,24 +215,27 @@ def _train(
 
     def save() -> Path:
         this_session.update(steps=[step_before, step], seconds=round(seconds - seconds_before, 1))
+        # Through memory: torch's zip writer says a full disk as an "enforce fail" RuntimeError.
+        buffer = io.BytesIO()
+        torch.save(
+            {
+                "config": config.to_json(),
+                "model": net.state_dict(),
+                "optimizer": opt.state_dict(),
+                "sampler": sampler.get_state(),
+                "step": step,
+                "seconds": seconds,
+                "history": history,
+                "running": {k: float(v) for k, v in running.items()},
+                "since_log": since_log,
+                "sessions": [*sessions, this_session],
+                **identity,
+                **({"average": average.state_dict()} if average is not None else {}),
+            },
+            buffer,
+        )
         with atomic_output(ckpt_path) as tmp:
-            torch.save(
-                {
-                    "config": config.to_json(),
-                    "model": net.state_dict(),
-                    "optimizer": opt.state_dict(),
-                    "sampler": sampler.get_state(),
-                    "step": step,
-                    "seconds": seconds,
-                    "history": history,
-                    "running": {k: float(v) for k, v in running.items()},
-                    "since_log": since_log,
-                    "sessions": [*sessions, this_session],
-                    **identity,
-                    **({"average": average.state_dict()} if average is not None else {}),
-                },
-                tmp,
-            )
+            tmp.write_bytes(buffer.getvalue())
         # No wall-clock times in the weights (the checkpoint and summary.json keep them): the
         # same command on the same machine then writes the same file, sha256 included.
         untimed = [{k: v for k, v in session.items() if k != "seconds"} for session in [*sessions, this_session]]

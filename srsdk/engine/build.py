@@ -6,8 +6,10 @@ import contextlib
 import copy
 import dataclasses
 import datetime
+import io
 import logging
 import os
+import tempfile
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -21,7 +23,7 @@ from srsdk import _features
 from srsdk.engine import calibration, manifest, prelu, quality
 from srsdk.engine.config import MAX_BATCH, Backend, BuildConfig, Precision, ShapeProfile
 from srsdk.engine.load import open_engine
-from srsdk.errors import EngineBuildError, InputError
+from srsdk.errors import EngineBuildError, InputError, disk_error
 from srsdk.inference import upscale_array
 from srsdk.io.atomic import atomic_output, check_output, make_folder, write_text
 from srsdk.io.image import image_files, images_sha256, read_rgb
@@ -143,7 +145,10 @@ def _for_torchscript(net: DeployNet, precision: Precision) -> nn.Module:
 
 def _export_torchscript(net: nn.Module, path: Path) -> None:
     frozen = torch.jit.freeze(torch.jit.script(net.eval()))
-    torch.jit.save(frozen, str(path))
+    # Through memory: torch's zip writer, failing on a full disk, aborts the process.
+    buffer = io.BytesIO()
+    torch.jit.save(frozen, buffer)
+    path.write_bytes(buffer.getvalue())
 
 
 def _export_aoti(net: DeployNet, profile: ShapeProfile, path: Path) -> None:
@@ -311,7 +316,17 @@ def build_engine(
         started = time.perf_counter()
         with atomic_output(path) as tmp:
             say(f"building {backend.value} {config.precision.value} x{config.scale} ...")
-            _export(copy.deepcopy(net), backend, config, tmp)  # a copy: `net` stays the FP32 reference
+            try:
+                _export(copy.deepcopy(net), backend, config, tmp)  # a copy: `net` stays the FP32 reference
+            except OSError:
+                raise  # writing the engine itself: atomic_output names it
+            except Exception as e:
+                if (disk := disk_error(e)) is None:
+                    raise
+                raise EngineBuildError(
+                    f"the {backend.value} build could not write its files ({disk.strerror}): "
+                    f"it writes the engine to {path.parent} and its compiler's files to {_scratch_folder(backend)}"
+                ) from e
             data = _manifest(config, backend, net, key, weights_sha, weights_label)
             data["build_seconds"] = round(time.perf_counter() - started, 2)
             engine = open_engine(tmp, data, device)
@@ -369,6 +384,16 @@ def _export(net: DeployNet, backend: Backend, config: BuildConfig, path: Path) -
         from srsdk.engine import tensorrt
 
         tensorrt.build(net, config, path, _device(backend, config))
+
+
+def _scratch_folder(backend: Backend) -> str:
+    """Where ``backend``'s compiler writes files of its own (Inductor's cache for AOTI)."""
+    if backend == Backend.AOTI:
+        with contextlib.suppress(ImportError):  # a private module: its place may change
+            from torch._inductor.runtime.cache_dir_utils import cache_dir
+
+            return str(cache_dir())
+    return tempfile.gettempdir()
 
 
 def _manifest(

@@ -10,7 +10,7 @@ import torch
 
 from srsdk.engine import manifest
 from srsdk.engine.config import CPU_ONLY, MAX_BATCH, Backend, Precision, ShapeProfile
-from srsdk.errors import EngineMismatchError, InputError, ShapeError, check_int
+from srsdk.errors import EngineMismatchError, InputError, ShapeError, check_int, disk_error
 from srsdk.model import Architecture
 
 
@@ -169,6 +169,8 @@ def open_engine(path: Path, data: dict[str, Any], device: str | torch.device | N
     except MemoryError:
         raise
     except Exception as e:  # ONNX Runtime's errors derive from Exception only
+        if (disk := disk_error(e)) is not None:  # AOTInductor unpacks its library into a temporary folder
+            raise InputError(f"{path}: cannot be loaded: writing its unpacked files failed ({disk.strerror})") from e
         raise EngineMismatchError(f"{path}: cannot be loaded as a {backend.value} engine ({e})") from e
     try:
         return Engine(path, data, runner, target)
