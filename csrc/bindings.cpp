@@ -86,6 +86,7 @@ std::vector<std::int32_t> int32s(const py::array& a, const std::string& argument
 std::vector<std::int32_t> copy_origins(const py::array& origins, const char* argument, std::int64_t tile,
                                        std::int64_t size) {
     std::vector<std::int32_t> copy = int32s(origins, argument);
+    if (tile > size) fail(argument, "tiles of at most the frame's " + std::to_string(size) + " pixels", std::to_string(tile));
     for (const std::int64_t o : copy) {
         if (o < 0 || o + tile > size) {
             fail(argument, "tile origins in [0, " + std::to_string(size - tile) + "]", std::to_string(o));

@@ -30,12 +30,16 @@ int usable_cpus() {
 
 // Split [0, count) into one contiguous chunk per thread and run body(begin, end) on each.
 // Where a thread cannot be started (a process or memory limit), this thread runs the chunks
-// left: a thread that failed to start must not abort the process.
+// left: a thread that failed to start must not abort the process. (That holds for the
+// std::thread build; in the OpenMP build libgomp decides, and it exits the process.)
 template <class Body>
 void parallel_for(std::int64_t count, int threads, Body&& body) {
     if (threads <= 0) threads = usable_cpus();
     const std::int64_t n = std::max<std::int64_t>(1, std::min<std::int64_t>(threads, count));
-    auto chunk = [&](std::int64_t i) { body(count * i / n, count * (i + 1) / n); };
+    // The first count % n chunks one longer; no count * i, which overflows for large counts.
+    const std::int64_t size = count / n, longer = count % n;
+    auto begin = [&](std::int64_t i) { return i * size + std::min(i, longer); };
+    auto chunk = [&](std::int64_t i) { body(begin(i), begin(i + 1)); };
 #ifdef SRSDK_OPENMP
 #pragma omp parallel for schedule(static, 1) num_threads(static_cast<int>(n))
     for (std::int64_t i = 0; i < n; ++i) chunk(i);

@@ -160,6 +160,8 @@ def check_plan(plan: TilePlan) -> None:
 def _check_axis(name: str, axis: AxisPlan, key: str) -> None:
     if not isinstance(axis.size, int) or not isinstance(axis.tile, int) or not 1 <= axis.tile <= axis.size:
         raise ShapeError(f"plan {name}: expected 1 <= tile <= size, got tile {axis.tile!r}, size {axis.size!r}")
+    if not isinstance(axis.halo, int) or axis.halo < 0:  # feather mode's ramps would leave pixels unweighted
+        raise ShapeError(f"plan {name}: expected halo >= 0, got {axis.halo!r}")
     covered = 0
     for span in axis.spans:
         lo, hi = span.interior

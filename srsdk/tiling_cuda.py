@@ -23,8 +23,8 @@ from typing import Any
 import torch
 
 from srsdk.cache import kernel_cache
-from srsdk.errors import InputError, SrsdkError
-from srsdk.tiling import AxisPlan, BlendMode, TilePlan, blend_table
+from srsdk.errors import InputError, ShapeError, SrsdkError
+from srsdk.tiling import AxisPlan, BlendMode, TilePlan, blend_table, check_batch, check_frame, check_plan
 
 KERNELS = ("pack_f32", "pack_f16", "blend_f32", "blend_f16")
 OPTIONS = ("--fmad=false", "--prec-div=true", "-std=c++17")
@@ -193,7 +193,12 @@ def _table(axis: AxisPlan, scale: int, mode: BlendMode, device: torch.device) ->
 
 
 def pack(frame: torch.Tensor, plan: TilePlan, *, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """uint8 ``HxWx3`` CUDA tensor (validated by :func:`srsdk.tiling.pack`) -> ``N x 3 x th x tw``."""
+    """uint8 ``HxWx3`` CUDA tensor -> ``N x 3 x th x tw`` of ``dtype`` (float32 or float16)."""
+    _check_cuda(frame, "frame")
+    check_plan(plan)
+    check_frame(frame.shape, frame.stride(), str(frame.dtype).removeprefix("torch."), plan)
+    if dtype not in (torch.float32, torch.float16):  # the float32 kernel would write past a narrower `out`
+        raise ShapeError(f"dtype: expected torch.float32 or torch.float16, got {dtype}")
     th, tw = plan.tile_shape
     out = torch.empty((len(plan), 3, th, tw), dtype=dtype, device=frame.device)
     sy, sx, sc = frame.stride()
@@ -209,9 +214,18 @@ def pack(frame: torch.Tensor, plan: TilePlan, *, dtype: torch.dtype = torch.floa
     return out
 
 
+def _check_cuda(tensor: object, argument: str) -> None:
+    """The kernels take raw pointers: anything but a dense CUDA tensor would be read as one."""
+    if not isinstance(tensor, torch.Tensor) or not tensor.is_cuda or tensor.layout != torch.strided:
+        where = tensor.device if isinstance(tensor, torch.Tensor) else type(tensor).__name__
+        raise ShapeError(f"{argument}: expected a dense CUDA tensor, got {where}")
+
+
 def blend(batch: torch.Tensor, plan: TilePlan, *, scale: int, mode: BlendMode = "crop") -> torch.Tensor:
-    """``N x 3 x th*s x tw*s`` CUDA tensor (validated by :func:`srsdk.tiling.blend`) -> uint8
-    ``(H*s)x(W*s)x3``."""
+    """``N x 3 x th*s x tw*s`` float32 or float16 CUDA tensor -> uint8 ``(H*s)x(W*s)x3``."""
+    _check_cuda(batch, "batch")
+    check_plan(plan)
+    check_batch(batch.shape, str(batch.dtype).removeprefix("torch."), plan, scale)
     batch = batch.contiguous()
     height, width = (n * scale for n in plan.frame_shape)
     out = torch.empty((height, width, 3), dtype=torch.uint8, device=batch.device)

@@ -3,7 +3,9 @@ kernels are tested against, and the baseline ``benchmarks/tiling.py`` measures t
 
 Same contract as :func:`srsdk.tiling.pack` and :func:`srsdk.tiling.blend` on torch tensors
 (any device), one tile at a time; the arithmetic is the same operations in the same order,
-so results agree bit for bit.
+so results agree bit for bit on finite values. Not on non-finite ones: in feather mode the
+native and CUDA kernels skip a source of weight 0, where this multiplies it (0 * inf is NaN,
+which becomes 0; theirs keeps the other tile's value).
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ import torch
 from PIL import Image
 
 from srsdk import tiling, tiling_cuda, tiling_torch
+from srsdk.errors import ShapeError
 from srsdk.inference import upscale_array
 from srsdk.model import receptive_radius
 from srsdk.pretrained import load_pretrained
@@ -53,6 +54,28 @@ def test_compiled_kernels_are_cached_and_a_read_only_cache_only_costs_a_recompil
 
 def _frame(height: int, width: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
+
+
+def test_the_cuda_entry_points_refuse_what_their_kernels_would_misread() -> None:
+    # They take raw pointers: a host tensor's would be read as a device address.
+    plan = tiling.plan_tiles(20, 30, tile=16, halo=2)
+    with pytest.raises(ShapeError, match="frame: expected a dense CUDA tensor, got cpu"):
+        tiling_cuda.pack(torch.zeros((20, 30, 3), dtype=torch.uint8), plan)
+    with pytest.raises(ShapeError, match="batch: expected a dense CUDA tensor, got ndarray"):
+        tiling_cuda.blend(np.zeros((6, 3, 16, 16), np.float32), plan, scale=1)  # type: ignore[arg-type]
+
+
+@pytest.mark.gpu
+def test_the_cuda_entry_points_refuse_dtypes_their_kernels_do_not_have() -> None:
+    # The float32 kernels would write (pack) or read (blend) past a narrower tensor's end.
+    plan = tiling.plan_tiles(20, 30, tile=16, halo=2)
+    frame = torch.zeros((20, 30, 3), dtype=torch.uint8, device="cuda")
+    with pytest.raises(ShapeError, match=r"dtype: expected torch\.float32 or torch\.float16, got torch\.bfloat16"):
+        tiling_cuda.pack(frame, plan, dtype=torch.bfloat16)
+    with pytest.raises(ShapeError, match="got bfloat16"):
+        tiling_cuda.blend(torch.zeros((6, 3, 16, 16), dtype=torch.bfloat16, device="cuda"), plan, scale=1)
+    with pytest.raises(ShapeError, match="frame: expected uint8"):
+        tiling_cuda.pack(frame.float(), plan)
 
 
 @pytest.mark.gpu
