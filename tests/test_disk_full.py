@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 resource = pytest.importorskip("resource", reason="file-size limits are POSIX")
 signal = pytest.importorskip("signal")
@@ -39,9 +40,10 @@ def _srsdk(*args: str, limit: int | None, env: dict[str, str] | None = None) -> 
                           preexec_fn=limited, env=child_env, check=False)  # fmt: skip
 
 
-def _torchscript_engine(folder: Path, set5: Path) -> Path:
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory: pytest.TempPathFactory, set5: Path) -> Path:
     """A TorchScript x2 engine: loading one writes no files (an AOTInductor one unpacks its library)."""
-    engine = folder / "x2.ts"
+    engine = tmp_path_factory.mktemp("engine") / "x2.ts"
     built = _srsdk("build-engine", "--backend", "torchscript", "--fp32", "--quality-set", str(set5), "-o", str(engine),
                    limit=None)  # fmt: skip
     assert built.returncode == 0, built.stderr
@@ -49,11 +51,29 @@ def _torchscript_engine(folder: Path, set5: Path) -> Path:
 
 
 @pytest.mark.shared
-def test_a_full_disk_while_writing_a_video_is_one_line_and_leaves_nothing(tmp_path: Path, set5: Path) -> None:
+def test_a_full_disk_stops_a_folder_at_the_image_it_could_not_write(engine: Path, set5: Path, tmp_path: Path) -> None:
+    photos, out = tmp_path / "photos", tmp_path / "out"
+    photos.mkdir()
+    for name in ("bird", "butterfly", "head"):  # x2 PNGs of about 384, 414 and 493 kB
+        (photos / f"{name}.png").symlink_to((set5 / f"{name}.png").resolve())
+    run = _srsdk("upscale", str(photos), str(out), "--engine", str(engine), limit=450_000)
+    assert run.returncode == 1
+    # Not "skipped" image after image: every one after it would fail the same way.
+    assert run.stderr.splitlines()[-1] == (
+        f"srsdk: error: cannot write {out / 'head.png'}: File too large; stopped: 2 of 3 image(s) written"
+    ), run.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["bird.png", "butterfly.png"]  # kept, and whole:
+    for name in ("bird", "butterfly"):
+        with Image.open(out / f"{name}.png") as written, Image.open(set5 / f"{name}.png") as photo:
+            written.load()
+            assert written.size == (photo.width * 2, photo.height * 2)
+
+
+@pytest.mark.shared
+def test_a_full_disk_while_writing_a_video_is_one_line_and_leaves_nothing(engine: Path, tmp_path: Path) -> None:
     av = pytest.importorskip("av")
     work = tmp_path / "work"
     work.mkdir()
-    engine = _torchscript_engine(tmp_path, set5)
     clip = tmp_path / "noise.mp4"
     rng = np.random.default_rng(0)
     with av.open(str(clip), "w") as c:

@@ -169,7 +169,7 @@ def run_raw(args: argparse.Namespace) -> int:
 def run_images(args: argparse.Namespace, src: Path, dst: Path) -> int:
     from tqdm import tqdm
 
-    from srsdk.errors import InputError
+    from srsdk.errors import InputError, disk_error
     from srsdk.io.atomic import check_output, make_folder
     from srsdk.io.image import IMAGE_SUFFIXES, image_files
 
@@ -202,12 +202,14 @@ def run_images(args: argparse.Namespace, src: Path, dst: Path) -> int:
     first = read_image(pairs[0][0]) if len(pairs) == 1 else None
     failed = 0
     with _upscaler(args) as up:
-        for source, target in tqdm(pairs, unit="img", disable=len(pairs) == 1 or not sys.stderr.isatty()):
+        for n, (source, target) in enumerate(tqdm(pairs, unit="img", disable=len(pairs) == 1 or not sys.stderr.isatty())):
             try:
                 upscale_file(up, source, target, first, progress=len(pairs) == 1 and sys.stderr.isatty())
             except InputError as e:
                 if len(pairs) == 1:
                     raise
+                if disk_error(e) is not None:  # a full disk fails every image after this one too
+                    raise InputError(f"{e}; stopped: {n - failed} of {len(pairs)} image(s) written") from e
                 failed += 1
                 tqdm.write(f"srsdk: skipped: {e}", file=sys.stderr)  # above the progress bar, not into it
     skipped = f" ({failed} skipped)" if failed else ""
