@@ -81,6 +81,8 @@ def read_metadata(path: str | Path) -> dict[str, str]:
     """The safetensors header metadata of ``path`` (checked to be an srsdk weights file)."""
     from safetensors import safe_open
 
+    if Path(path).exists() and not Path(path).is_file():  # a folder, or a pipe that would block for ever
+        raise WeightsError(f"{path} is not a weights file (not a regular file)")
     try:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
@@ -110,7 +112,12 @@ def scale_for(scale: int | None, weights: str | Path | None) -> int:
 
 
 def load_weights(path: str | Path, *, expected_sha256: str | None = None, scale: int | None = None) -> SPNet:
-    """Build the training graph described by ``path`` and load its weights (eval mode)."""
+    """Build the training graph described by ``path`` and load its weights (eval mode).
+
+    Refused with a :class:`WeightsError`: a file that is not srsdk's safetensors, whose
+    sha256 is not ``expected_sha256`` or scale not ``scale``, whose tensors' names and
+    shapes are not those of its architecture record (checked before the network is built),
+    or that holds a NaN or an infinity."""
     path = _as_path("path", path)
     scale = check_int("scale", scale, allowed=SCALES) if scale is not None else None
     if expected_sha256 is not None:
@@ -120,18 +127,36 @@ def load_weights(path: str | Path, *, expected_sha256: str | None = None, scale:
     arch = read_architecture(path)
     if scale is not None and arch.scale != scale:
         raise WeightsError(f"{path} is for scale {arch.scale}, expected scale {scale}")
+    import torch
     from safetensors.torch import load_file
 
     try:
-        net = SPNet(arch=arch)
+        with torch.device("meta"):  # shapes only: a header's trunk of 20000 would take 70 GB
+            shapes = {name: tuple(t.shape) for name, t in SPNet(arch=arch).state_dict().items()}
     except (TypeError, ValueError, RuntimeError) as e:
         raise WeightsError(f"{path} has no valid architecture record: {arch}") from e
-    try:
-        net.load_state_dict(load_file(str(path)))
-    except RuntimeError as e:
-        first = str(e).strip().splitlines()
-        raise WeightsError(f"{path} does not fit its architecture: {' '.join(first[:3])}") from e
+    _check_shapes(path, shapes)
+    net = SPNet(arch=arch)
+    tensors = load_file(str(path))
+    if bad := next((name for name, t in tensors.items() if not torch.isfinite(t).all()), None):
+        raise WeightsError(f"{path} holds values that are not finite (NaN or infinity) in {bad}")
+    net.load_state_dict(tensors)
     return net.eval()
+
+
+def _check_shapes(path: Path, shapes: dict[str, tuple[int, ...]]) -> None:
+    """Refuse a weights file whose tensors are not those its architecture record names."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        stored = {name: tuple(f.get_slice(name).get_shape()) for name in f.keys()}  # noqa: SIM118 - not a dict
+    if missing := sorted(shapes.keys() - stored.keys()):
+        raise WeightsError(f"{path} does not fit its architecture: it lacks {', '.join(missing[:3])}")
+    if extra := sorted(stored.keys() - shapes.keys()):
+        raise WeightsError(f"{path} does not fit its architecture: it has {', '.join(extra[:3])} besides")
+    for name, shape in shapes.items():
+        if stored[name] != shape:
+            raise WeightsError(f"{path} does not fit its architecture: {name} is {stored[name]}, expected {shape}")
 
 
 def manifest() -> dict[str, Any]:

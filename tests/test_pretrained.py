@@ -64,8 +64,34 @@ def test_weights_that_do_not_fit_their_architecture_are_refused(tmp_path: Path) 
         tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
     meta["architecture"] = json.dumps(Architecture(trunk=16).to_dict())
     save_file(tensors, str(path), metadata=meta)
-    with pytest.raises(WeightsError, match="does not fit its architecture"):
+    with pytest.raises(WeightsError, match=r"does not fit its architecture: trunk\.shrink\.weight is \(12, 32, 1, 1\), expected \(16"):
         pretrained.load_weights(path)
+    # Checked against the header's shapes before the network is built: a trunk of 20000 took
+    # 3 GB at 4000 and about 70 GB at 20000 to find out.
+    meta["architecture"] = json.dumps(Architecture(trunk=20000).to_dict())
+    save_file(tensors, str(path), metadata=meta)
+    with pytest.raises(WeightsError, match=r"trunk\.shrink\.weight is \(12, 32, 1, 1\), expected \(20000, 32, 1, 1\)"):
+        pretrained.load_weights(path)
+    meta["architecture"] = json.dumps(Architecture(trunk=12).to_dict())
+    for name in ("image_heads.weight", "trunk.extract_act.weight"):
+        save_file({**tensors, name: torch.full_like(tensors[name], float("nan"))}, str(path), metadata=meta)
+        with pytest.raises(WeightsError, match=rf"holds values that are not finite \(NaN or infinity\) in {name}"):
+            pretrained.load_weights(path)  # was loaded: every output then black, and eval scored it
+
+
+def test_a_weights_path_that_is_no_regular_file_is_refused_at_once(tmp_path: Path) -> None:
+    import os
+
+    folder = tmp_path / "w.safetensors"
+    folder.mkdir()
+    with pytest.raises(WeightsError, match="is not a weights file \\(not a regular file\\)"):  # was "No such device"
+        pretrained.load_weights(folder)
+    if not hasattr(os, "mkfifo"):
+        return
+    pipe = tmp_path / "p.safetensors"
+    os.mkfifo(pipe)
+    with pytest.raises(WeightsError, match="is not a weights file"):  # opening it blocked for ever, deaf to Ctrl-C
+        pretrained.read_architecture(pipe)
 
 
 @pytest.mark.parametrize("scale", SCALES)
