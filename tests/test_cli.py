@@ -212,6 +212,39 @@ def test_upscale_refuses_to_write_an_image_onto_itself_or_a_folder_as_an_image(t
     assert not (tmp_path / "new.png").exists()
 
 
+def test_upscale_refuses_a_folder_whose_input_links_to_a_file_it_would_write(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "in").mkdir()
+    (tmp_path / "out").mkdir()
+    original = _photo(tmp_path / "out" / "orig.png")
+    before = original.read_bytes()
+    (tmp_path / "in" / "orig.png").symlink_to(Path("..") / "out" / "orig.png")
+    assert main(["upscale", str(tmp_path / "in"), str(tmp_path / "out")]) == 1  # was 0, the original replaced
+    assert f"{tmp_path / 'out' / 'orig.png'} is the input {tmp_path / 'in' / 'orig.png'} (a link); refusing to overwrite it" in (
+        capsys.readouterr().err
+    )
+    assert original.read_bytes() == before
+
+
+def test_damaged_exif_and_pillows_warnings_are_one_warning_line_each_and_the_folder_goes_on(
+    tmp_path: Path, x3_weights: Path
+) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    _photo(folder / "a.png")
+    # A TIFF header of "XX": Pillow decodes the pixels, its EXIF parser raises SyntaxError,
+    # which stopped the folder here as an "internal error".
+    Image.new("RGB", (24, 16), (90, 120, 30)).save(folder / "b.jpg", exif=b"Exif\x00\x00XX\x00*\x00\x00\x00\x08" + bytes(8))
+    # Palette transparency as bytes (as pngquant writes): Pillow warns as it converts.
+    Image.open(_photo(tmp_path / "c.png")).quantize(8).save(folder / "c.png", transparency=bytes([0, 128] + [255] * 6))
+    done = _run("upscale", str(folder), str(tmp_path / "out"), "--scale", "3", "--weights", str(x3_weights))
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png", "b.jpg", "c.png"]
+    lines = done.stderr.splitlines()
+    assert all(line.startswith("srsdk: ") for line in lines), done.stderr  # not Python's "file:line: UserWarning"
+    assert f"srsdk: warning: {folder / 'b.jpg'}: its EXIF block cannot be read (not a TIFF file" in done.stderr
+    assert f"srsdk: warning: {folder / 'c.png'}: Palette images with Transparency expressed in bytes" in done.stderr
+
+
 def test_an_animated_image_says_only_its_first_frame_is_upscaled(tmp_path: Path, x3_weights: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     frames = [Image.new("RGB", (20, 16), colour) for colour in ((200, 0, 0), (0, 200, 0), (0, 0, 200))]
     frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:])

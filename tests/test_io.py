@@ -168,3 +168,55 @@ def test_a_lossless_webp_stays_lossless_and_a_tiff_keeps_its_compression(tmp_pat
     write_image(image, tmp_path / "d.tif")
     with Image.open(tmp_path / "c.tif") as c, Image.open(tmp_path / "d.tif") as d:
         assert (c.info["compression"], d.info["compression"]) == ("tiff_lzw", "raw")
+
+
+def _png_grey_alpha_16(path: Path, grey: np.ndarray, alpha: np.ndarray) -> Path:
+    """A 16-bit greyscale + alpha PNG (colour type 4), which Pillow cannot write."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    height, width = grey.shape
+    pixels = np.stack([grey, alpha], axis=-1).astype(">u2").reshape(height, -1)
+    rows = b"".join(b"\x00" + row.tobytes() for row in pixels)
+    ihdr = struct.pack(">IIBBBBB", width, height, 16, 4, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+    return path
+
+
+def test_a_16_bit_greyscale_png_with_alpha_is_read_as_greys(tmp_path: Path) -> None:
+    rng = np.random.default_rng(2)
+    grey, alpha = rng.integers(0, 65536, (6, 8)), rng.integers(0, 65536, (6, 8))
+    image = open_image(_png_grey_alpha_16(tmp_path / "la16.png", grey, alpha))
+    # Pillow reads it as RGBA: written back as colour, without the 16-bit warning greyscale gets.
+    assert image.mode == "LA" and image.info["srsdk_16bit"]
+    np.testing.assert_array_equal(np.asarray(image), np.stack([grey >> 8, alpha >> 8], axis=-1))
+
+
+def test_a_lossless_webp_in_the_extended_format_is_found_lossless(tmp_path: Path) -> None:
+    # With an ICC profile, EXIF, alpha or frames the file starts with a VP8X chunk, not the
+    # bitstream's: such lossless files were re-encoded lossy.
+    from PIL import ImageCms
+
+    image = Image.fromarray(np.random.default_rng(6).integers(0, 256, (16, 16, 3), dtype=np.uint8))
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    exif = Image.Exif()
+    exif[0x010F] = "Cam"
+    flipped = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    files = {
+        "icc.webp": lambda p, ll: image.save(p, icc_profile=srgb, lossless=ll),
+        "exif.webp": lambda p, ll: image.save(p, exif=exif.tobytes(), lossless=ll),
+        "alpha.webp": lambda p, ll: Image.fromarray(np.dstack([image, np.asarray(image)[..., 0]])).save(p, lossless=ll),
+        "frames.webp": lambda p, ll: image.save(p, save_all=True, append_images=[flipped], lossless=ll),
+    }
+    for name, save in files.items():
+        for lossless in (True, False):
+            path = tmp_path / f"{lossless}-{name}"
+            save(path, lossless)
+            assert path.read_bytes()[12:16] == (b"VP8L" if name == "alpha.webp" and lossless else b"VP8X")  # VP8L holds alpha
+            assert open_image(path).info.get("srsdk_lossless", False) is lossless, path.name
+    write_image(image, tmp_path / "out.webp", icc_profile=srgb, like=open_image(tmp_path / "True-icc.webp"))
+    with Image.open(tmp_path / "out.webp") as back:
+        np.testing.assert_array_equal(np.asarray(back.convert("RGB")), np.asarray(image))  # lossless indeed

@@ -63,13 +63,18 @@ def main(argv: Sequence[str] | None = None, *, command: str | None = None) -> in
 
 def _log_to_stderr() -> None:
     """What the library logs (``logging.getLogger("srsdk")``, such as a one-time engine
-    build) goes to stderr as ``srsdk: ...`` lines."""
+    build) goes to stderr as ``srsdk: ...`` lines, its warnings as ``srsdk: warning: ...``
+    as the CLI's own."""
     import logging
+
+    class Lines(logging.Formatter):
+        def format(self, record: logging.LogRecord) -> str:
+            return f"srsdk: {'warning: ' if record.levelno >= logging.WARNING else ''}{record.getMessage()}"
 
     log = logging.getLogger("srsdk")
     if not log.handlers:
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("srsdk: %(message)s"))
+        handler.setFormatter(Lines())
         log.addHandler(handler)
         log.setLevel(logging.INFO)
         log.propagate = False

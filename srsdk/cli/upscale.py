@@ -182,6 +182,10 @@ def run_images(args: argparse.Namespace, src: Path, dst: Path) -> int:
         if dst.resolve() == src.resolve():
             raise InputError("OUTPUT is the INPUT folder; refusing to overwrite the originals")
         subfolders = [p for p in src.iterdir() if p.is_dir() and not p.name.startswith(".") and p.resolve() != dst.resolve()]
+        # An input that is a link to a file in OUTPUT would be written over by a result.
+        originals = {p.resolve(): p for p in sources}
+        if clash := next((dst / p.name for p in sources if (dst / p.name).resolve() in originals), None):
+            raise InputError(f"{clash} is the input {originals[clash.resolve()]} (a link); refusing to overwrite it")
         make_folder(dst)
         pairs = [(p, dst / p.name) for p in sources]
         if subfolders:
@@ -241,14 +245,14 @@ def upscale_file(
     from PIL import Image
     from tqdm import tqdm
 
-    from srsdk.io.image import check_fits, fill_transparent, is_greyscale, profile_for, write_image
+    from srsdk.io.image import check_fits, exif_of, fill_transparent, is_greyscale, profile_for, write_image
 
     original, rgb = read or read_image(src)
     check_fits(dst, rgb.width * up.scale, rgb.height * up.scale)  # before the work, not after it
     if original.info["srsdk_frames"] > 1:  # tqdm.write: above a folder's progress bar, not into it
         tqdm.write(f"srsdk: warning: {src} holds {original.info['srsdk_frames']} frames; only the first is upscaled",
                    file=sys.stderr)  # fmt: skip
-    if original.mode.startswith("I;16"):
+    if original.mode.startswith("I;16") or original.info.get("srsdk_16bit"):
         tqdm.write(f"srsdk: warning: {src} is 16-bit; it is upscaled and written as 8-bit", file=sys.stderr)
     has_alpha = original.mode in ("RGBA", "LA", "PA") or "transparency" in original.info
     alpha = original.convert("RGBA").getchannel("A") if has_alpha else None
@@ -274,5 +278,5 @@ def upscale_file(
     if alpha is not None and dst.suffix.lower() in (".png", ".webp", ".tif", ".tiff"):
         out.putalpha(alpha.resize(out.size, Image.Resampling.BICUBIC))
     dpi = original.info.get("dpi")  # kept as it was: the same pixels per inch, a larger print
-    write_image(out, dst, icc_profile=profile_for(original, out.mode), exif=original.getexif(),
+    write_image(out, dst, icc_profile=profile_for(original, out.mode), exif=exif_of(original, src),
                 dpi=tuple(dpi) if isinstance(dpi, tuple) and len(dpi) == 2 else None, like=original)  # fmt: skip

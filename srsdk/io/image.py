@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import logging
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -50,21 +52,22 @@ def open_image(path: Path, data: bytes | None = None, *, upright: bool = True) -
     the file's bytes already read, where given (``path`` then only names it in errors).
     ``info`` keeps the ICC profile (and a TIFF's compression), ``info["srsdk_frames"]``
     says how many frames the file holds (only the first is read), and
-    ``info["srsdk_lossless"]`` marks a lossless WebP."""
+    ``info["srsdk_lossless"]`` marks a lossless WebP (and ``info["srsdk_16bit"]`` a 16-bit
+    greyscale + alpha PNG, which Pillow reads as 8 bits)."""
     try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            with Image.open(path if data is None else io.BytesIO(data)) as im:
-                lossless = im.format == "WEBP" and _lossless_webp(im)
-                im.load()
-                turned = _upright(im, path) if upright else im
-                image = turned if turned is not im else im.copy()
-                image.info["srsdk_frames"] = getattr(im, "n_frames", 1)  # GIF, APNG, TIFF pages: the first is read
-                if lossless:
-                    image.info["srsdk_lossless"] = True
-        for warning in caught:  # Pillow's (a damaged EXIF block, say) as one line each, naming the file
-            if not issubclass(warning.category, Image.DecompressionBombWarning):  # the size is checked below
-                logging.getLogger("srsdk").warning("%s: %s", path, warning.message)
+        with _pillow_warnings(path), Image.open(path if data is None else io.BytesIO(data)) as im:
+            lossless = im.format == "WEBP" and _lossless_webp(im)
+            # Pillow reads 16-bit greyscale + alpha PNGs as 8-bit RGBA: they are greys, as "LA".
+            grey16 = im.format == "PNG" and [t.args for t in im.tile] == ["LA;16B"]
+            im.load()
+            turned = _upright(im, path) if upright else im
+            image = turned if turned is not im else im.copy()
+            if grey16:
+                image = image.convert("LA")
+                image.info.update(im.info, srsdk_16bit=True)
+            image.info["srsdk_frames"] = getattr(im, "n_frames", 1)  # GIF, APNG, TIFF pages: the first is read
+            if lossless:
+                image.info["srsdk_lossless"] = True
         return image
     except FileNotFoundError as e:
         raise InputError(f"no such file: {path}") from e
@@ -78,6 +81,35 @@ def open_image(path: Path, data: bytes | None = None, *, upright: bool = True) -
         raise
     except Exception as e:  # Pillow's decoders raise SyntaxError, TypeError, ... on some damaged files
         raise InputError(f"cannot read image {path}: {type(e).__name__}: {e}") from e
+
+
+@contextlib.contextmanager
+def _pillow_warnings(path: Path) -> Iterator[None]:
+    """Pillow's warnings inside (a damaged EXIF block, a palette's odd transparency) as one
+    logged line each, naming the file, instead of Python's two lines naming Pillow's source;
+    only when the block succeeds (an error says it all)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    said = set()
+    for warning in caught:  # each once: Pillow repeats one as it parses a block again
+        text = " ".join(str(warning.message).split())
+        if not issubclass(warning.category, Image.DecompressionBombWarning) and text not in said:  # past the limit: an error
+            said.add(text)
+            logging.getLogger("srsdk").warning("%s: %s", path, text)
+
+
+def exif_of(image: Image.Image, path: Path) -> Image.Exif | None:
+    """``image``'s EXIF block, to write back with :func:`write_image`; None, with a warning,
+    where it is too damaged to read (the pixels may be fine)."""
+    try:
+        with _pillow_warnings(path):
+            return image.getexif()
+    except MemoryError:
+        raise
+    except Exception as e:  # noqa: BLE001 - a damaged EXIF block raises what its parser meets
+        logging.getLogger("srsdk").warning("%s: its EXIF block cannot be read (%s); not kept", path, e)
+        return None
 
 
 def _upright(im: Image.Image, path: Path) -> Image.Image:
@@ -99,7 +131,8 @@ def to_rgb(image: Image.Image, path: Path) -> Image.Image:
         return Image.fromarray(np.round(arr).astype(np.uint8)).convert("RGB")
     if image.mode in ("I", "F"):
         raise InputError(f"{path}: {image.mode!r} (32-bit) images are not supported")
-    return image.convert("RGB")
+    with _pillow_warnings(path):
+        return image.convert("RGB")
 
 
 def is_greyscale(image: Image.Image) -> bool:
@@ -180,15 +213,13 @@ def write_image(
     if dpi is not None:
         options["dpi"] = dpi
     if exif and fmt in ("JPEG", "PNG", "WEBP"):
-        upright = Image.Exif()
-        upright.load(exif.tobytes())
-        upright.pop(0x0112, None)  # Orientation
-        if 0x8769 in upright:  # the Exif IFD: PixelXDimension, PixelYDimension (no empty one added)
-            sizes = upright.get_ifd(0x8769)
-            for tag, value in ((0xA002, image.width), (0xA003, image.height)):
-                if tag in sizes:
-                    sizes[tag] = value
-        options["exif"] = upright.tobytes()
+        try:
+            with _pillow_warnings(path):
+                options["exif"] = _upright_exif(exif, *image.size)
+        except MemoryError:
+            raise
+        except Exception as e:  # noqa: BLE001 - a damaged block raises what its encoder meets
+            logging.getLogger("srsdk").warning("%s: the EXIF block cannot be written back (%s); left out", path, e)
     if fmt == "JPEG":
         options |= {"quality": 95, "subsampling": 0}
     elif fmt == "WEBP":
@@ -202,16 +233,41 @@ def write_image(
             raise InputError(f"cannot write {path}: {e}") from e
 
 
+def _upright_exif(exif: Image.Exif, width: int, height: int) -> bytes:
+    """``exif`` without its orientation tag, and with the pixel size of ``width`` x ``height``
+    where it holds one."""
+    upright = Image.Exif()
+    upright.load(exif.tobytes())
+    upright.pop(0x0112, None)  # Orientation
+    if 0x8769 in upright:  # the Exif IFD: PixelXDimension, PixelYDimension (no empty one added)
+        sizes = upright.get_ifd(0x8769)
+        for tag, value in ((0xA002, width), (0xA003, height)):
+            if tag in sizes:
+                sizes[tag] = value
+    return upright.tobytes()
+
+
 def _lossless_webp(im: ImageFile.ImageFile) -> bool:
-    """Whether the WebP file ``im`` was opened from holds the lossless bitstream (VP8L)."""
+    """Whether the WebP file ``im`` was opened from holds the lossless bitstream (VP8L): its
+    first chunk, or in the extended format (VP8X: with an ICC profile, EXIF or alpha) its
+    first image chunk after the metadata chunks."""
     fp = im.fp
     if fp is None:
         return False
     at = fp.tell()
-    fp.seek(0)
-    head = fp.read(16)
-    fp.seek(at)
-    return head[8:16] == b"WEBPVP8L"
+    try:
+        fp.seek(12)  # past "RIFF", the file size and "WEBP"
+        for _ in range(64):  # VP8X, ICCP, ANIM, EXIF, XMP, unknown ones: a few at most
+            head = fp.read(8)
+            if len(head) < 8:
+                return False
+            kind, size = head[:4], int.from_bytes(head[4:], "little")
+            if kind in (b"VP8L", b"VP8 ", b"ANMF"):  # the image, or an animation's first frame
+                return kind == b"VP8L" or (kind == b"ANMF" and fp.read(24)[16:20] == b"VP8L")
+            fp.seek(size + size % 2, io.SEEK_CUR)  # chunks are padded to an even size
+        return False
+    finally:
+        fp.seek(at)
 
 
 def _format(path: Path) -> str:
