@@ -81,8 +81,7 @@ def read_metadata(path: str | Path) -> dict[str, str]:
     """The safetensors header metadata of ``path`` (checked to be an srsdk weights file)."""
     from safetensors import safe_open
 
-    if Path(path).exists() and not Path(path).is_file():  # a folder, or a pipe that would block for ever
-        raise WeightsError(f"{path} is not a weights file (not a regular file)")
+    check_regular(path)
     try:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
@@ -93,6 +92,13 @@ def read_metadata(path: str | Path) -> dict[str, str]:
     if meta.get("format") != FORMAT:
         raise WeightsError(f"{path} is not an srsdk weights file (format {meta.get('format')!r}, expected {FORMAT!r})")
     return meta
+
+
+def check_regular(path: str | Path) -> None:
+    """Refuse a weights path that exists but is no regular file: a folder, or a pipe that
+    safetensors would wait on for ever, deaf to Ctrl-C."""
+    if Path(path).exists() and not Path(path).is_file():
+        raise WeightsError(f"{path} is not a weights file (not a regular file)")
 
 
 def read_architecture(path: str | Path) -> Architecture:
@@ -138,7 +144,7 @@ def load_weights(path: str | Path, *, expected_sha256: str | None = None, scale:
     _check_shapes(path, shapes)
     net = SPNet(arch=arch)
     tensors = load_file(str(path))
-    if bad := next((name for name, t in tensors.items() if not torch.isfinite(t).all()), None):
+    if bad := next((name for name, t in tensors.items() if not torch.isfinite(t.float()).all()), None):  # float8 has no isfinite
         raise WeightsError(f"{path} holds values that are not finite (NaN or infinity) in {bad}")
     net.load_state_dict(tensors)
     return net.eval()

@@ -212,17 +212,23 @@ def test_upscale_refuses_to_write_an_image_onto_itself_or_a_folder_as_an_image(t
     assert not (tmp_path / "new.png").exists()
 
 
-def test_upscale_refuses_a_folder_whose_input_links_to_a_file_it_would_write(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_upscale_refuses_a_folder_whose_input_links_to_a_file_it_would_write(tmp_path: Path, x3_weights: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     (tmp_path / "in").mkdir()
     (tmp_path / "out").mkdir()
     original = _photo(tmp_path / "out" / "orig.png")
     before = original.read_bytes()
     (tmp_path / "in" / "orig.png").symlink_to(Path("..") / "out" / "orig.png")
     assert main(["upscale", str(tmp_path / "in"), str(tmp_path / "out")]) == 1  # was 0, the original replaced
-    assert f"{tmp_path / 'out' / 'orig.png'} is the input {tmp_path / 'in' / 'orig.png'} (a link); refusing to overwrite it" in (
-        capsys.readouterr().err
-    )
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'out' / 'orig.png'} is what the input {tmp_path / 'in' / 'orig.png'} links to; refusing" in err
     assert original.read_bytes() == before
+    # The other way round is safe: the result replaces the link in OUTPUT, not the input it names.
+    (tmp_path / "in" / "orig.png").unlink()
+    original.rename(tmp_path / "in" / "orig.png")
+    (tmp_path / "out" / "orig.png").symlink_to(Path("..") / "in" / "orig.png")
+    assert main(["upscale", str(tmp_path / "in"), str(tmp_path / "out"), "--scale", "3", "--weights", str(x3_weights)]) == 0
+    assert (tmp_path / "in" / "orig.png").read_bytes() == before
+    assert not (tmp_path / "out" / "orig.png").is_symlink() and _open(tmp_path / "out" / "orig.png")[0] == (120, 90)
 
 
 def test_damaged_exif_and_pillows_warnings_are_one_warning_line_each_and_the_folder_goes_on(

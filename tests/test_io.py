@@ -170,8 +170,9 @@ def test_a_lossless_webp_stays_lossless_and_a_tiff_keeps_its_compression(tmp_pat
         assert (c.info["compression"], d.info["compression"]) == ("tiff_lzw", "raw")
 
 
-def _png_grey_alpha_16(path: Path, grey: np.ndarray, alpha: np.ndarray) -> Path:
-    """A 16-bit greyscale + alpha PNG (colour type 4), which Pillow cannot write."""
+def _png_grey_alpha_16(path: Path, grey: np.ndarray, alpha: np.ndarray, exif: bytes = b"") -> Path:
+    """A 16-bit greyscale + alpha PNG (colour type 4), which Pillow cannot write, with an
+    ``eXIf`` chunk where ``exif`` is given."""
     import struct
     import zlib
 
@@ -182,7 +183,10 @@ def _png_grey_alpha_16(path: Path, grey: np.ndarray, alpha: np.ndarray) -> Path:
     pixels = np.stack([grey, alpha], axis=-1).astype(">u2").reshape(height, -1)
     rows = b"".join(b"\x00" + row.tobytes() for row in pixels)
     ihdr = struct.pack(">IIBBBBB", width, height, 16, 4, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+    extra = chunk(b"eXIf", exif) if exif else b""
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + extra + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+    )
     return path
 
 
@@ -193,6 +197,11 @@ def test_a_16_bit_greyscale_png_with_alpha_is_read_as_greys(tmp_path: Path) -> N
     # Pillow reads it as RGBA: written back as colour, without the 16-bit warning greyscale gets.
     assert image.mode == "LA" and image.info["srsdk_16bit"]
     np.testing.assert_array_equal(np.asarray(image), np.stack([grey >> 8, alpha >> 8], axis=-1))
+    turned = Image.Exif()
+    turned[0x0112] = 6  # rotate 90 degrees clockwise to view
+    image = open_image(_png_grey_alpha_16(tmp_path / "turned.png", grey, alpha, exif=turned.tobytes()))
+    assert image.size == (6, 8) and 0x0112 not in image.getexif()  # upright, and says so
+    np.testing.assert_array_equal(np.asarray(image)[..., 0], np.rot90(grey >> 8, k=-1))
 
 
 def test_a_lossless_webp_in_the_extended_format_is_found_lossless(tmp_path: Path) -> None:

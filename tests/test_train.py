@@ -434,3 +434,20 @@ def test_a_signal_during_a_held_save_waits_for_its_end() -> None:
         time.sleep(0.2)  # a SIGINT not held back would raise here
         finished = True
     assert finished
+
+
+def test_a_warm_start_from_a_pipe_or_from_non_finite_weights_is_refused(small_bsds, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import os
+
+    from safetensors.torch import load_file, save_file
+
+    first = train(_config(small_bsds, steps=1), tmp_path / "a", progress=False).weights
+    tensors = load_file(str(first))
+    tensors["image_heads.weight"][0, 0, 0, 0] = float("nan")
+    save_file(tensors, str(tmp_path / "nan.safetensors"))
+    with pytest.raises(InputError, match=r"holds values that are not finite \(NaN or infinity\) in image_heads\.weight"):
+        train(_config(small_bsds, steps=1, init=tmp_path / "nan.safetensors"), tmp_path / "b", progress=False)
+    if hasattr(os, "mkfifo"):
+        os.mkfifo(tmp_path / "pipe.safetensors")
+        with pytest.raises(srsdk.errors.WeightsError, match="is not a weights file"):  # it blocked for ever
+            train(_config(small_bsds, steps=1, init=tmp_path / "pipe.safetensors"), tmp_path / "c", progress=False)

@@ -182,10 +182,12 @@ def run_images(args: argparse.Namespace, src: Path, dst: Path) -> int:
         if dst.resolve() == src.resolve():
             raise InputError("OUTPUT is the INPUT folder; refusing to overwrite the originals")
         subfolders = [p for p in src.iterdir() if p.is_dir() and not p.name.startswith(".") and p.resolve() != dst.resolve()]
-        # An input that is a link to a file in OUTPUT would be written over by a result.
+        # An input linked to a file in OUTPUT would be written over by a result. (A link in
+        # OUTPUT to an input is safe: the rename replaces the link, not what it points to.)
         originals = {p.resolve(): p for p in sources}
-        if clash := next((dst / p.name for p in sources if (dst / p.name).resolve() in originals), None):
-            raise InputError(f"{clash} is the input {originals[clash.resolve()]} (a link); refusing to overwrite it")
+        targets = (dst / p.name for p in sources)
+        if clash := next((t for t in targets if not t.is_symlink() and t.resolve() in originals), None):
+            raise InputError(f"{clash} is what the input {originals[clash.resolve()]} links to; refusing to overwrite it")
         make_folder(dst)
         pairs = [(p, dst / p.name) for p in sources]
         if subfolders:

@@ -58,13 +58,13 @@ def open_image(path: Path, data: bytes | None = None, *, upright: bool = True) -
         with _pillow_warnings(path), Image.open(path if data is None else io.BytesIO(data)) as im:
             lossless = im.format == "WEBP" and _lossless_webp(im)
             # Pillow reads 16-bit greyscale + alpha PNGs as 8-bit RGBA: they are greys, as "LA".
-            grey16 = im.format == "PNG" and [t.args for t in im.tile] == ["LA;16B"]
+            grey16 = im.format == "PNG" and [t[3] for t in im.tile] == ["LA;16B"]  # Pillow 10's tiles are plain tuples
             im.load()
             turned = _upright(im, path) if upright else im
             image = turned if turned is not im else im.copy()
             if grey16:
-                image = image.convert("LA")
-                image.info.update(im.info, srsdk_16bit=True)
+                image = image.convert("LA")  # its info too, without the orientation exif_transpose took out
+                image.info["srsdk_16bit"] = True
             image.info["srsdk_frames"] = getattr(im, "n_frames", 1)  # GIF, APNG, TIFF pages: the first is read
             if lossless:
                 image.info["srsdk_lossless"] = True
