@@ -144,10 +144,17 @@ def load_weights(path: str | Path, *, expected_sha256: str | None = None, scale:
     _check_shapes(path, shapes)
     net = SPNet(arch=arch)
     tensors = load_file(str(path))
-    if bad := next((name for name, t in tensors.items() if not torch.isfinite(t.float()).all()), None):  # float8 has no isfinite
+    if bad := not_finite(tensors):
         raise WeightsError(f"{path} holds values that are not finite (NaN or infinity) in {bad}")
     net.load_state_dict(tensors)
     return net.eval()
+
+
+def not_finite(tensors: dict[str, Any]) -> str | None:
+    """The name of the first of ``tensors`` holding a NaN or an infinity, else None."""
+    import torch
+
+    return next((name for name, t in tensors.items() if not torch.isfinite(t.float()).all()), None)  # float8 has no isfinite
 
 
 def _check_shapes(path: Path, shapes: dict[str, tuple[int, ...]]) -> None:

@@ -367,14 +367,14 @@ def _load_matching(net: SPNet, path: Path) -> None:
     """
     from safetensors.torch import load_file
 
-    from srsdk.pretrained import check_regular
+    from srsdk.pretrained import check_regular, not_finite
 
     check_regular(path)
     try:
         source = load_file(str(path))
     except Exception as e:  # safetensors raises its own error types
         raise InputError(f"cannot read weights {path}: {e}") from e
-    if bad := next((name for name, t in source.items() if not torch.isfinite(t.float()).all()), None):
+    if bad := not_finite(source):
         raise InputError(f"--init {path} holds values that are not finite (NaN or infinity) in {bad}")
     own = net.state_dict()
     matched = {k: v for k, v in source.items() if k in own and own[k].shape == v.shape}
