@@ -2,7 +2,8 @@
 
 Loss (``|.|`` is the mean absolute error, or with ``pixel_loss="l2"`` the root of the
 mean squared error; with ``boundary_emphasis`` A, each pixel's error counts ``1 + A *
-boundary_target`` times in those means)::
+boundary_target`` times in those means; with ``chroma_weight`` W, each pixel's error is
+measured in BT.601 luma and colour differences, the latter weighted W)::
 
     image_weight    * |image - hr|
   + boundary_weight * BCE(boundary_logits, boundary_target)
@@ -51,28 +52,56 @@ def _rmse(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 _PIXEL_LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {"l1": F.l1_loss, "l2": _rmse}
 
+_YCBCR = torch.tensor([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]])
+"""RGB -> BT.601 luma (Y, the direction of the luma :func:`srsdk.metrics.luma` scores, with
+weights summing to 1) and colour differences (Cb, Cr), without offsets: a grey error (equal
+in R, G and B) is the same error in Y and none in Cb or Cr."""
 
-def _emphasised(pixel_loss: PixelLoss, weight: torch.Tensor) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-    """``pixel_loss`` as a mean weighted per pixel by ``weight`` ``(N,1,H,W)``."""
+
+def _distance(
+    pixel_loss: PixelLoss, emphasis: torch.Tensor | None, chroma_weight: float | None
+) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """The distance of the image, residual and final terms.
+
+    Plain, it is ``pixel_loss`` over every RGB value. With ``emphasis`` ``(N,1,H,W)``, the
+    mean over pixels is weighted by it. With ``chroma_weight`` W, each pixel's error is its
+    luma error plus W times its Cb and Cr errors (absolute or squared), so that a grey
+    error measures what it does in RGB.
+    """
+    if emphasis is None and chroma_weight is None:
+        return _PIXEL_LOSSES[pixel_loss]
 
     def distance(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         error = prediction - target
+        if chroma_weight is not None:
+            error = torch.einsum("ck,nkhw->nchw", _YCBCR.to(error), error)
         error = error.abs() if pixel_loss == "l1" else error.square()
-        mean = (error * weight).sum() / (weight.sum() * error.shape[1])
+        if chroma_weight is None:
+            per_pixel = error.mean(dim=1, keepdim=True)
+        else:
+            channel_weights = error.new_tensor([1.0, chroma_weight, chroma_weight]).view(1, 3, 1, 1)
+            per_pixel = (error * channel_weights).sum(dim=1, keepdim=True)
+        mean = per_pixel.mean() if emphasis is None else (per_pixel * emphasis).sum() / emphasis.sum()
         return mean if pixel_loss == "l1" else mean.sqrt()
 
     return distance
 
 
 def losses(
-    net: SPNet, batch: Batch, weights: dict[str, float], pixel_loss: PixelLoss = "l1", boundary_emphasis: float = 0.0
+    net: SPNet,
+    batch: Batch,
+    weights: dict[str, float],
+    pixel_loss: PixelLoss = "l1",
+    boundary_emphasis: float = 0.0,
+    chroma_weight: float | None = None,
 ) -> dict[str, torch.Tensor]:
     """Each loss term (unweighted) and their weighted ``total``. With ``boundary_emphasis``
-    A, the image, residual and final terms weight each pixel by ``1 + A * boundary_target``."""
+    A, the image, residual and final terms weight each pixel by ``1 + A * boundary_target``;
+    with ``chroma_weight`` W, they measure each pixel's error as its luma error plus W times
+    its colour-difference errors (:data:`_YCBCR`)."""
     out = net(batch.lr)
-    distance = _PIXEL_LOSSES[pixel_loss]
-    if boundary_emphasis:
-        distance = _emphasised(pixel_loss, 1.0 + boundary_emphasis * batch.boundary)
+    emphasis = 1.0 + boundary_emphasis * batch.boundary if boundary_emphasis else None
+    distance = _distance(pixel_loss, emphasis, chroma_weight)
     terms: dict[str, torch.Tensor] = {}
     if weights["image"]:
         terms["image"] = distance(out.image, batch.hr)
@@ -258,7 +287,7 @@ def _train(
                 batch = Batch(
                     *(t.to(device).contiguous(memory_format=torch.channels_last) for t in dataclasses.astuple(batch))
                 )
-                terms = losses(net, batch, weights, config.pixel_loss, config.boundary_emphasis)
+                terms = losses(net, batch, weights, config.pixel_loss, config.boundary_emphasis, config.chroma_weight)
                 opt.zero_grad(set_to_none=True)
                 terms["total"].backward()
                 opt.step()

@@ -46,6 +46,10 @@ class TrainConfig:
     boundary_emphasis: float = 0.0
     """Weight each pixel of the image, residual and final terms by ``1 + boundary_emphasis *
     boundary_target`` (a weighted mean): errors on the annotated boundaries count more."""
+    chroma_weight: float | None = None
+    """Measure the image, residual and final terms in BT.601 luma and colour differences
+    (Y, Cb, Cr), with the colour differences weighted this much against luma's 1: PSNR-Y,
+    the reported metric, sees luma only. ``None`` (the default) measures them on RGB."""
     single_task: bool = False
     """The ablation baseline: one SR loss on the deployed output (image + residual), no
     boundary and no intermediate supervision; same network, same budget."""
@@ -84,6 +88,8 @@ class TrainConfig:
             raise InputError(f"downscales must be in (0, 1), got {list(self.downscales)}")
         if not 0.0 <= self.ema < 1.0:
             raise InputError(f"ema must be in [0, 1), got {self.ema}")
+        if self.chroma_weight is not None and not (math.isfinite(self.chroma_weight) and self.chroma_weight >= 0):
+            raise InputError(f"chroma_weight must be a finite number >= 0, got {self.chroma_weight}")
         if self.single_task and self.boundary_emphasis:
             raise InputError("single_task trains without the boundary annotations; boundary_emphasis must be 0")
 

@@ -323,6 +323,40 @@ def test_boundary_emphasis_weights_the_pixel_terms_toward_the_annotated_boundari
 
 
 @pytest.mark.shared
+def test_the_chroma_weight_measures_luma_fully_and_colour_differences_by_their_weight(small_bsds) -> None:  # type: ignore[no-untyped-def]
+    from srsdk.data import TrainingSet
+    from srsdk.train import losses
+
+    batch = TrainingSet(*small_bsds, scale=2).sample(4, 24, torch.Generator().manual_seed(2))
+    net = load_weights(Path(srsdk.__file__).parent / "weights" / "srsdk_x2.safetensors")
+    weights = TrainConfig().loss_weights()
+    with torch.no_grad():
+        out = net(batch.lr)
+        rgb = {loss: losses(net, batch, weights, loss) for loss in ("l1", "l2")}
+        ycc = {w: losses(net, batch, weights, "l2", chroma_weight=w)["final"] for w in (0.0, 0.25, 1.0)}
+        emphasised = losses(net, batch, weights, "l1", 4.0, chroma_weight=0.5)
+    error = out.image + out.residual - batch.hr
+    r, g, b = error.unbind(dim=1)
+    y = 0.299 * r + 0.587 * g + 0.114 * b
+    cb, cr = (b - y) / 1.772, (r - y) / 1.402  # BT.601's colour differences
+    for w, value in ycc.items():
+        torch.testing.assert_close(value, (y.square() + w * (cb.square() + cr.square())).mean().sqrt())
+    assert ycc[0.0] < ycc[0.25] < ycc[1.0]
+    weight = (1 + 4 * batch.boundary)[:, 0]
+    per_pixel = y.abs() + 0.5 * (cb.abs() + cr.abs())
+    torch.testing.assert_close(emphasised["final"], (per_pixel * weight).sum() / weight.sum())
+    torch.testing.assert_close(emphasised["boundary"], rgb["l1"]["boundary"])  # not a pixel distance
+    # A grey error (the same in R, G and B) is all luma: it measures as it does on RGB.
+    grey = batch.hr + 0.01 * torch.randn(batch.hr[:, :1].shape, generator=torch.Generator().manual_seed(3))
+    from srsdk.train import _distance
+
+    for loss in ("l1", "l2"):
+        torch.testing.assert_close(_distance(loss, None, 0.0)(grey, batch.hr), _distance(loss, None, None)(grey, batch.hr))
+    with pytest.raises(InputError, match="chroma_weight must be a finite number >= 0"):
+        TrainConfig(chroma_weight=-0.5)
+
+
+@pytest.mark.shared
 def test_resuming_with_another_recipe_is_refused_but_threads_may_change(small_bsds, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     train(_config(small_bsds, steps=2), tmp_path, progress=False)
     with pytest.raises(InputError, match="another config"):

@@ -40,6 +40,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--boundary-emphasis", type=float, default=d.boundary_emphasis, metavar="A",
                         help="weight each pixel of the image, residual and final terms by 1 + A x its human "
                         "boundary annotation (default %(default)s: off)")
+    parser.add_argument("--chroma-weight", type=float, default=d.chroma_weight, metavar="W",
+                        help="measure the image, residual and final terms in BT.601 luma and colour "
+                        "differences, the latter weighted W against luma's 1 (PSNR-Y sees luma only; "
+                        "default: off, the terms are measured on RGB)")
     parser.add_argument("--single-task", action="store_true", help="the ablation: one loss on the deployed output (image + residual), no boundary "
                         "or intermediate supervision; same network and budget")
     parser.add_argument("--ema", type=float, default=d.ema, metavar="DECAY",
