@@ -241,6 +241,22 @@ def test_branch_contribution_scores_the_deployed_output_as_srsdk_eval_does(tmp_p
 
 
 @pytest.mark.shared
+def test_colour_fidelity_scores_luma_as_srsdk_eval_does_and_the_colour_differences_beside_it(tmp_path: Path, set5: Path) -> None:
+    from srsdk.pretrained import WEIGHTS_DIR, manifest
+
+    out = tmp_path / "colour.json"
+    weights = WEIGHTS_DIR / manifest()["weights"]["2"]["file"]
+    assert _script("colour_fidelity").main([str(set5), "--json", str(out), "--weights", str(weights)]) == 0
+    (entry,) = json.loads(out.read_text())["results"]
+    scores, shipped = entry["datasets"]["set5"], manifest()["weights"]["2"]["eval"]["set5"]
+    assert scores["n"] == shipped["n"] == 5
+    # Y is srsdk eval's luma: the manifest's own figures, srsdk's and bicubic's
+    assert scores["psnr_y"] == shipped["psnr_y"] and scores["bicubic"]["psnr_y"] == shipped["bicubic"]["psnr_y"]
+    for channel in ("psnr_cb", "psnr_cr"):  # colour errors are far smaller than luma's, and srsdk's below bicubic's
+        assert scores[channel] > scores["bicubic"][channel] > scores["psnr_y"] + 5
+
+
+@pytest.mark.shared
 def test_heldout_scores_finished_runs_and_stops_the_rest_with_a_checkpoint(tmp_path: Path, bsds_train) -> None:  # type: ignore[no-untyped-def]
     images, boundaries = bsds_train
     split = tmp_path / "split"
