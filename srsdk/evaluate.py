@@ -18,7 +18,7 @@ from PIL import Image
 from srsdk import metrics
 from srsdk.data import downscale, modcrop
 from srsdk.errors import InputError, ShapeError
-from srsdk.io.image import image_files, read_rgb
+from srsdk.io.image import image_files, read_rgb, unreadable_entries
 
 Upscale = Callable[[np.ndarray], np.ndarray]
 """uint8 ``HxWx3`` LR -> uint8 ``(sH)x(sW)x3`` HR."""
@@ -47,7 +47,8 @@ def evaluate(
 ) -> Report:
     """Score ``upscale`` and bicubic on every image of each folder (keyed by lower-case name).
 
-    Unreadable images are recorded in ``failures`` and skipped; the rest still count.
+    Unreadable images (and entries named as images that are no files: a link to a missing
+    file, a pipe) are recorded in ``failures`` and skipped; the rest still count.
     """
     from tqdm import tqdm
 
@@ -61,6 +62,7 @@ def evaluate(
         files = image_files(Path(folder))
         if not files:
             raise InputError(f"no images in {folder}")
+        failures += unreadable_entries(Path(folder))
         ours: list[tuple[float, float, float]] = []
         bicubic: list[tuple[float, float, float]] = []
         for path in tqdm(files, desc=name, disable=not progress, unit="img", leave=False):

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -249,6 +250,29 @@ def test_damaged_exif_and_pillows_warnings_are_one_warning_line_each_and_the_fol
     assert all(line.startswith("srsdk: ") for line in lines), done.stderr  # not Python's "file:line: UserWarning"
     assert f"srsdk: warning: {folder / 'b.jpg'}: its EXIF block cannot be read (not a TIFF file" in done.stderr
     assert f"srsdk: warning: {folder / 'c.png'}: Palette images with Transparency expressed in bytes" in done.stderr
+
+
+def test_a_link_to_nothing_and_a_pipe_named_as_images_are_reported_as_skipped(tmp_path: Path, x3_weights: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    folder = tmp_path / "in"
+    folder.mkdir()
+    _photo(folder / "a.png", (60, 45))
+    (folder / "gone.png").symlink_to(tmp_path / "deleted.png")
+    os.mkfifo(folder / "pipe.png")  # reading it would wait for ever
+    assert main(["upscale", str(folder), str(tmp_path / "out"), "--scale", "3", "--weights", str(x3_weights)]) == 1
+    captured = capsys.readouterr()
+    assert f"srsdk: skipped: {folder / 'gone.png'}: a link to a missing file ({tmp_path / 'deleted.png'})" in captured.err
+    assert f"srsdk: skipped: {folder / 'pipe.png'}: not a regular file (a pipe)" in captured.err
+    assert f"wrote 1 image(s) to {tmp_path / 'out'} (2 skipped)" in captured.out
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["a.png"]
+    assert main(["eval", "--weights", str(x3_weights), str(folder)]) == 1
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["datasets"]["in"]["n"] == 1
+    assert f"srsdk: skipped: {folder / 'gone.png'}: a link to a missing file" in captured.err
+    assert f"srsdk: skipped: {folder / 'pipe.png'}: not a regular file (a pipe)" in captured.err
+    for name, why in (("gone.png", "a link to a missing file"), ("pipe.png", "not a regular file (a pipe)")):
+        assert main(["upscale", str(folder / name), str(tmp_path / "one.png")]) == 1  # not "no such file"
+        assert capsys.readouterr().err == f"srsdk: error: cannot read {folder / name}: {why}" + (
+            f" ({tmp_path / 'deleted.png'})\n" if name == "gone.png" else "\n")
 
 
 def test_an_animated_image_says_only_its_first_frame_is_upscaled(tmp_path: Path, x3_weights: Path, capsys) -> None:  # type: ignore[no-untyped-def]

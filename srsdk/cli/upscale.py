@@ -62,6 +62,7 @@ def _scale(args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace) -> int:
     from srsdk.errors import InputError
+    from srsdk.io.image import unreadable
     from srsdk.io.video import is_video
 
     if args.frames is not None and args.frames < 1:
@@ -75,6 +76,8 @@ def run(args: argparse.Namespace) -> int:
             raise InputError("--codec and --crf are for video files; raw mode writes rgb24 frames")
         return run_raw(args)
     src, dst = Path(args.input), Path(args.output)
+    if why := unreadable(src):
+        raise InputError(f"cannot read {src}: {why}")
     if not src.exists():
         raise InputError(f"no such file or folder: {src}")
     if src.is_file() and is_video(src):
@@ -171,12 +174,14 @@ def run_images(args: argparse.Namespace, src: Path, dst: Path) -> int:
 
     from srsdk.errors import InputError, disk_error
     from srsdk.io.atomic import check_output, make_folder
-    from srsdk.io.image import IMAGE_SUFFIXES, image_files
+    from srsdk.io.image import IMAGE_SUFFIXES, image_files, unreadable_entries
 
+    unreadable: list[str] = []
     if src.is_dir():
         sources = image_files(src)
         if not sources:
             raise InputError(f"no images in {src}")
+        unreadable = unreadable_entries(src)
         if (dst.exists() and not dst.is_dir()) or (not dst.exists() and dst.suffix.lower() in IMAGE_SUFFIXES):
             raise InputError(f"INPUT is a folder, so OUTPUT must be a folder: {dst}")
         if dst.resolve() == src.resolve():
@@ -207,6 +212,8 @@ def run_images(args: argparse.Namespace, src: Path, dst: Path) -> int:
     # A single bad input fails before the network loads; it is read once.
     first = read_image(pairs[0][0]) if len(pairs) == 1 else None
     failed = 0
+    for entry in unreadable:
+        print(f"srsdk: skipped: {entry}", file=sys.stderr)
     with _upscaler(args) as up:
         for n, (source, target) in enumerate(tqdm(pairs, unit="img", disable=len(pairs) == 1 or not sys.stderr.isatty())):
             try:
@@ -218,9 +225,10 @@ def run_images(args: argparse.Namespace, src: Path, dst: Path) -> int:
                     raise InputError(f"{e}; stopped: {n - failed} of {len(pairs)} image(s) written") from e
                 failed += 1
                 tqdm.write(f"srsdk: skipped: {e}", file=sys.stderr)  # above the progress bar, not into it
-    skipped = f" ({failed} skipped)" if failed else ""
-    print(f"wrote {dst}" if len(pairs) == 1 else f"wrote {len(pairs) - failed} image(s) to {dst}{skipped}")
-    return 1 if failed else 0
+    skipped = failed + len(unreadable)
+    said = f" ({skipped} skipped)" if skipped else ""
+    print(f"wrote {dst}" if src.is_file() else f"wrote {len(pairs) - failed} image(s) to {dst}{said}")
+    return 1 if skipped else 0
 
 
 FILL_REACH = 16

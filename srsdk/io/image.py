@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import io
 import logging
+import stat
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,6 +36,26 @@ def image_files(folder: Path) -> list[Path]:
     return sorted(
         p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".") and p.is_file()
     )
+
+
+def unreadable(path: Path) -> str | None:
+    """Why ``path`` cannot be read as a file although it exists as a name: a link to a
+    missing file, a pipe, a socket or a device (reading a pipe would wait for ever); None
+    for a regular file, a folder, or no such name at all."""
+    if path.is_symlink() and not path.exists():
+        return f"a link to a missing file ({path.readlink()})"
+    if not path.exists() or path.is_file() or path.is_dir():
+        return None
+    mode = path.stat().st_mode
+    return f"not a regular file ({'a pipe' if stat.S_ISFIFO(mode) else 'a socket' if stat.S_ISSOCK(mode) else 'a device'})"
+
+
+def unreadable_entries(folder: Path) -> list[str]:
+    """What :func:`image_files` leaves out of ``folder`` although it is named as an image
+    (:func:`unreadable`), each as ``"PATH: why"``, sorted by name, for callers to report as
+    skipped."""
+    names = (p for p in sorted(folder.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
+    return [f"{p}: {why}" for p in names if (why := unreadable(p))]
 
 
 def images_sha256(folder: Path) -> str:
