@@ -168,6 +168,10 @@ def test_usage_errors_are_one_line_with_exit_code_1() -> None:
     result = _run("eval", "--scale", "5", "somewhere")
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1 and "invalid choice: 5" in result.stderr
+    for words in (("upscale", "", "out"), ("eval", "--weights=", "somewhere")):  # "" would be the current folder
+        result = _run(*words)
+        assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
+        assert "srsdk: error: an empty argument" in result.stderr and "shell variable" in result.stderr
     version = subprocess.run([sys.executable, "-c", "from srsdk.cli.build_engine import main; main(['--version'])"],
                              capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
     assert version.stdout.strip() == f"srsdk {__version__}"  # srsdk-build-engine --version

@@ -48,7 +48,11 @@ def main(argv: Sequence[str] | None = None, *, command: str | None = None) -> in
         modules[command].configure(parser)
         parser.set_defaults(command=command)
     parser.add_argument("--version", action="version", version=f"srsdk {__version__}")
-    args = parser.parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    # No srsdk argument means anything empty; as a path, "" would be taken as the current folder.
+    if empty := [w for w in words if w == "" or (w.startswith("--") and w.endswith("="))]:
+        parser.error(f"an empty argument{f' ({empty[0]})' if empty[0] else ''}: a shell variable that is not set?")
+    args = parser.parse_args(words)
     _log_to_stderr()
     if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
         return run(lambda: modules[args.command].run(args))
