@@ -180,6 +180,21 @@ def test_usage_errors_are_one_line_with_exit_code_1() -> None:
     assert usage.stdout.startswith("usage: srsdk-build-engine [-h]")  # the name the user typed
 
 
+def test_a_logged_warning_goes_above_a_progress_bar_not_into_it(capsys) -> None:  # type: ignore[no-untyped-def]
+    import logging
+
+    from tqdm import tqdm
+
+    from srsdk.cli.main import _log_to_stderr
+
+    _log_to_stderr()
+    with tqdm(total=3, file=sys.stderr, disable=False) as bar:  # as a folder's bar on a terminal
+        bar.update(1)
+        logging.getLogger("srsdk").warning("%s: a damaged block", "b.jpg")
+    lines = [part.strip() for line in capsys.readouterr().err.split("\n") for part in line.split("\r")]
+    assert "srsdk: warning: b.jpg: a damaged block" in lines  # a line of its own, not the bar's tail
+
+
 def test_a_reader_that_stops_early_gets_no_internal_error() -> None:
     run = subprocess.Popen([sys.executable, "-m", "srsdk", "info", "--scale", "2"], stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, text=True)  # fmt: skip

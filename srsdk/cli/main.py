@@ -71,14 +71,19 @@ def _log_to_stderr() -> None:
     as the CLI's own."""
     import logging
 
-    class Lines(logging.Formatter):
-        def format(self, record: logging.LogRecord) -> str:
-            return f"srsdk: {'warning: ' if record.levelno >= logging.WARNING else ''}{record.getMessage()}"
+    class Lines(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            from tqdm import tqdm
+
+            try:  # above a progress bar (a folder's), not into it
+                tqdm.write(f"srsdk: {'warning: ' if record.levelno >= logging.WARNING else ''}{record.getMessage()}",
+                           file=sys.stderr)  # fmt: skip
+            except Exception:  # noqa: BLE001 - logging's own policy for a handler that fails
+                self.handleError(record)
 
     log = logging.getLogger("srsdk")
     if not log.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(Lines())
+        handler = Lines()
         log.addHandler(handler)
         log.setLevel(logging.INFO)
         log.propagate = False
