@@ -294,6 +294,18 @@ def test_a_link_to_nothing_and_a_pipe_named_as_images_are_reported_as_skipped(tm
             f" ({tmp_path / 'deleted.png'})\n" if name == "gone.png" else "\n")
 
 
+def test_transparency_a_format_cannot_hold_is_said_to_be_dropped(tmp_path: Path, x3_weights: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    rgba = np.zeros((16, 20, 4), np.uint8)
+    rgba[..., 1], rgba[:, :10, 3] = 180, 255  # the right half transparent
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "t.png")
+    Image.fromarray(np.where(rgba == 0, 255, rgba), "RGBA").save(tmp_path / "opaque.png")  # an alpha channel, all opaque
+    for name, out, said in (("t.png", "t.jpg", True), ("t.png", "t.webp", False), ("opaque.png", "o.jpg", False)):
+        assert main(["upscale", str(tmp_path / name), str(tmp_path / out), "--scale", "3", "--weights", str(x3_weights)]) == 0
+        err = capsys.readouterr().err
+        assert (f"srsdk: warning: {tmp_path / name} has transparent pixels, which .jpg cannot hold" in err) == said, err
+    assert _open(tmp_path / "t.webp")[1] == "RGBA" and _open(tmp_path / "t.jpg")[1] == "RGB"
+
+
 def test_an_animated_image_says_only_its_first_frame_is_upscaled(tmp_path: Path, x3_weights: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     frames = [Image.new("RGB", (20, 16), colour) for colour in ((200, 0, 0), (0, 200, 0), (0, 0, 200))]
     frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:])

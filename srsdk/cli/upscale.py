@@ -287,6 +287,9 @@ def upscale_file(
         out = out.convert("L")  # greyscale stays greyscale (the network's three channels, as luma)
     if alpha is not None and dst.suffix.lower() in (".png", ".webp", ".tif", ".tiff"):
         out.putalpha(alpha.resize(out.size, Image.Resampling.BICUBIC))
+    elif alpha is not None and alpha.getextrema()[0] < 255:
+        tqdm.write(f"srsdk: warning: {src} has transparent pixels, which {dst.suffix} cannot hold: {dst} shows "
+                   "the colours under them (write .png, .webp or .tif to keep the transparency)", file=sys.stderr)
     dpi = original.info.get("dpi")  # kept as it was: the same pixels per inch, a larger print
     write_image(out, dst, icc_profile=profile_for(original, out.mode), exif=exif_of(original, src),
                 dpi=tuple(dpi) if isinstance(dpi, tuple) and len(dpi) == 2 else None, like=original)  # fmt: skip
