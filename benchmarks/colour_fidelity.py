@@ -8,7 +8,7 @@ a multiple of the scale, bicubic LR, ``scale`` pixels shaved) scores the deploye
 and bicubic on BT.601 Y, Cb and Cr (MATLAB ``rgb2ycbcr``'s coefficients, 0-255 peak),
 each a mean over the folder's images. The SR literature reports Y only; a loss that
 weights colour down (``srsdk train --chroma-weight``) is checked here for what it costs
-the colour.
+the colour. Images ``srsdk eval`` skips (unreadable, too small) are skipped here too.
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ import numpy as np
 from PIL import Image
 
 from srsdk.data import downscale, modcrop
+from srsdk.errors import InputError
+from srsdk.evaluate import too_small
 from srsdk.inference import upscale_array
 from srsdk.io.image import image_files, read_rgb
 from srsdk.metrics import shave
@@ -46,7 +48,14 @@ def score_folder(folder: Path, scale: int, upscale: functools.partial[np.ndarray
     ours: list[dict[str, float]] = []
     bicubic: list[dict[str, float]] = []
     for path in image_files(folder):
-        hr = modcrop(read_rgb(path), scale)
+        try:
+            hr = modcrop(read_rgb(path), scale)
+        except InputError as e:
+            print(f"skipped: {e}", file=sys.stderr)
+            continue
+        if too_small(hr, scale):  # as srsdk eval skips it
+            print(f"skipped: {path} is too small to evaluate at x{scale}", file=sys.stderr)
+            continue
         lr = downscale(hr, scale)
         hr_arr = shave(np.asarray(hr), scale)
         ours.append(channel_psnr(shave(upscale(np.asarray(lr)), scale), hr_arr))

@@ -18,7 +18,7 @@ from PIL import Image
 from srsdk import metrics
 from srsdk.data import downscale, modcrop
 from srsdk.errors import InputError, ShapeError
-from srsdk.io.image import image_files, read_rgb, unreadable_entries
+from srsdk.io.image import images_in, read_rgb
 
 Upscale = Callable[[np.ndarray], np.ndarray]
 """uint8 ``HxWx3`` LR -> uint8 ``(sH)x(sW)x3`` HR."""
@@ -59,10 +59,8 @@ def evaluate(
         raise InputError(f"folder names must differ (case-insensitively): {', '.join(names)}")
     for folder in folders:
         name = Path(folder).resolve().name.lower()
-        files = image_files(Path(folder))
-        if not files:
-            raise InputError(f"no images in {folder}")
-        failures += unreadable_entries(Path(folder))
+        files, unreadable = images_in(Path(folder))
+        failures += unreadable
         ours: list[tuple[float, float, float]] = []
         bicubic: list[tuple[float, float, float]] = []
         for path in tqdm(files, desc=name, disable=not progress, unit="img", leave=False):
@@ -72,7 +70,7 @@ def evaluate(
                 failures.append(str(e))
                 continue
             hr = modcrop(image, scale)
-            if min(hr.size) < 2 * scale + 11:
+            if too_small(hr, scale):
                 failures.append(f"{path}: {image.size[0]}x{image.size[1]} is too small to evaluate at x{scale}")
                 continue
             lr = downscale(hr, scale)
@@ -90,6 +88,11 @@ def evaluate(
             continue
         datasets[name] = {"n": len(ours), **_means(ours), "bicubic": _means(bicubic)}
     return Report(datasets=datasets, failures=failures)
+
+
+def too_small(hr: Image.Image, scale: int) -> bool:
+    """Whether ``hr``, shaved by ``scale`` pixels, leaves no 11x11 SSIM window."""
+    return min(hr.size) < 2 * scale + 11
 
 
 def _means(rows: list[tuple[float, float, float]]) -> dict[str, float]:

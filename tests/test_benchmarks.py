@@ -10,6 +10,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from PIL import Image
 
 from srsdk._features import has_cxx_compiler
 
@@ -254,6 +255,13 @@ def test_colour_fidelity_scores_luma_as_srsdk_eval_does_and_the_colour_differenc
     assert scores["psnr_y"] == shipped["psnr_y"] and scores["bicubic"]["psnr_y"] == shipped["bicubic"]["psnr_y"]
     for channel in ("psnr_cb", "psnr_cr"):  # colour errors are far smaller than luma's, and srsdk's below bicubic's
         assert scores[channel] > scores["bicubic"][channel] > scores["psnr_y"] + 5
+    mixed = tmp_path / "mixed"  # what srsdk eval skips is skipped here too
+    mixed.mkdir()
+    (mixed / "a.png").write_bytes(min(set5.iterdir()).read_bytes())
+    (mixed / "b.png").write_bytes(b"not a png")
+    Image.new("RGB", (12, 12)).save(mixed / "c.png")
+    assert _script("colour_fidelity").main([str(mixed), "--json", str(out), "--weights", str(weights)]) == 0
+    assert json.loads(out.read_text())["results"][0]["datasets"]["mixed"]["n"] == 1
 
 
 @pytest.mark.shared

@@ -168,7 +168,7 @@ def test_usage_errors_are_one_line_with_exit_code_1() -> None:
     result = _run("eval", "--scale", "5", "somewhere")
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1 and "invalid choice: 5" in result.stderr
-    for words in (("upscale", "", "out"), ("eval", "--weights=", "somewhere")):  # "" would be the current folder
+    for words in (("upscale", "", "out"), ("eval", "--weights=", "somewhere"), ("train", "-o=")):  # "" would be "."
         result = _run(*words)
         assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
         assert "srsdk: error: an empty argument" in result.stderr and "shell variable" in result.stderr
@@ -193,6 +193,13 @@ def test_a_logged_warning_goes_above_a_progress_bar_not_into_it(capsys) -> None:
         logging.getLogger("srsdk").warning("%s: a damaged block", "b.jpg")
     lines = [part.strip() for line in capsys.readouterr().err.split("\n") for part in line.split("\r")]
     assert "srsdk: warning: b.jpg: a damaged block" in lines  # a line of its own, not the bar's tail
+    # With stderr closed, Python's sys.stderr is None and tqdm.write would print to stdout:
+    # into srsdk eval's JSON, or into a raw frame stream.
+    code = ("import logging; from srsdk.cli.main import _log_to_stderr; _log_to_stderr(); "
+            "logging.getLogger('srsdk').warning('not for stdout'); print('data')")  # fmt: skip
+    done = subprocess.run(["bash", "-c", f'"{sys.executable}" -c "{code}" 2>&-'], capture_output=True, text=True,
+                          timeout=60, check=False)  # fmt: skip
+    assert (done.returncode, done.stdout) == (0, "data\n"), done
 
 
 def test_a_reader_that_stops_early_gets_no_internal_error() -> None:
@@ -288,6 +295,15 @@ def test_a_link_to_nothing_and_a_pipe_named_as_images_are_reported_as_skipped(tm
     assert json.loads(captured.out)["datasets"]["in"]["n"] == 1
     assert f"srsdk: skipped: {folder / 'gone.png'}: a link to a missing file" in captured.err
     assert f"srsdk: skipped: {folder / 'pipe.png'}: not a regular file (a pipe)" in captured.err
+    (folder / "loop.png").symlink_to("loop.png")
+    assert main(["eval", "--weights", str(x3_weights), str(folder)]) == 1
+    assert f"srsdk: skipped: {folder / 'loop.png'}: a link that leads back to itself (loop.png)" in capsys.readouterr().err
+    (folder / "a.png").unlink()  # nothing readable left: the error names what was there
+    assert main(["upscale", str(folder), str(tmp_path / "out"), "--scale", "3", "--weights", str(x3_weights)]) == 1
+    assert capsys.readouterr().err == (f"srsdk: error: no images in {folder}; skipped: {folder / 'gone.png'}: a link to a "
+                                       f"missing file ({tmp_path / 'deleted.png'}); skipped: {folder / 'loop.png'}: a link "
+                                       f"that leads back to itself (loop.png); skipped: {folder / 'pipe.png'}: not a "
+                                       "regular file (a pipe)\n")  # fmt: skip
     for name, why in (("gone.png", "a link to a missing file"), ("pipe.png", "not a regular file (a pipe)")):
         assert main(["upscale", str(folder / name), str(tmp_path / "one.png")]) == 1  # not "no such file"
         assert capsys.readouterr().err == f"srsdk: error: cannot read {folder / name}: {why}" + (

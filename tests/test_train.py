@@ -357,6 +357,21 @@ def test_the_chroma_weight_measures_luma_fully_and_colour_differences_by_their_w
 
 
 @pytest.mark.shared
+def test_a_run_trains_with_the_chroma_weight_and_old_checkpoints_resume_as_rgb_runs(small_bsds, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    rgb = train(_config(small_bsds, steps=2), tmp_path / "rgb", progress=False, log_every=1)
+    luma = train(_config(small_bsds, steps=2, chroma_weight=0.0), tmp_path / "luma", progress=False, log_every=1)
+    assert luma.loss_history[0][1] != rgb.loss_history[0][1]  # same batch and network, another distance
+    assert json.loads(read_metadata(luma.weights)["training"])["chroma_weight"] == 0.0
+    # A checkpoint from before the option (no chroma_weight in its config) was an RGB run.
+    state = torch.load(rgb.checkpoint, weights_only=True)
+    del state["config"]["chroma_weight"]
+    torch.save(state, rgb.checkpoint)
+    assert train(_config(small_bsds, steps=2), tmp_path / "rgb", progress=False).steps == 2  # no "another config"
+    with pytest.raises(InputError, match=r"another config.*chroma_weight"):
+        train(_config(small_bsds, steps=2, chroma_weight=0.5), tmp_path / "rgb", progress=False)
+
+
+@pytest.mark.shared
 def test_resuming_with_another_recipe_is_refused_but_threads_may_change(small_bsds, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     train(_config(small_bsds, steps=2), tmp_path, progress=False)
     with pytest.raises(InputError, match="another config"):

@@ -30,12 +30,11 @@ def run(args: argparse.Namespace) -> int:
     from srsdk.evaluate import evaluate
     from srsdk.inference import upscale_array
     from srsdk.io.atomic import check_output, write_text
-    from srsdk.io.image import IMAGE_SUFFIXES, image_files
+    from srsdk.io.image import IMAGE_SUFFIXES, images_in
 
     names = [folder.resolve().name.lower() for folder in args.folders]
     for folder in args.folders:
-        if not image_files(folder):
-            raise InputError(f"no images in {folder}")
+        images_in(folder)  # every folder checked before the work
     if len(set(names)) != len(names):
         raise InputError(f"folder names must differ (case-insensitively): {', '.join(names)}")
     if args.json:

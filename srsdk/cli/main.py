@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import re
 import signal
 import sys
 import threading
@@ -50,7 +51,7 @@ def main(argv: Sequence[str] | None = None, *, command: str | None = None) -> in
     parser.add_argument("--version", action="version", version=f"srsdk {__version__}")
     words = list(sys.argv[1:] if argv is None else argv)
     # No srsdk argument means anything empty; as a path, "" would be taken as the current folder.
-    if empty := [w for w in words if w == "" or (w.startswith("--") and w.endswith("="))]:
+    if empty := [w for w in words if w == "" or re.fullmatch(r"--?[^-=][^=]*=", w)]:  # "", "--weights=", "-o="
         parser.error(f"an empty argument{f' ({empty[0]})' if empty[0] else ''}: a shell variable that is not set?")
     args = parser.parse_args(words)
     _log_to_stderr()
@@ -75,6 +76,8 @@ def _log_to_stderr() -> None:
         def emit(self, record: logging.LogRecord) -> None:
             from tqdm import tqdm
 
+            if sys.stderr is None:  # started with stderr closed: tqdm.write would print to stdout
+                return
             try:  # above a progress bar (a folder's), not into it
                 tqdm.write(f"srsdk: {'warning: ' if record.levelno >= logging.WARNING else ''}{record.getMessage()}",
                            file=sys.stderr)  # fmt: skip

@@ -174,14 +174,11 @@ def run_images(args: argparse.Namespace, src: Path, dst: Path) -> int:
 
     from srsdk.errors import InputError, disk_error
     from srsdk.io.atomic import check_output, make_folder
-    from srsdk.io.image import IMAGE_SUFFIXES, image_files, unreadable_entries
+    from srsdk.io.image import IMAGE_SUFFIXES, images_in
 
     unreadable: list[str] = []
     if src.is_dir():
-        sources = image_files(src)
-        if not sources:
-            raise InputError(f"no images in {src}")
-        unreadable = unreadable_entries(src)
+        sources, unreadable = images_in(src)
         if (dst.exists() and not dst.is_dir()) or (not dst.exists() and dst.suffix.lower() in IMAGE_SUFFIXES):
             raise InputError(f"INPUT is a folder, so OUTPUT must be a folder: {dst}")
         if dst.resolve() == src.resolve():
@@ -209,11 +206,11 @@ def run_images(args: argparse.Namespace, src: Path, dst: Path) -> int:
         pairs = [(src, dst)]
     else:
         raise InputError(f"no such file or folder: {src}")
+    for entry in unreadable:
+        print(f"srsdk: skipped: {entry}", file=sys.stderr)
     # A single bad input fails before the network loads; it is read once.
     first = read_image(pairs[0][0]) if len(pairs) == 1 else None
     failed = 0
-    for entry in unreadable:
-        print(f"srsdk: skipped: {entry}", file=sys.stderr)
     with _upscaler(args) as up:
         for n, (source, target) in enumerate(tqdm(pairs, unit="img", disable=len(pairs) == 1 or not sys.stderr.isatty())):
             try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import io
 import logging
@@ -42,11 +43,16 @@ def unreadable(path: Path) -> str | None:
     """Why ``path`` cannot be read as a file although it exists as a name: a link to a
     missing file, a pipe, a socket or a device (reading a pipe would wait for ever); None
     for a regular file, a folder, or no such name at all."""
-    if path.is_symlink() and not path.exists():
+    try:
+        mode = path.stat().st_mode
+    except OSError as e:
+        if not path.is_symlink():
+            return None if isinstance(e, FileNotFoundError) else f"cannot be read ({e.strerror or e})"
+        if e.errno == errno.ELOOP:
+            return f"a link that leads back to itself ({path.readlink()})"
         return f"a link to a missing file ({path.readlink()})"
-    if not path.exists() or path.is_file() or path.is_dir():
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
         return None
-    mode = path.stat().st_mode
     return f"not a regular file ({'a pipe' if stat.S_ISFIFO(mode) else 'a socket' if stat.S_ISSOCK(mode) else 'a device'})"
 
 
@@ -56,6 +62,15 @@ def unreadable_entries(folder: Path) -> list[str]:
     skipped."""
     names = (p for p in sorted(folder.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
     return [f"{p}: {why}" for p in names if (why := unreadable(p))]
+
+
+def images_in(folder: Path) -> tuple[list[Path], list[str]]:
+    """:func:`image_files` and :func:`unreadable_entries` of ``folder``; an error, naming
+    the unreadable entries, where it holds no image."""
+    files, unreadable = image_files(folder), unreadable_entries(folder)
+    if not files:
+        raise InputError(f"no images in {folder}" + "".join(f"; skipped: {entry}" for entry in unreadable))
+    return files, unreadable
 
 
 def images_sha256(folder: Path) -> str:
